@@ -1,0 +1,3 @@
+"""Fixtures shared by every test folder: the real local Kafka broker."""
+
+pytest_plugins = ["quorum_common.testing.kafka_fixtures"]

@@ -1,0 +1,1 @@
+"""Shared library of every Quorum service: schemas, codec, bus and service runtime."""

@@ -1,0 +1,42 @@
+"""Dead-letter records: what a consumer could not decode or handle, with the reason in headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from quorum_common.schemas import dlq_topic
+
+REASON_DECODE = "decode_error"
+REASON_HANDLER = "handler_error"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that went to ``dlq.<topic>``, kept byte for byte with the reason it was refused."""
+
+    topic: str
+    key: str | None
+    payload: bytes
+    reason: str
+    error: str
+    service: str
+    partition: int = -1
+    offset: int = -1
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq_topic(self) -> str:
+        """The dead-letter topic it belongs to."""
+        return dlq_topic(self.topic)
+
+    def dlq_headers(self) -> dict[str, str]:
+        """The original headers plus ``dlq.*`` headers that say where the record came from and why."""
+        return {
+            **self.headers,
+            "dlq.reason": self.reason,
+            "dlq.error": self.error[:1000],
+            "dlq.service": self.service,
+            "dlq.source.topic": self.topic,
+            "dlq.source.partition": str(self.partition),
+            "dlq.source.offset": str(self.offset),
+        }

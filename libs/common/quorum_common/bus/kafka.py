@@ -1,0 +1,370 @@
+"""The Kafka transport (confluent-kafka).
+
+- Producers are idempotent with ``acks=all``.
+- A service's consumer group commits offsets manually, only after a batch was handled and its
+  outputs were delivered (``at_least_once``), or inside the same transaction as the outputs
+  (``exactly_once``: transactional producer, ``read_committed`` consumer, offsets sent to the
+  transaction).
+- A record that fails to decode, or whose handler raises, goes to ``dlq.<topic>`` with the reason
+  in headers, and the loop goes on with the next record. A handler's outputs are buffered and only
+  produced when the handler returns, so a failed record leaves no half of its outputs behind.
+- W3C trace context travels in headers; each handled record gets a consumer span.
+- ``stop()`` ends the loop after the current batch, which is committed; then the consumer closes
+  and the producer is flushed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from quorum_common.bus.base import Bus, Handler
+from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter
+from quorum_common.bus.message import Message
+from quorum_common.bus.topic_codec import TopicCodec
+from quorum_common.codec import CodecError
+from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.tracing import consume_span, inject_headers
+
+log = logging.getLogger(__name__)
+
+Delivery = Literal["at_least_once", "exactly_once"]
+_Out = tuple[str, str | None, bytes, list[tuple[str, bytes]]]
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not acknowledge a produced record; offsets were not committed."""
+
+
+def _headers_to_dict(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {k: (v.decode("utf-8", "replace") if v is not None else "") for k, v in (raw or [])}
+
+
+class KafkaPublisher:
+    """Publisher of one service: encodes, injects trace context and produces.
+
+    While a handler runs, outputs are buffered (see :meth:`begin` / :meth:`take`).
+    """
+
+    def __init__(self, bus: KafkaBus, service: str) -> None:
+        self._bus = bus
+        self._service = service
+        self._buffer: list[_Out] | None = None
+        self._producer: Producer | None = None
+        self._errors: list[str] = []
+        self.transactional = False
+
+    @property
+    def producer(self) -> Producer:
+        """The service's producer, created on first use."""
+        if self._producer is None:
+            self._producer = self._bus._make_producer(self._service, self.transactional)
+        return self._producer
+
+    def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
+        """Encode ``record`` for ``topic`` and produce it (or buffer it while a handler runs)."""
+        value = self._bus.codec.encode(topic, record)
+        headers = [(k, v.encode()) for k, v in inject_headers({}).items()]
+        headers.append(("ts_event", str(record["ts_event"]).encode()))
+        out = (topic, key, value, headers)
+        if self._buffer is not None:
+            self._buffer.append(out)
+        else:
+            self.produce(out)
+
+    def produce(self, out: _Out) -> None:
+        """Hand one encoded record to the producer, waiting for queue space when it is full."""
+        topic, key, value, headers = out
+        physical = self._bus.physical(topic)
+        while True:
+            try:
+                self.producer.produce(
+                    physical, value=value, key=key.encode() if key is not None else None,
+                    headers=headers, on_delivery=self._on_delivery,
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+        self._bus.metrics_for(self._service).messages_out.labels(topic).inc()
+
+    def begin(self) -> None:
+        """Start buffering the outputs of one handler call."""
+        self._buffer = []
+
+    def take(self) -> list[_Out]:
+        """Stop buffering and return what the handler published."""
+        out, self._buffer = self._buffer or [], None
+        return out
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}: {err}")
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every produced record is acknowledged; raise :class:`DeliveryFailed` otherwise."""
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            raise DeliveryFailed(f"{remaining} records not acknowledged within {timeout_s}s")
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise DeliveryFailed("; ".join(errors[:5]))
+
+
+class KafkaBus(Bus):
+    """Kafka transport for the services of one process (normally one service)."""
+
+    def __init__(
+        self,
+        client_config: dict[str, str],
+        *,
+        codec: TopicCodec | None = None,
+        topic_prefix: str = "",
+        delivery: Delivery = "at_least_once",
+        batch_size: int = 500,
+        poll_timeout_s: float = 0.05,
+        linger_ms: int = 1,
+        instance_id: str = "0",
+        producer_overrides: dict[str, Any] | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        if delivery not in ("at_least_once", "exactly_once"):
+            raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
+        self.client_config = dict(client_config)
+        self.codec = codec or TopicCodec()
+        self.prefix = topic_prefix
+        self.delivery = delivery
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.linger_ms = linger_ms
+        self.instance_id = instance_id
+        self.producer_overrides = producer_overrides or {}
+        self.consumer_overrides = consumer_overrides or {}
+        self._publishers: dict[str, KafkaPublisher] = {}
+        self._loops: dict[str, ConsumerLoop] = {}
+        self._metrics: dict[str, ServiceMetrics] = {}
+
+    def physical(self, topic: str) -> str:
+        """The broker's name of a logical topic (with the isolation prefix)."""
+        return self.prefix + topic
+
+    def logical(self, physical: str) -> str:
+        """The logical name of a broker topic."""
+        return physical[len(self.prefix):] if self.prefix and physical.startswith(self.prefix) else physical
+
+    def metrics_for(self, service: str) -> ServiceMetrics:
+        """The metrics of ``service`` (created on first use)."""
+        if service not in self._metrics:
+            self._metrics[service] = ServiceMetrics(service)
+        return self._metrics[service]
+
+    def set_metrics(self, service: str, metrics: ServiceMetrics) -> None:
+        """Use ``metrics`` (e.g. the ones the service's HTTP endpoint exports) for ``service``."""
+        self._metrics[service] = metrics
+
+    def publisher(self, service: str) -> KafkaPublisher:
+        """The publisher of ``service``."""
+        if service not in self._publishers:
+            self._publishers[service] = KafkaPublisher(self, service)
+        return self._publishers[service]
+
+    def subscribe(self, service: str, topics: Iterable[str], handler: Handler) -> None:
+        """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`."""
+        topics = list(topics)
+        for t in topics:
+            self.codec.catalog.topic(t)
+        pub = self.publisher(service)
+        if self.delivery == "exactly_once":
+            if pub._producer is not None:
+                raise RuntimeError(f"{service} published before subscribing; exactly_once needs subscribe first")
+            pub.transactional = True
+        self._loops[service] = ConsumerLoop(self, service, topics, handler, pub)
+
+    def _make_producer(self, service: str, transactional: bool) -> Producer:
+        conf: dict[str, Any] = {
+            **self.client_config,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self.linger_ms,
+            "compression.type": "lz4",
+            "client.id": f"{self.prefix}{service}-{self.instance_id}",
+            **self.producer_overrides,
+        }
+        if transactional:
+            conf["transactional.id"] = f"{self.prefix}{service}-{self.instance_id}"
+        producer = Producer(conf)
+        if transactional:
+            producer.init_transactions(30)
+        return producer
+
+    def _make_consumer(self, service: str) -> Consumer:
+        return Consumer({
+            **self.client_config,
+            "group.id": f"{self.prefix}{service}",
+            "client.id": f"{self.prefix}{service}-{self.instance_id}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed" if self.delivery == "exactly_once" else "read_uncommitted",
+            "fetch.wait.max.ms": 10,
+            **self.consumer_overrides,
+        })
+
+    def loop(self, service: str) -> ConsumerLoop:
+        """The consumer loop of a subscribed service."""
+        return self._loops[service]
+
+    def run_service(self, service: str, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> None:
+        """Run the consumer loop of ``service`` until ``stop`` is set (or after ``idle_exit_s`` idle)."""
+        self._loops[service].run(stop or threading.Event(), idle_exit_s)
+
+    def flush(self) -> None:
+        """Wait for every publisher's records to be acknowledged."""
+        for pub in self._publishers.values():
+            pub.flush()
+
+    def close(self) -> None:
+        """Flush every producer (consumer loops close themselves when they stop)."""
+        self.flush()
+
+
+class ConsumerLoop:
+    """Consume → handle → produce → commit, for one service."""
+
+    def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher):
+        self.bus = bus
+        self.service = service
+        self.topics = topics
+        self.handler = handler
+        self.publisher = publisher
+        self.metrics = bus.metrics_for(service)
+        self.consumer: Consumer | None = None
+        self.handled = 0
+        self.ready = threading.Event()
+        self._last_lag_check = 0.0
+
+    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
+        """Process batches until ``stop`` is set; the last batch is committed before returning."""
+        self.consumer = self.bus._make_consumer(self.service)
+        self.consumer.subscribe(
+            [self.bus.physical(t) for t in self.topics],
+            on_assign=lambda c, parts: self.ready.set(),
+        )
+        eos = self.bus.delivery == "exactly_once"
+        producer = self.publisher.producer  # create (and init transactions) before consuming
+        last_activity = time.monotonic()
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(self.bus.batch_size, self.bus.poll_timeout_s)
+                self._maybe_report_lag()
+                if not msgs:
+                    if idle_exit_s is not None and time.monotonic() - last_activity > idle_exit_s:
+                        break
+                    continue
+                last_activity = time.monotonic()
+                if eos:
+                    self._process_transaction(producer, msgs)
+                else:
+                    self._process_at_least_once(msgs)
+        finally:
+            self.consumer.close()
+            self.publisher.flush()
+
+    def _process_at_least_once(self, msgs: list) -> None:
+        offsets = self._handle_batch(msgs)
+        self.publisher.flush()
+        if offsets:
+            self._commit(offsets)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
+        self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def _process_transaction(self, producer: Producer, msgs: list) -> None:
+        producer.begin_transaction()
+        try:
+            offsets = self._handle_batch(msgs)
+            if offsets:
+                producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+            producer.commit_transaction(30)
+        except KafkaException as exc:
+            log.error("transaction failed, aborting and rewinding", extra={"service": self.service, "error": str(exc)})
+            producer.abort_transaction(30)
+            self._rewind()
+            if exc.args and exc.args[0].fatal():
+                raise
+
+    def _rewind(self) -> None:
+        assignment = self.consumer.assignment()
+        for tp in self.consumer.committed(assignment, timeout=30):
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+
+    def _handle_batch(self, msgs: list) -> list[TopicPartition]:
+        """Handle every record of a batch; return the offsets to commit (next offset per partition)."""
+        next_offsets: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.error("consumer error", extra={"service": self.service, "error": str(err)})
+                    if err.fatal():
+                        raise KafkaException(err)
+                continue
+            self._handle_one(m)
+            next_offsets[(m.topic(), m.partition())] = m.offset() + 1
+        return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+
+    def _handle_one(self, m: Any) -> None:
+        topic = self.bus.logical(m.topic())
+        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
+        headers = _headers_to_dict(m.headers())
+        payload = m.value() or b""
+        self.metrics.messages_in.labels(topic).inc()
+        try:
+            schema, record = self.bus.codec.decode(topic, payload)
+        except CodecError as exc:
+            self._dead_letter(DeadLetter(topic, key, payload, REASON_DECODE, f"{type(exc).__name__}: {exc}",
+                                         self.service, m.partition(), m.offset(), headers))
+            return
+        msg = Message(topic, key, record, schema, headers, m.partition(), m.offset())
+        start = time.perf_counter()
+        self.publisher.begin()
+        try:
+            with consume_span(self.service, topic, headers):
+                self.handler(msg)
+        except Exception as exc:  # the record goes to the DLQ, the loop goes on
+            self.publisher.take()
+            self._dead_letter(DeadLetter(topic, key, payload, REASON_HANDLER, f"{type(exc).__name__}: {exc}",
+                                         self.service, m.partition(), m.offset(), headers))
+            return
+        for out in self.publisher.take():
+            self.publisher.produce(out)
+        self.metrics.handler_seconds.labels(topic).observe(time.perf_counter() - start)
+        self.handled += 1
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        log.warning("dead letter", extra={"service": self.service, "topic": letter.topic, "reason": letter.reason,
+                                          "error": letter.error, "offset": letter.offset})
+        self.metrics.dead_letters.labels(letter.topic, letter.reason).inc()
+        headers = [(k, v.encode()) for k, v in letter.dlq_headers().items()]
+        self.publisher.produce((letter.dlq_topic, letter.key, letter.payload, headers))
+
+    def _maybe_report_lag(self, every_s: float = 5.0) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_check < every_s:
+            return
+        self._last_lag_check = now
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                _low, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                if tp.offset >= 0:
+                    gauge = self.metrics.consumer_lag.labels(self.bus.logical(tp.topic), str(tp.partition))
+                    gauge.set(high - tp.offset)
+        except KafkaException as exc:
+            log.debug("lag check failed", extra={"error": str(exc)})

@@ -1,0 +1,67 @@
+"""Creating the catalog's topics (and their dead-letter topics) on a Kafka cluster."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
+
+log = logging.getLogger(__name__)
+
+
+def topic_configs(spec: TopicSpec) -> dict[str, str]:
+    """Broker-side topic configuration of a catalog entry."""
+    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms)}
+
+
+def ensure_topics(
+    client_config: dict[str, str],
+    catalog: TopicCatalog,
+    prefix: str = "",
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+    only: set[str] | None = None,
+) -> list[str]:
+    """Create every catalog topic (or those in ``only``) and its ``dlq.`` topic under ``prefix``.
+
+    Returns the names created. Topics that already exist are left as they are; any other failure
+    raises with the topic's name.
+    """
+    admin = AdminClient(client_config)
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted: list[NewTopic] = []
+    for spec in catalog:
+        if only is not None and spec.name not in only:
+            continue
+        for name, configs in (
+            (prefix + spec.name, topic_configs(spec)),
+            (prefix + dlq_topic(spec.name), {"cleanup.policy": "delete", "retention.ms": "-1"}),
+        ):
+            if name not in existing:
+                wanted.append(NewTopic(name, num_partitions=spec.partitions,
+                                       replication_factor=replication_factor, config=configs))
+    created = []
+    for name, fut in admin.create_topics(wanted, request_timeout=timeout_s).items():
+        try:
+            fut.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise RuntimeError(f"could not create topic {name}: {exc}") from exc
+    if created:
+        log.info("created topics", extra={"count": len(created), "prefix": prefix})
+    return sorted(created)
+
+
+def delete_topics(client_config: dict[str, str], names: list[str], timeout_s: float = 30.0) -> None:
+    """Delete ``names`` (used to clean up isolated test or replay prefixes)."""
+    if not names:
+        return
+    admin = AdminClient(client_config)
+    for name, fut in admin.delete_topics(names, request_timeout=timeout_s).items():
+        try:
+            fut.result()
+        except KafkaException as exc:
+            log.warning("could not delete topic", extra={"topic": name, "error": str(exc)})

@@ -1,0 +1,75 @@
+"""Avro single-object encoding: ``C3 01`` marker, 8-byte CRC-64-AVRO fingerprint, binary body.
+
+Any reader that knows the schemas of ``schemas/avro`` finds the writer's schema from the
+fingerprint, so messages need no schema registry. Encoding and decoding use fastavro's compiled
+schemaless writer and reader.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from quorum_common.schemas import AvroSchema, SchemaRegistry
+
+MARKER = b"\xc3\x01"
+HEADER_LEN = len(MARKER) + 8
+
+
+class CodecError(Exception):
+    """A message could not be encoded or decoded; the message says why."""
+
+
+class UnknownFingerprintError(CodecError):
+    """The message was written with a schema this reader does not know."""
+
+
+class CorruptMessageError(CodecError):
+    """The bytes are not a valid single-object-encoded Avro message."""
+
+
+class AvroCodec:
+    """Encode records to and decode them from Avro single-object encoding."""
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+
+    def encode(self, schema: AvroSchema | str, record: dict[str, Any]) -> bytes:
+        """Encode ``record`` with ``schema`` (an :class:`AvroSchema` or a full name)."""
+        if isinstance(schema, str):
+            schema = self.registry.get(schema)
+        buf = BytesIO()
+        buf.write(MARKER)
+        buf.write(schema.fingerprint)
+        try:
+            schemaless_writer(buf, schema.parsed, record)
+        except Exception as exc:  # fastavro raises ValueError, TypeError, KeyError, AttributeError
+            raise CodecError(f"record does not match {schema.name}: {exc!r}") from exc
+        return buf.getvalue()
+
+    def schema_of(self, data: bytes) -> AvroSchema:
+        """The writer's schema of an encoded message."""
+        if len(data) < HEADER_LEN or data[:2] != MARKER:
+            raise CorruptMessageError(
+                f"not an Avro single-object message (length {len(data)}, first bytes {bytes(data[:2])!r})"
+            )
+        fp = bytes(data[2:HEADER_LEN])
+        schema = self.registry.by_fingerprint(fp)
+        if schema is None:
+            raise UnknownFingerprintError(f"unknown schema fingerprint {fp.hex()}")
+        return schema
+
+    def decode(self, data: bytes) -> tuple[AvroSchema, dict[str, Any]]:
+        """Decode a message into its writer's schema and the record."""
+        schema = self.schema_of(data)
+        buf = BytesIO(data)
+        buf.seek(HEADER_LEN)
+        try:
+            record = schemaless_reader(buf, schema.parsed, None)
+        except Exception as exc:  # EOFError, UnicodeDecodeError, IndexError, ... on corrupt input
+            raise CorruptMessageError(f"corrupt {schema.name} body: {exc!r}") from exc
+        if buf.tell() != len(data):
+            raise CorruptMessageError(f"{len(data) - buf.tell()} trailing bytes after a {schema.name} body")
+        return schema, record

@@ -1,0 +1,1 @@
+"""Service runtime: configuration, logging, HTTP endpoints, metrics, tracing and the event clock."""

@@ -1,0 +1,71 @@
+"""Typed service configuration from environment variables (pydantic-settings).
+
+Every setting is read from ``QUORUM_<FIELD>`` (e.g. ``QUORUM_KAFKA_BOOTSTRAP_SERVERS``). A service
+extends :class:`ServiceSettings` with its own fields. An invalid value stops the service at start
+with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the environment variable."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares."""
+
+    model_config = SettingsConfigDict(env_prefix="QUORUM_", extra="ignore", frozen=True)
+
+    service_name: str = Field("service", description="Name used for the consumer group, metrics and logs.")
+    transport: Literal["kafka", "inprocess"] = Field("kafka", description="Which bus runs the service.")
+    kafka_bootstrap_servers: str = Field(DEFAULT_BOOTSTRAP, description="Comma-separated host:port list.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = Field(None, description="CA bundle for SSL/SASL_SSL.")
+    topic_prefix: str = Field("", description="Prefix of every topic name (isolated replays and tests).")
+    delivery: Literal["at_least_once", "exactly_once"] = Field(
+        "exactly_once", description="Commit offsets after delivery, or inside a Kafka transaction."
+    )
+    batch_size: int = Field(500, ge=1, le=100_000, description="Records consumed per batch.")
+    linger_ms: int = Field(1, ge=0, le=1000, description="Producer linger: latency against batching.")
+    instance_id: str = Field("0", description="Distinguishes replicas (transactional ids).")
+    http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    otel_exporter: Literal["none", "console"] = Field("none", description="Where finished spans go.")
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka settings for the bootstrap servers and security options."""
+        conf = {"bootstrap.servers": self.kafka_bootstrap_servers, "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return conf
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Read ``cls`` from the environment; raise :class:`ConfigError` naming each bad variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid {cls.__name__}: {problems}") from None

@@ -1,0 +1,52 @@
+"""Prometheus metrics of a service, named ``quorum_<service>_<what>_<unit>``.
+
+Each service gets its own :class:`prometheus_client.CollectorRegistry`, so several services can
+share a process (tests, the embedded desk) without their metric names colliding.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+def metric_prefix(service: str) -> str:
+    """``quorum_<service>`` with the service name made safe for Prometheus."""
+    return "quorum_" + re.sub(r"[^a-zA-Z0-9_]", "_", service)
+
+
+class ServiceMetrics:
+    """The metrics every service exports, plus a factory for its own ones."""
+
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.service = service
+        self.registry = registry or CollectorRegistry()
+        self.prefix = metric_prefix(service)
+        self.messages_in = self.counter("messages_in_total", "Records received, by topic.", ["topic"])
+        self.messages_out = self.counter("messages_out_total", "Records published, by topic.", ["topic"])
+        self.dead_letters = self.counter(
+            "dead_letters_total", "Records sent to a dead-letter topic, by source topic and reason.", ["topic", "reason"]
+        )
+        self.handler_seconds = self.histogram(
+            "handler_duration_seconds", "Time spent handling one record, by topic.", ["topic"]
+        )
+        self.consumer_lag = self.gauge(
+            "consumer_lag_messages", "Records behind the end of each partition.", ["topic", "partition"]
+        )
+
+    def counter(self, what: str, doc: str, labels: list[str] | None = None) -> Counter:
+        """A counter named ``quorum_<service>_<what>``; ``what`` ends with its unit, e.g. ``_total``."""
+        return Counter(f"{self.prefix}_{what}", doc, labels or [], registry=self.registry)
+
+    def gauge(self, what: str, doc: str, labels: list[str] | None = None) -> Gauge:
+        """A gauge named ``quorum_<service>_<what>``."""
+        return Gauge(f"{self.prefix}_{what}", doc, labels or [], registry=self.registry)
+
+    def histogram(
+        self, what: str, doc: str, labels: list[str] | None = None, buckets: tuple[float, ...] = _LATENCY_BUCKETS
+    ) -> Histogram:
+        """A histogram named ``quorum_<service>_<what>``."""
+        return Histogram(f"{self.prefix}_{what}", doc, labels or [], registry=self.registry, buckets=buckets)

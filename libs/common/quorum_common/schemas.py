@@ -1,0 +1,170 @@
+"""The Avro schemas in ``schemas/avro`` and the topic catalog in ``schemas/topics.yaml``.
+
+Each ``.avsc`` file holds one self-contained record. The registry parses every file once, computes
+its Parsing Canonical Form and its CRC-64-AVRO fingerprint (the 8 bytes of Avro single-object
+encoding) and looks schemas up by full name or by fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from fastavro import parse_schema
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from quorum_common.paths import SCHEMAS_DIR
+
+DLQ_PREFIX = "dlq."
+
+
+class SchemaError(Exception):
+    """A schema file or the topic catalog is invalid; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class AvroSchema:
+    """One parsed record schema and its identity on the wire."""
+
+    name: str
+    """Full name, e.g. ``quorum.v1.BarClosed``."""
+    raw: dict[str, Any]
+    """The schema as written in the file."""
+    parsed: dict[str, Any]
+    """The schema parsed by fastavro, ready for its readers and writers."""
+    canonical: str
+    """Parsing Canonical Form."""
+    fingerprint: bytes
+    """CRC-64-AVRO fingerprint of the canonical form, little-endian, 8 bytes."""
+    path: Path
+
+
+class SchemaRegistry:
+    """Every schema of a folder, by full name and by fingerprint."""
+
+    def __init__(self, schemas: list[AvroSchema]) -> None:
+        self._by_name = {s.name: s for s in schemas}
+        self._by_fingerprint = {s.fingerprint: s for s in schemas}
+        if len(self._by_fingerprint) != len(schemas):
+            raise SchemaError("two schema files have the same canonical form (duplicate fingerprint)")
+
+    @classmethod
+    def from_dir(cls, avro_dir: Path) -> SchemaRegistry:
+        """Parse every ``*.avsc`` of ``avro_dir``; raise :class:`SchemaError` naming a bad file."""
+        files = sorted(Path(avro_dir).glob("*.avsc"))
+        if not files:
+            raise SchemaError(f"no .avsc files in {avro_dir}")
+        return cls([load_schema_file(p) for p in files])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def get(self, name: str) -> AvroSchema:
+        """The schema with full name ``name``."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SchemaError(f"unknown schema {name!r}") from None
+
+    def by_fingerprint(self, fp: bytes) -> AvroSchema | None:
+        """The schema with this CRC-64-AVRO fingerprint, or ``None``."""
+        return self._by_fingerprint.get(fp)
+
+
+def load_schema_file(path: Path) -> AvroSchema:
+    """Parse one ``.avsc`` file into an :class:`AvroSchema`."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        parsed = parse_schema(raw, _write_hint=True)
+    except Exception as exc:  # fastavro raises several exception types
+        raise SchemaError(f"{path.name}: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("type") != "record":
+        raise SchemaError(f"{path.name}: top-level type must be a record")
+    canonical = to_parsing_canonical_form(parsed)
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    return AvroSchema(name=parsed["name"], raw=raw, parsed=parsed, canonical=canonical, fingerprint=fp, path=path)
+
+
+class TopicSpec(BaseModel):
+    """One entry of the topic catalog."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+    key: str
+    value_schema: str
+    partitions: int = Field(ge=1)
+    cleanup_policy: Literal["delete", "compact"]
+    retention_ms: int = Field(ge=-1)
+    doc: str = Field(min_length=1)
+
+    @property
+    def dlq(self) -> str:
+        """Name of this topic's dead-letter topic."""
+        return dlq_topic(self.name)
+
+
+def dlq_topic(topic: str) -> str:
+    """Dead-letter topic of ``topic``."""
+    return DLQ_PREFIX + topic
+
+
+class TopicCatalog:
+    """The topics of the desk, each with its value schema."""
+
+    def __init__(self, topics: list[TopicSpec], registry: SchemaRegistry) -> None:
+        self.registry = registry
+        self._topics = {t.name: t for t in topics}
+        if len(self._topics) != len(topics):
+            raise SchemaError("topics.yaml lists a topic twice")
+        for t in topics:
+            if t.value_schema not in registry:
+                raise SchemaError(f"topics.yaml: topic {t.name!r} names unknown schema {t.value_schema!r}")
+
+    @classmethod
+    def load(cls, schemas_dir: Path = SCHEMAS_DIR) -> TopicCatalog:
+        """Load ``topics.yaml`` and every schema of ``schemas_dir``."""
+        registry = SchemaRegistry.from_dir(Path(schemas_dir) / "avro")
+        path = Path(schemas_dir) / "topics.yaml"
+        try:
+            doc = yaml.safe_load(path.read_text())
+            topics = [TopicSpec(**entry) for entry in doc["topics"]]
+        except ValidationError as exc:
+            raise SchemaError(f"{path.name}: {exc}") from exc
+        except (KeyError, TypeError, yaml.YAMLError, OSError) as exc:
+            raise SchemaError(f"{path.name}: {exc}") from exc
+        return cls(topics, registry)
+
+    def __iter__(self):
+        return iter(self._topics.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._topics
+
+    def topic(self, name: str) -> TopicSpec:
+        """The catalog entry of ``name``; raise :class:`SchemaError` when it is not in the catalog."""
+        try:
+            return self._topics[name]
+        except KeyError:
+            raise SchemaError(f"topic {name!r} is not in the catalog") from None
+
+    def schema_for(self, topic: str) -> AvroSchema:
+        """The value schema of ``topic``."""
+        return self.registry.get(self.topic(topic).value_schema)
+
+
+@lru_cache(maxsize=4)
+def default_catalog(schemas_dir: Path = SCHEMAS_DIR) -> TopicCatalog:
+    """The catalog of the checkout, loaded once per process."""
+    return TopicCatalog.load(schemas_dir)

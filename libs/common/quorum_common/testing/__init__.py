@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: sample records and the local-Kafka pytest fixtures."""

@@ -1,0 +1,1 @@
+"""Quorum alpha service: signals from market data into ``signals.raw``."""

@@ -1,0 +1,1 @@
+"""Quorum desk: the embedded run of every agent in one process."""

@@ -1,0 +1,1 @@
+"""Quorum ingest service: market data into ``md.bars``."""
