@@ -258,16 +258,18 @@ class ConsumerLoop:
         )
         eos = self.bus.delivery == "exactly_once"
         producer = self.publisher.producer  # create (and init transactions) before consuming
-        last_activity = time.monotonic()
+        idle_since: float | None = None
         try:
             while not stop.is_set():
                 msgs = self.consumer.consume(self.bus.batch_size, self.bus.poll_timeout_s)
                 self._maybe_report_lag()
                 if not msgs:
-                    if idle_exit_s is not None and time.monotonic() - last_activity > idle_exit_s:
-                        break
+                    if idle_exit_s is not None and self.ready.is_set():
+                        idle_since = idle_since or time.monotonic()
+                        if time.monotonic() - idle_since > idle_exit_s:
+                            break
                     continue
-                last_activity = time.monotonic()
+                idle_since = None
                 if eos:
                     self._process_transaction(producer, msgs)
                 else:

@@ -28,7 +28,7 @@ class ServiceMetrics:
         self.messages_in = self.counter("messages_in_total", "Records received, by topic.", ["topic"])
         self.messages_out = self.counter("messages_out_total", "Records published, by topic.", ["topic"])
         self.dead_letters = self.counter(
-            "dead_letters_total", "Records sent to a dead-letter topic, by source topic and reason.", ["topic", "reason"]
+            "dead_letters_total", "Records sent to a dead-letter topic, by topic and reason.", ["topic", "reason"]
         )
         self.handler_seconds = self.histogram(
             "handler_duration_seconds", "Time spent handling one record, by topic.", ["topic"]

@@ -1,0 +1,82 @@
+"""Service runtime: settings from the environment, JSON logs, HTTP endpoints, event clock, ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from quorum_common.engine import envelope, event_id
+from quorum_common.runtime.clock import EventClock
+from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings
+from quorum_common.runtime.http import HttpServer, build_app
+from quorum_common.runtime.logging import JsonFormatter
+from quorum_common.runtime.metrics import ServiceMetrics
+
+
+def test_settings_come_from_quorum_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUM_KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
+    monkeypatch.setenv("QUORUM_DELIVERY", "at_least_once")
+    monkeypatch.setenv("QUORUM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("QUORUM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("QUORUM_KAFKA_SASL_USERNAME", "desk")
+    monkeypatch.setenv("QUORUM_KAFKA_SASL_PASSWORD", "s3cret")
+    settings = load_settings(ServiceSettings)
+    conf = settings.kafka_client_config()
+    assert conf["bootstrap.servers"] == "broker-1:9092,broker-2:9092"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512" and conf["sasl.password"] == "s3cret"
+    assert settings.delivery == "at_least_once"
+    assert "s3cret" not in repr(settings), "secrets must not leak into logs"
+
+
+def test_an_invalid_setting_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUM_HTTP_PORT", "99999")
+    monkeypatch.setenv("QUORUM_DELIVERY", "maybe_once")
+    with pytest.raises(ConfigError) as err:
+        load_settings(ServiceSettings)
+    assert "QUORUM_HTTP_PORT" in str(err.value) and "QUORUM_DELIVERY" in str(err.value)
+
+
+def test_event_clock_only_moves_forward() -> None:
+    clock = EventClock()
+    assert clock.observe(100) == 100
+    assert clock.observe(50) == 100
+    assert clock.now_ns() == 100
+
+
+def test_event_ids_are_deterministic_and_distinct() -> None:
+    assert event_id("bar", "AAA", 1) == event_id("bar", "AAA", 1)
+    assert event_id("bar", "AAA", 1) != event_id("bar", "AAA", 2)
+    env = envelope(123, "x")
+    assert env["ts_event"] == env["ts_init"] == 123 and env["correlation_id"] == env["event_id"]
+
+
+def test_logs_are_one_json_object_per_line_with_extras() -> None:
+    record = logging.makeLogRecord({"msg": "filled %s", "args": ("AAA",), "levelname": "INFO", "name": "x",
+                                    "client_order_id": "c-1"})
+    line = JsonFormatter("execution").format(record)
+    payload = json.loads(line)
+    assert payload["message"] == "filled AAA"
+    assert payload["service"] == "execution" and payload["client_order_id"] == "c-1"
+
+
+def test_http_endpoint_serves_health_readiness_and_prometheus_metrics() -> None:
+    metrics = ServiceMetrics("probe_svc")
+    metrics.messages_in.labels("md.bars").inc(3)
+    metrics.handler_seconds.labels("md.bars").observe(0.002)
+    ready = {"value": False}
+    server = HttpServer(build_app("probe_svc", metrics, lambda: ready["value"]), "127.0.0.1", 0)
+    port = server.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+        assert httpx.get(f"{base}/readyz").status_code == 503
+        ready["value"] = True
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        text = httpx.get(f"{base}/metrics").text
+        assert 'quorum_probe_svc_messages_in_total{topic="md.bars"} 3.0' in text
+        assert "quorum_probe_svc_handler_duration_seconds_bucket" in text
+    finally:
+        server.stop()

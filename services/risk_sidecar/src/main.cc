@@ -1,0 +1,88 @@
+// quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "quorum_risk/clock.h"
+#include "quorum_risk/config.h"
+#include "quorum_risk/engine.h"
+#include "quorum_risk/metrics.h"
+#include "quorum_risk/server.h"
+
+namespace {
+
+void Usage(FILE* f) {
+  std::fprintf(f,
+               "usage: quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N]\n"
+               "  --config PATH       limits file (see config/sidecar.example.conf); re-read on SIGHUP\n"
+               "  --socket PATH       Unix domain socket to serve the risk protocol on\n"
+               "  --metrics-port N    serve GET /metrics on 127.0.0.1:N (0 or absent: disabled)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace quorum_risk;
+  ServerOptions opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "quorum-risk-sidecar: %s needs a value\n", flag);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--config") {
+      opts.config_path = value("--config");
+    } else if (a == "--socket") {
+      opts.socket_path = value("--socket");
+    } else if (a == "--metrics-port") {
+      const char* v = value("--metrics-port");
+      char* end = nullptr;
+      long port = std::strtol(v, &end, 10);
+      if (*v == '\0' || *end != '\0' || port < 0 || port > 65535) {
+        std::fprintf(stderr, "quorum-risk-sidecar: bad --metrics-port '%s'\n", v);
+        return 2;
+      }
+      opts.metrics_port = static_cast<uint16_t>(port);
+    } else if (a == "--help" || a == "-h") {
+      Usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "quorum-risk-sidecar: unknown argument '%s'\n", a.c_str());
+      Usage(stderr);
+      return 2;
+    }
+  }
+  if (opts.config_path.empty() || opts.socket_path.empty()) {
+    Usage(stderr);
+    return 2;
+  }
+  Result<Config> cfg = LoadConfigFile(opts.config_path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "quorum-risk-sidecar: %s\n", cfg.status().ToString().c_str());
+    return 2;
+  }
+  auto engine = RiskEngine::Create(*cfg, SystemClock::Get());
+  if (!engine.ok()) {
+    std::fprintf(stderr, "quorum-risk-sidecar: %s\n", engine.status().ToString().c_str());
+    return 2;
+  }
+  Metrics metrics;
+  auto server = Server::Create(opts, engine->get(), &metrics);
+  if (!server.ok()) {
+    std::fprintf(stderr, "quorum-risk-sidecar: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "quorum-risk-sidecar: serving %s (metrics port %u)\n", opts.socket_path.c_str(),
+               static_cast<unsigned>(opts.metrics_port));
+  Status s = (*server)->Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "quorum-risk-sidecar: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "quorum-risk-sidecar: stopped\n");
+  return 0;
+}

@@ -1,0 +1,194 @@
+"""The Kafka transport against a real broker: round trips, dead letters, crashes, transactions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.message import Message
+from quorum_common.bus.topic_codec import TopicCodec
+from quorum_common.engine import envelope
+from quorum_common.schemas import default_catalog
+from quorum_common.testing.kafka_helpers import produce_raw, read_topic
+from quorum_common.testing.samples import sample_record
+
+pytestmark = pytest.mark.kafka
+CATALOG = default_catalog()
+CODEC = TopicCodec(CATALOG)
+CHILD = Path(__file__).with_name("relay_child.py")
+
+
+def bar(i: int, close: float = 100.0) -> dict:
+    rec = sample_record(CATALOG.schema_for("md.bars"), seed=i)
+    sym = f"S{i % 5}"
+    rec.update(envelope(1_700_000_000_000_000_000 + i, "bar", sym), symbol=sym, close=close)
+    return rec
+
+
+def test_every_schema_round_trips_through_kafka(kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics()
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, codec=CODEC)
+    pub = bus.publisher("probe")
+    sent = {}
+    for spec in CATALOG:
+        record = sample_record(CATALOG.schema_for(spec.name), seed=3)
+        sent[spec.name] = record
+        pub.publish(spec.name, record, key="k")
+    bus.flush()
+    for name, record in sent.items():
+        msgs = read_topic(kafka_config, prefix + name, expected=1, idle_s=0.5)
+        assert len(msgs) == 1, name
+        schema, decoded = CODEC.decode(name, msgs[0].value())
+        assert schema == CATALOG.topic(name).value_schema
+        assert decoded == record
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_malformed_and_failing_records_go_to_the_dlq_and_the_consumer_goes_on(
+    kafka_config, kafka_topics, delivery: str
+) -> None:
+    prefix = kafka_topics("md.bars", "signals.raw")
+    topic = prefix + "md.bars"
+    produce_raw(kafka_config, topic, [
+        ("S0", CODEC.encode("md.bars", bar(0))),
+        ("S0", b"\x00garbage that is not avro"),
+        ("S0", CODEC.encode("md.bars", bar(1, close=-5.0))),
+        ("S0", CODEC.encode("md.bars", bar(2))),
+    ])
+    handled: list[float] = []
+
+    def handler(msg: Message) -> None:
+        if msg.value["close"] < 0:
+            raise ValueError("negative close price")
+        handled.append(msg.value["close"])
+
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery)
+    bus.subscribe("fragile", ["md.bars"], handler)
+    bus.run_service("fragile", idle_exit_s=1.5)
+    assert handled == [100.0, 100.0]
+    dlq = read_topic(kafka_config, prefix + "dlq.md.bars", expected=2)
+    assert len(dlq) == 2
+    headers = [dict(m.headers()) for m in dlq]
+    assert [h["dlq.reason"] for h in headers] == [b"decode_error", b"handler_error"]
+    assert b"negative close price" in headers[1]["dlq.error"]
+    assert headers[0]["dlq.source.offset"] == b"1" and headers[0]["dlq.service"] == b"fragile"
+    assert dlq[0].value() == b"\x00garbage that is not avro"
+    metrics = bus.metrics_for("fragile")
+    assert metrics.dead_letters.labels("md.bars", "decode_error")._value.get() == 1
+    # Everything was committed: a restarted consumer of the same group receives nothing again.
+    again: list = []
+    bus2 = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery)
+    bus2.subscribe("fragile", ["md.bars"], again.append)
+    bus2.run_service("fragile", idle_exit_s=1.0)
+    assert again == []
+
+
+def _run_child(kafka_bootstrap: str, prefix: str, delivery: str, **env: str) -> subprocess.Popen:
+    full_env = {**os.environ, "BOOTSTRAP": kafka_bootstrap, "PREFIX": prefix, "DELIVERY": delivery, **env}
+    return subprocess.Popen([sys.executable, str(CHILD)], env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_after_producing_before_committing_loses_nothing(kafka_bootstrap, kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics("md.bars", "signals.raw")
+    bars = [bar(i) for i in range(200)]
+    produce_raw(kafka_config, prefix + "md.bars", [(b["symbol"], CODEC.encode("md.bars", b)) for b in bars])
+    batch = 20
+    crashed = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH=str(batch), KILL_ON_COMMIT="3")
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -signal.SIGKILL
+    survivor = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH=str(batch))
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err[-2000:]
+    outputs = read_topic(kafka_config, prefix + "signals.raw", expected=len(bars))
+    ids = Counter(CODEC.decode("signals.raw", m.value())[1]["correlation_id"] for m in outputs)
+    assert set(ids) == {b["event_id"] for b in bars}, "a bar was lost"
+    duplicated = sum(n - 1 for n in ids.values())
+    # Only the uncommitted batch (at most one batch per partition) may be handled twice.
+    assert 0 < duplicated <= batch * CATALOG.topic("md.bars").partitions
+
+
+def test_transaction_aborted_by_a_crash_is_invisible_and_the_retry_is_exactly_once(
+    kafka_bootstrap, kafka_config, kafka_topics, tmp_path
+) -> None:
+    prefix = kafka_topics("md.bars", "signals.raw")
+    bars = [bar(i) for i in range(200)]
+    produce_raw(kafka_config, prefix + "md.bars", [(b["symbol"], CODEC.encode("md.bars", b)) for b in bars])
+    marker = tmp_path / "hang"
+    child = _run_child(kafka_bootstrap, prefix, "exactly_once", BATCH="500", HANG_AT="40", HANG_MARKER=str(marker))
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline and child.poll() is None, "relay never reached the hang point"
+        time.sleep(0.05)
+    time.sleep(1.0)  # let the 39 outputs already produced reach the broker inside the open transaction
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+    uncommitted = read_topic(kafka_config, prefix + "signals.raw", isolation="read_uncommitted", idle_s=1.0)
+    assert len(uncommitted) >= 39, "the open transaction's records should be on the broker"
+    survivor = _run_child(kafka_bootstrap, prefix, "exactly_once", BATCH="500")
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err[-2000:]
+    committed = read_topic(kafka_config, prefix + "signals.raw", expected=len(bars))
+    ids = Counter(CODEC.decode("signals.raw", m.value())[1]["correlation_id"] for m in committed)
+    assert set(ids) == {b["event_id"] for b in bars}
+    assert max(ids.values()) == 1, "exactly once: no duplicates for a read_committed reader"
+
+
+def test_read_committed_sees_nothing_of_an_aborted_transaction_and_all_of_a_committed_one(
+    kafka_config, kafka_topics
+) -> None:
+    prefix = kafka_topics("signals.raw")
+    topic = prefix + "signals.raw"
+    producer = Producer({**kafka_config, "transactional.id": f"{prefix}txn-test", "enable.idempotence": True})
+    producer.init_transactions(30)
+    template = sample_record(CATALOG.schema_for("signals.raw"))
+    producer.begin_transaction()
+    for i in range(10):
+        producer.produce(topic, CODEC.encode("signals.raw", {**template, "event_id": f"aborted-{i}"}))
+    producer.flush(10)
+    producer.abort_transaction(30)
+    producer.begin_transaction()
+    for i in range(10):
+        producer.produce(topic, CODEC.encode("signals.raw", {**template, "event_id": f"committed-{i}"}))
+    producer.commit_transaction(30)
+    committed = [CODEC.decode("signals.raw", m.value())[1]["event_id"] for m in read_topic(kafka_config, topic)]
+    everything = read_topic(kafka_config, topic, isolation="read_uncommitted")
+    assert committed == [f"committed-{i}" for i in range(10)]
+    assert len(everything) == 20
+
+
+def test_a_trace_started_in_one_service_is_continued_by_the_consumer(kafka_config, kafka_topics) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from quorum_common.runtime.tracing import setup_tracing
+
+    exporter = InMemorySpanExporter()
+    setup_tracing("tests", extra=exporter)
+    prefix = kafka_topics("md.bars")
+    producer_bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    with trace.get_tracer("ingest").start_as_current_span("ingest publish") as origin:
+        producer_bus.publisher("ingest").publish("md.bars", bar(1), key="S1")
+    producer_bus.flush()
+    seen: list[Message] = []
+    consumer_bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    consumer_bus.subscribe("alpha", ["md.bars"], seen.append)
+    consumer_bus.run_service("alpha", threading.Event(), idle_exit_s=1.0)
+    assert len(seen) == 1 and "traceparent" in seen[0].headers
+    spans = [s for s in exporter.get_finished_spans() if s.name == "md.bars process"
+             and s.attributes.get("quorum.service") == "alpha"]
+    assert len(spans) == 1
+    consumer_span = spans[0]
+    assert consumer_span.context.trace_id == origin.get_span_context().trace_id
+    assert consumer_span.parent.span_id == origin.get_span_context().span_id
+    assert consumer_span.kind == trace.SpanKind.CONSUMER
