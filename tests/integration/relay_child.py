@@ -24,7 +24,9 @@ from quorum_common.testing.samples import sample_record
 
 def main() -> int:
     bus = KafkaBus({"bootstrap.servers": os.environ["BOOTSTRAP"]}, topic_prefix=os.environ["PREFIX"],
-                   delivery=os.environ["DELIVERY"], batch_size=int(os.environ.get("BATCH", "20")))
+                   delivery=os.environ["DELIVERY"], batch_size=int(os.environ.get("BATCH", "20")),
+                   # a restarted member need not wait 45 s for the killed one to be evicted
+                   consumer_overrides={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
     kill_on = int(os.environ.get("KILL_ON_COMMIT", "0"))
     hang_at = int(os.environ.get("HANG_AT", "0"))
     commits = {"n": 0}

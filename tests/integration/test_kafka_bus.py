@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
 from quorum_common.schemas import default_catalog
-from quorum_common.testing.kafka_helpers import produce_raw, read_topic
+from quorum_common.testing.kafka_helpers import produce_raw, read_topic, read_topics
 from quorum_common.testing.samples import sample_record
 
 pytestmark = pytest.mark.kafka
@@ -45,8 +44,9 @@ def test_every_schema_round_trips_through_kafka(kafka_config, kafka_topics) -> N
         sent[spec.name] = record
         pub.publish(spec.name, record, key="k")
     bus.flush()
+    received = read_topics(kafka_config, [prefix + name for name in sent], expected=len(sent), idle_s=0.5)
     for name, record in sent.items():
-        msgs = read_topic(kafka_config, prefix + name, expected=1, idle_s=0.5)
+        msgs = received[prefix + name]
         assert len(msgs) == 1, name
         schema, decoded = CODEC.decode(name, msgs[0].value())
         assert schema == CATALOG.topic(name).value_schema
@@ -108,7 +108,7 @@ def test_sigkill_after_producing_before_committing_loses_nothing(kafka_bootstrap
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL
     survivor = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH=str(batch))
-    out, err = survivor.communicate(timeout=120)
+    _out, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err[-2000:]
     outputs = read_topic(kafka_config, prefix + "signals.raw", expected=len(bars))
     ids = Counter(CODEC.decode("signals.raw", m.value())[1]["correlation_id"] for m in outputs)
@@ -136,7 +136,7 @@ def test_transaction_aborted_by_a_crash_is_invisible_and_the_retry_is_exactly_on
     uncommitted = read_topic(kafka_config, prefix + "signals.raw", isolation="read_uncommitted", idle_s=1.0)
     assert len(uncommitted) >= 39, "the open transaction's records should be on the broker"
     survivor = _run_child(kafka_bootstrap, prefix, "exactly_once", BATCH="500")
-    out, err = survivor.communicate(timeout=120)
+    _out, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err[-2000:]
     committed = read_topic(kafka_config, prefix + "signals.raw", expected=len(bars))
     ids = Counter(CODEC.decode("signals.raw", m.value())[1]["correlation_id"] for m in committed)
@@ -170,7 +170,6 @@ def test_read_committed_sees_nothing_of_an_aborted_transaction_and_all_of_a_comm
 def test_a_trace_started_in_one_service_is_continued_by_the_consumer(kafka_config, kafka_topics) -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     from quorum_common.runtime.tracing import setup_tracing
 
     exporter = InMemorySpanExporter()

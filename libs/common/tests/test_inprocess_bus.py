@@ -90,7 +90,6 @@ def test_the_same_input_gives_the_same_delivery_twice() -> None:
 
 def test_publishing_to_a_topic_outside_the_catalog_is_refused() -> None:
     import pytest
-
     from quorum_common.schemas import SchemaError
 
     bus = InProcessBus()

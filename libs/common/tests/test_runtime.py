@@ -7,7 +7,6 @@ import logging
 
 import httpx
 import pytest
-
 from quorum_common.engine import envelope, event_id
 from quorum_common.runtime.clock import EventClock
 from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings

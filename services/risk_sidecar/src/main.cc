@@ -17,7 +17,18 @@ void Usage(FILE* f) {
                "usage: quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N]\n"
                "  --config PATH       limits file (see config/sidecar.example.conf); re-read on SIGHUP\n"
                "  --socket PATH       Unix domain socket to serve the risk protocol on\n"
-               "  --metrics-port N    serve GET /metrics on 127.0.0.1:N (0 or absent: disabled)\n");
+               "  --metrics-port N    serve GET /metrics on 127.0.0.1:N (0 or absent: disabled)\n"
+               "  --busy-poll-us N    after activity, poll without sleeping for N us (default 0: block)\n");
+}
+
+long Number(const char* v, const char* flag, long max) {
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < 0 || n > max) {
+    std::fprintf(stderr, "quorum-risk-sidecar: bad %s '%s'\n", flag, v);
+    std::exit(2);
+  }
+  return n;
 }
 
 }  // namespace
@@ -39,14 +50,9 @@ int main(int argc, char** argv) {
     } else if (a == "--socket") {
       opts.socket_path = value("--socket");
     } else if (a == "--metrics-port") {
-      const char* v = value("--metrics-port");
-      char* end = nullptr;
-      long port = std::strtol(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || port < 0 || port > 65535) {
-        std::fprintf(stderr, "quorum-risk-sidecar: bad --metrics-port '%s'\n", v);
-        return 2;
-      }
-      opts.metrics_port = static_cast<uint16_t>(port);
+      opts.metrics_port = static_cast<uint16_t>(Number(value("--metrics-port"), "--metrics-port", 65535));
+    } else if (a == "--busy-poll-us") {
+      opts.busy_poll_us = static_cast<uint32_t>(Number(value("--busy-poll-us"), "--busy-poll-us", 10'000'000));
     } else if (a == "--help" || a == "-h") {
       Usage(stdout);
       return 0;

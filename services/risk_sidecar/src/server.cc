@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "quorum_risk/clock.h"
 #include "quorum_risk/handler.h"
 #include "quorum_risk/protocol.h"
 
@@ -314,12 +315,16 @@ Status Server::Reload() { return impl_->DoReload(); }
 Status Server::Run() {
   Impl& m = *impl_;
   epoll_event events[64];
+  const int64_t spin_ns = static_cast<int64_t>(m.opts.busy_poll_us) * 1000;
+  int64_t spin_until = 0;
   while (m.running) {
-    int n = epoll_wait(m.epfd, events, 64, -1);
+    const bool spinning = spin_ns > 0 && SystemClock::Get()->MonotonicNanos() < spin_until;
+    int n = epoll_wait(m.epfd, events, 64, spinning ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::IoError(Errno("epoll_wait"));
     }
+    if (n > 0 && spin_ns > 0) spin_until = SystemClock::Get()->MonotonicNanos() + spin_ns;
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       auto it = m.conns.find(fd);
