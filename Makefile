@@ -8,15 +8,21 @@ PIP := $(PY) -m pip
 SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test test-py test-sidecar lint bench kafka-up kafka-down kafka-status clean
+.PHONY: help deps install run demo test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
+	dockerfiles clean
 
 help: ## List the targets with what they do
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): constraints.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml)
-	@command -v $(PYTHON_BIN) >/dev/null || PYTHON_BIN=python3; test -d $(VENV) || $${PYTHON_BIN:-python3} -m venv $(VENV)
+deps: ## Install the missing system packages (Java, Maven, C++ toolchain, GoogleTest, clang)
+	bash deploy/system-deps.sh
+
+$(STAMP): constraints.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml) \
+		services/risk_sidecar/client/pyproject.toml
+	test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e libs/common $(addprefix -e ,$(SERVICES)) pytest pytest-timeout ruff httpx
+	$(PIP) install -q -c constraints.txt -e libs/common $(addprefix -e ,$(SERVICES)) \
+		-e services/risk_sidecar/client pytest pytest-timeout ruff httpx
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install every package (pinned by constraints.txt)
@@ -36,16 +42,26 @@ kafka-status: install ## Tell whether the local broker answers
 	$(PY) -m quorum_common.kafka_local status
 
 lint: install ## ruff over every Python file
-	$(VENV)/bin/ruff check libs services tests bench
+	$(VENV)/bin/ruff check .
 
 test-py: install ## Python tests (starts the local broker when none runs)
 	$(PY) -m pytest -q
 
-test: install lint test-py ## Install everything and run every test
+sidecar-test: ## Build the C++ risk sidecar and run its GoogleTest suite
+	bash services/risk_sidecar/scripts/test.sh
+
+sidecar-fuzz: ## Fuzz the sidecar's frame parser (FUZZ_SECONDS, default 20)
+	bash services/risk_sidecar/scripts/fuzz.sh
+
+dockerfiles: install ## Render every Python service's Dockerfile from deploy/docker/service.Dockerfile.tmpl
+	$(PY) deploy/docker/render.py
+
+test: deps install lint sidecar-test sidecar-fuzz test-py ## Install everything from nothing and run every test
 	@echo "all tests passed"
 
 bench: install ## Benchmarks; results in bench/results/*.json
 	$(PY) bench/run.py
+	bash services/risk_sidecar/scripts/bench.sh
 
 clean: ## Remove the virtualenv, build outputs and broker data
 	rm -rf $(VENV) build .kafka

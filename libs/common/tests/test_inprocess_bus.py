@@ -93,5 +93,5 @@ def test_publishing_to_a_topic_outside_the_catalog_is_refused() -> None:
     from quorum_common.schemas import SchemaError
 
     bus = InProcessBus()
-    with pytest.raises(SchemaError, match="no.such.topic"):
+    with pytest.raises(SchemaError, match=r"no\.such\.topic"):
         bus.publisher("x").publish("no.such.topic", bar(1))

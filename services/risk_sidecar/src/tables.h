@@ -105,16 +105,24 @@ class IdMemory {
   }
   // `h` must be absent.
   void Insert(uint64_t h) {
-    if (size_ == ring_.size()) {
+    // ring_[head_] is the oldest id; at capacity the new id overwrites it.
+    const bool full = size_ == ring_.size();
+    if (full) {
       Erase(ring_[head_]);
-      head_ = (head_ + 1) % ring_.size();
-      --size_;
+    } else {
+      ++size_;
     }
     size_t i = h & mask_;
     while (slots_[i] != 0) i = (i + 1) & mask_;
     slots_[i] = h;
-    ring_[(head_ + size_) % ring_.size()] = h;
-    ++size_;
+    size_t tail = head_ + size_ - 1;  // slot for the newest id (no division on this path)
+    if (tail >= ring_.size()) tail -= ring_.size();
+    if (full) {
+      ring_[head_] = h;
+      if (++head_ == ring_.size()) head_ = 0;
+    } else {
+      ring_[tail] = h;
+    }
   }
   size_t size() const { return size_; }
 
