@@ -56,6 +56,8 @@ class Index {
       if (s.hash == hash && eq(s.id)) return s.id;
     }
   }
+  // Cache hint for a coming Find / Insert of `hash`.
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
   // Caller guarantees the key is absent and the table is below capacity.
   void Insert(uint64_t hash, int32_t id) {
     size_t i = hash & mask_;
@@ -97,6 +99,12 @@ class IdMemory {
  public:
   explicit IdMemory(size_t capacity) : slots_(SlotsFor(capacity), 0), mask_(slots_.size() - 1), ring_(capacity) {}
 
+  // Cache hints for a coming Contains(h) / Insert(h), including the slot of the id Insert would
+  // evict.
+  void Prefetch(uint64_t h) const {
+    __builtin_prefetch(&slots_[h & mask_]);
+    if (size_ == ring_.size()) __builtin_prefetch(&slots_[ring_[head_] & mask_]);
+  }
   bool Contains(uint64_t h) const {
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       if (slots_[i] == 0) return false;
