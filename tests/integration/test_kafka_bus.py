@@ -93,6 +93,18 @@ def test_malformed_and_failing_records_go_to_the_dlq_and_the_consumer_goes_on(
     assert again == []
 
 
+def test_a_source_dead_letters_refused_input_to_the_dlq_topic(kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics("md.bars")
+    bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    bus.publisher("ingest").dead_letter("md.bars", bar(9, close=-1.0), "non_positive_price", key="S4",
+                                        error="close -1.0 <= 0")
+    bus.flush()
+    (msg,) = read_topic(kafka_config, prefix + "dlq.md.bars", expected=1)
+    headers = dict(msg.headers())
+    assert headers["dlq.reason"] == b"non_positive_price" and headers["dlq.error"] == b"close -1.0 <= 0"
+    assert CODEC.decode("md.bars", msg.value())[1]["close"] == -1.0
+
+
 def _run_child(kafka_bootstrap: str, prefix: str, delivery: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "BOOTSTRAP": kafka_bootstrap, "PREFIX": prefix, "DELIVERY": delivery, **env}
     return subprocess.Popen([sys.executable, str(CHILD)], env=full_env, stdout=subprocess.PIPE,

@@ -95,3 +95,15 @@ def test_publishing_to_a_topic_outside_the_catalog_is_refused() -> None:
     bus = InProcessBus()
     with pytest.raises(SchemaError, match=r"no\.such\.topic"):
         bus.publisher("x").publish("no.such.topic", bar(1))
+
+
+def test_an_engine_can_dead_letter_bad_input_with_its_reason() -> None:
+    bus = InProcessBus()
+    pub = bus.publisher("ingest")
+    broken = bar(5, close=float("nan"))
+    pub.dead_letter("md.bars", broken, "nan_price", key="AAA", error="close is NaN")
+    pub.dead_letter("md.bars", {"not": "a bar", "ts": object()}, "malformed_row")
+    first, second = bus.dead_letters
+    assert (first.reason, first.error, first.service, first.key) == ("nan_price", "close is NaN", "ingest", "AAA")
+    assert bus.codec.decode("md.bars", first.payload)[1]["symbol"] == "AAA"  # kept as Avro: nothing lost
+    assert b'"not": "a bar"' in second.payload  # too broken for Avro: kept as JSON

@@ -18,6 +18,10 @@ class Publisher(Protocol):
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
         """Emit ``record`` on the logical ``topic``, encoded with the topic's catalog schema."""
 
+    def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
+                    error: str = "") -> None:
+        """Send input that the engine refuses (bad data) to ``dlq.<topic>`` with ``reason``; nothing is dropped."""
+
 
 class Bus(ABC):
     """One transport for a set of services.

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from quorum_common.schemas import dlq_topic
 
 REASON_DECODE = "decode_error"
 REASON_HANDLER = "handler_error"
+
+
+def dead_letter_payload(codec: object, topic: str, payload: bytes | dict) -> bytes:
+    """Bytes to keep for a refused record: Avro when it still fits the topic's schema, else JSON."""
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    try:
+        return codec.encode(topic, payload)  # type: ignore[attr-defined]
+    except Exception:  # a record too broken for its schema is kept as JSON text
+        return json.dumps(payload, default=str, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)

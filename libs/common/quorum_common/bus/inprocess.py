@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from quorum_common.bus.base import Bus, Handler, Publisher
-from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter
+from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -35,6 +35,13 @@ class _InProcessPublisher:
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
         self._bus._enqueue(topic, key, record, inject_headers({}))
+
+    def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
+                    error: str = "") -> None:
+        data = dead_letter_payload(self._bus.codec, topic, payload)
+        letter = DeadLetter(topic, key, data, reason, error or reason, self._service)
+        self._bus.dead_letters.append(letter)
+        log.warning("dead letter", extra={"topic": topic, "reason": reason, "service": self._service})
 
 
 class InProcessBus(Bus):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
-from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter
+from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -71,6 +71,19 @@ class KafkaPublisher:
         headers = [(k, v.encode()) for k, v in inject_headers({}).items()]
         headers.append(("ts_event", str(record["ts_event"]).encode()))
         out = (topic, key, value, headers)
+        if self._buffer is not None:
+            self._buffer.append(out)
+        else:
+            self.produce(out)
+
+    def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
+                    error: str = "") -> None:
+        """Send refused input to ``dlq.<topic>`` with the reason in headers (buffered like outputs)."""
+        data = dead_letter_payload(self._bus.codec, topic, payload)
+        letter = DeadLetter(topic, key, data, reason, error or reason, self._service)
+        self._bus.metrics_for(self._service).dead_letters.labels(topic, reason).inc()
+        headers = [(k, v.encode()) for k, v in inject_headers(letter.dlq_headers()).items()]
+        out = (letter.dlq_topic, key, data, headers)
         if self._buffer is not None:
             self._buffer.append(out)
         else:
