@@ -1,4 +1,4 @@
-// quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N]
+// quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N] [--busy-poll-us N]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,7 +14,7 @@ namespace {
 
 void Usage(FILE* f) {
   std::fprintf(f,
-               "usage: quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N]\n"
+               "usage: quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N] [--busy-poll-us N]\n"
                "  --config PATH       limits file (see config/sidecar.example.conf); re-read on SIGHUP\n"
                "  --socket PATH       Unix domain socket to serve the risk protocol on\n"
                "  --metrics-port N    serve GET /metrics on 127.0.0.1:N (0 or absent: disabled)\n"

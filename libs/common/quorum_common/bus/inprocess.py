@@ -4,6 +4,9 @@ Published records wait in a heap ordered by ``(ts_event, publication sequence)``
 merged into it lazily, one pending record each. ``run`` delivers records one by one to every
 subscribed handler. With ``roundtrip=True`` (the default) each record is encoded and decoded
 through the Avro codec, so engines see exactly the types they would see over Kafka.
+
+With ``lockstep=True`` subscribers receive records in phases cut by the clock ticks, exactly as the
+Kafka transport does in lockstep mode (see :mod:`quorum_common.bus.lockstep`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import heapq
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from quorum_common.bus.base import Bus, Handler, Publisher
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
+from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -34,7 +39,7 @@ class _InProcessPublisher:
         self._service = service
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        self._bus._enqueue(topic, key, record, inject_headers({}))
+        self._bus._enqueue(topic, key, record, inject_headers({}), phase=self._bus._phase)
 
     def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
                     error: str = "") -> None:
@@ -44,17 +49,30 @@ class _InProcessPublisher:
         log.warning("dead letter", extra={"topic": topic, "reason": reason, "service": self._service})
 
 
+@dataclass
+class _Subscription:
+    service: str
+    handler: Handler
+    wants_clock: bool
+    buffer: PhaseBuffer | None
+
+
 class InProcessBus(Bus):
     """All services of a process on one deterministic, event-time-ordered queue."""
 
-    def __init__(self, codec: TopicCodec | None = None, roundtrip: bool = True, trace: bool = True) -> None:
+    def __init__(self, codec: TopicCodec | None = None, roundtrip: bool = True, trace: bool = True,
+                 lockstep: bool = False) -> None:
         self.codec = codec or TopicCodec()
         self.roundtrip = roundtrip
         self.trace = trace
+        self.lockstep = lockstep
+        self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
         self._heap: list[tuple[int, int, str, str | None, Any, dict[str, str]]] = []
         self._seq = itertools.count()
-        self._subs: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
+        self._subs: dict[str, list[_Subscription]] = defaultdict(list)
         self._sources: dict[int, tuple[str, Iterator[SourceItem]]] = {}
+        self._source_phase: dict[int, int] = {}
+        self._phase = 0
         self.dead_letters: list[DeadLetter] = []
         self.delivered: dict[str, int] = defaultdict(int)
         self.published: dict[str, int] = defaultdict(int)
@@ -65,10 +83,17 @@ class InProcessBus(Bus):
         return _InProcessPublisher(self, service)
 
     def subscribe(self, service: str, topics: Iterable[str], handler: Handler) -> None:
-        """Deliver every record of ``topics`` to ``handler``."""
+        """Deliver every record of ``topics`` to ``handler`` (in lockstep phases when enabled)."""
+        topics = list(topics)
         for topic in topics:
             self.catalog_check(topic)
-            self._subs[topic].append((service, handler))
+        if not self.lockstep:
+            for topic in topics:
+                self._subs[topic].append(_Subscription(service, handler, True, None))
+            return
+        sub = _Subscription(service, handler, CLOCK_TOPIC in topics, PhaseBuffer(self.topic_rank))
+        for topic in {*topics, CLOCK_TOPIC}:
+            self._subs[topic].append(sub)
 
     def tap(self, handler: Handler) -> None:
         """Call ``handler`` with every delivered record of every topic (recorders, reports)."""
@@ -78,6 +103,7 @@ class InProcessBus(Bus):
         """Merge a source's records (in non-decreasing ``ts_event``) into the queue lazily."""
         sid = next(self._seq)
         self._sources[sid] = (service, iter(items))
+        self._source_phase[sid] = 0
         self._pull_source(sid)
 
     def catalog_check(self, topic: str) -> None:
@@ -91,13 +117,17 @@ class InProcessBus(Bus):
             del self._sources[sid]
             return
         topic, key, record = item
-        self._enqueue(topic, key, record, {}, source=sid)
+        self._enqueue(topic, key, record, {}, source=sid, phase=self._source_phase[sid])
+        if topic == CLOCK_TOPIC:
+            self._source_phase[sid] = int(record["ts_event"])
 
-    def _enqueue(
-        self, topic: str, key: str | None, record: dict[str, Any], headers: dict[str, str], source: int = -1
-    ) -> None:
+    def _enqueue(self, topic: str, key: str | None, record: dict[str, Any], headers: dict[str, str],
+                 source: int = -1, phase: int = 0) -> None:
         payload: Any = self.codec.encode(topic, record) if self.roundtrip else record
-        headers = {**headers, "x-source": str(source)} if source >= 0 else headers
+        if self.lockstep:
+            headers = {**headers, PHASE_HEADER: str(phase)}
+        if source >= 0:
+            headers = {**headers, "x-source": str(source)}
         heapq.heappush(self._heap, (int(record["ts_event"]), next(self._seq), topic, key, payload, headers))
         self.published[topic] += 1
 
@@ -105,17 +135,25 @@ class InProcessBus(Bus):
         """Queue raw bytes as if a producer had written them (tests of malformed input)."""
         heapq.heappush(self._heap, (ts_event, next(self._seq), topic, key, payload, {}))
 
-    def run(self, max_messages: int | None = None) -> int:
-        """Deliver queued records in event-time order until the queue is empty; return how many."""
+    def run(self, max_messages: int | None = None, progress: Callable[[int, int], None] | None = None,
+            progress_every: int = 50_000) -> int:
+        """Deliver queued records in event-time order until the queue is empty; return how many.
+
+        ``progress(count, ts_event)`` is called every ``progress_every`` records.
+        """
         count = 0
         while self._heap and (max_messages is None or count < max_messages):
-            _ts, _seq, topic, key, payload, headers = heapq.heappop(self._heap)
+            ts, _seq, topic, key, payload, headers = heapq.heappop(self._heap)
             source = headers.get("x-source")
             if source is not None:
                 headers = {k: v for k, v in headers.items() if k != "x-source"}
                 self._pull_source(int(source))
+            if topic == CLOCK_TOPIC:
+                self._phase = ts
             self._deliver(topic, key, payload, headers)
             count += 1
+            if progress is not None and count % progress_every == 0:
+                progress(count, ts)
         return count
 
     def _deliver(self, topic: str, key: str | None, payload: Any, headers: dict[str, str]) -> None:
@@ -128,23 +166,34 @@ class InProcessBus(Bus):
             else:
                 schema, record = self.codec.catalog.topic(topic).value_schema, payload
         except CodecError as exc:
-            for service, _ in subs:
-                self._dead_letter(topic, key, payload, REASON_DECODE, exc, service, headers)
+            for sub in subs:
+                self._dead_letter(topic, key, payload, REASON_DECODE, exc, sub.service, headers)
             return
         msg = Message(topic=topic, key=key, value=record, schema=schema, headers=headers)
         self.delivered[topic] += 1
         for tap in self._taps:
             tap(msg)
-        for service, handler in subs:
-            try:
-                if self.trace:
-                    with consume_span(service, topic, headers):
-                        handler(msg)
-                else:
-                    handler(msg)
-            except Exception as exc:  # a failing handler must not stop the others
-                raw = payload if isinstance(payload, bytes) else self.codec.encode(topic, record)
-                self._dead_letter(topic, key, raw, REASON_HANDLER, exc, service, headers)
+        for sub in subs:
+            if sub.buffer is None:
+                self._invoke(sub, msg, payload)
+            elif topic != CLOCK_TOPIC:
+                sub.buffer.add(msg, payload)
+            else:
+                for held, held_payload in sub.buffer.release(msg.ts_event):
+                    self._invoke(sub, held, held_payload)
+                if sub.wants_clock:
+                    self._invoke(sub, msg, payload)
+
+    def _invoke(self, sub: _Subscription, msg: Message, payload: Any) -> None:
+        try:
+            if self.trace:
+                with consume_span(sub.service, msg.topic, msg.headers):
+                    sub.handler(msg)
+            else:
+                sub.handler(msg)
+        except Exception as exc:  # a failing handler must not stop the others
+            raw = payload if isinstance(payload, bytes) else self.codec.encode(msg.topic, msg.value)
+            self._dead_letter(msg.topic, msg.key, raw, REASON_HANDLER, exc, sub.service, msg.headers)
 
     def _dead_letter(
         self, topic: str, key: str | None, payload: bytes, reason: str, exc: Exception, service: str, headers

@@ -11,6 +11,10 @@
 - W3C trace context travels in headers; each handled record gets a consumer span.
 - ``stop()`` ends the loop after the current batch, which is committed; then the consumer closes
   and the producer is flushed.
+- ``lockstep=True`` delivers in clock-tick phases, as the in-process bus does
+  (:mod:`quorum_common.bus.lockstep`); every record is tagged with its publisher's phase. Records
+  held for a later phase are committed when received: lockstep is a mode for deterministic replays,
+  not for surviving a crash of the consumer mid-phase.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
+from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -57,6 +62,8 @@ class KafkaPublisher:
         self._producer: Producer | None = None
         self._errors: list[str] = []
         self.transactional = False
+        self.phase = 0
+        """``ts_event`` of the last clock tick this service handled (lockstep tagging)."""
 
     @property
     def producer(self) -> Producer:
@@ -70,6 +77,8 @@ class KafkaPublisher:
         value = self._bus.codec.encode(topic, record)
         headers = [(k, v.encode()) for k, v in inject_headers({}).items()]
         headers.append(("ts_event", str(record["ts_event"]).encode()))
+        if self._bus.lockstep:
+            headers.append((PHASE_HEADER, str(self.phase).encode()))
         out = (topic, key, value, headers)
         if self._buffer is not None:
             self._buffer.append(out)
@@ -146,6 +155,7 @@ class KafkaBus(Bus):
         instance_id: str = "0",
         producer_overrides: dict[str, Any] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        lockstep: bool = False,
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
@@ -159,6 +169,8 @@ class KafkaBus(Bus):
         self.instance_id = instance_id
         self.producer_overrides = producer_overrides or {}
         self.consumer_overrides = consumer_overrides or {}
+        self.lockstep = lockstep
+        self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
         self._publishers: dict[str, KafkaPublisher] = {}
         self._loops: dict[str, ConsumerLoop] = {}
         self._metrics: dict[str, ServiceMetrics] = {}
@@ -197,7 +209,10 @@ class KafkaBus(Bus):
             if pub._producer is not None:
                 raise RuntimeError(f"{service} published before subscribing; exactly_once needs subscribe first")
             pub.transactional = True
-        self._loops[service] = ConsumerLoop(self, service, topics, handler, pub)
+        wants_clock = CLOCK_TOPIC in topics
+        if self.lockstep and not wants_clock:
+            topics.append(CLOCK_TOPIC)
+        self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock)
 
     def _make_producer(self, service: str, transactional: bool) -> Producer:
         conf: dict[str, Any] = {
@@ -250,8 +265,11 @@ class KafkaBus(Bus):
 class ConsumerLoop:
     """Consume → handle → produce → commit, for one service."""
 
-    def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher):
+    def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher,
+                 wants_clock: bool = True):
         self.bus = bus
+        self.wants_clock = wants_clock
+        self.held = PhaseBuffer(bus.topic_rank) if bus.lockstep else None
         self.service = service
         self.topics = topics
         self.handler = handler
@@ -348,6 +366,20 @@ class ConsumerLoop:
                                          self.service, m.partition(), m.offset(), headers))
             return
         msg = Message(topic, key, record, schema, headers, m.partition(), m.offset())
+        if self.held is None:
+            self._dispatch(msg, payload)
+        elif topic != CLOCK_TOPIC:
+            self.held.add(msg, payload)
+        else:
+            self.publisher.phase = msg.ts_event
+            for held, held_payload in self.held.release(msg.ts_event):
+                self._dispatch(held, held_payload)
+            if self.wants_clock:
+                self._dispatch(msg, payload)
+
+    def _dispatch(self, msg: Message, payload: bytes) -> None:
+        """Run the handler for one record; its outputs are produced only if it returns."""
+        topic, key, headers = msg.topic, msg.key, msg.headers
         start = time.perf_counter()
         self.publisher.begin()
         try:
@@ -356,7 +388,7 @@ class ConsumerLoop:
         except Exception as exc:  # the record goes to the DLQ, the loop goes on
             self.publisher.take()
             self._dead_letter(DeadLetter(topic, key, payload, REASON_HANDLER, f"{type(exc).__name__}: {exc}",
-                                         self.service, m.partition(), m.offset(), headers))
+                                         self.service, msg.partition, msg.offset, headers))
             return
         for out in self.publisher.take():
             self.publisher.produce(out)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka import KafkaBus, KafkaPublisher
 from quorum_common.bus.kafka_admin import ensure_topics
+from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.engine import Engine, Source
 from quorum_common.runtime.config import ServiceSettings
 from quorum_common.runtime.http import HttpServer, build_app
@@ -51,8 +52,12 @@ def wire_inprocess(bus: InProcessBus, spec: ServiceSpec, settings: ServiceSettin
 
 
 def publish_source(source: Source, publisher: Publisher, stop: threading.Event, speed: float = 0.0,
-                   progress_every: int = 10_000) -> int:
-    """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time."""
+                   progress_every: int = 10_000, barrier: Callable[[], object] | None = None) -> int:
+    """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
+
+    ``barrier`` (lockstep runs) is called before every clock tick, e.g. to wait until every
+    consumer group has caught up; after a tick the publisher's phase moves to the tick's time.
+    """
     count = 0
     first_ts: int | None = None
     started = time.monotonic()
@@ -65,7 +70,12 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        is_tick = topic == CLOCK_TOPIC
+        if is_tick and barrier is not None:
+            barrier()
         publisher.publish(topic, record, key=key)
+        if is_tick and isinstance(publisher, KafkaPublisher):
+            publisher.phase = int(record["ts_event"])
         count += 1
         if count % progress_every == 0:
             log.info("published", extra={"records": count})

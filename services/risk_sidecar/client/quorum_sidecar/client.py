@@ -7,6 +7,7 @@ the connection is dropped and the next call reconnects.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import struct
@@ -186,7 +187,9 @@ class SidecarClient:
         try:
             payload = b"".join(
                 (
-                    _CHECK_FIXED.pack(float(quantity), float(price), _SIDES[side.upper() if isinstance(side, str) else side]),
+                    _CHECK_FIXED.pack(
+                        float(quantity), float(price), _SIDES[side.upper() if isinstance(side, str) else side]
+                    ),
                     _s(client_order_id, 1, 64, "client_order_id"),
                     _s(symbol, 1, 31, "symbol"),
                     _s(asset_class, 1, 31, "asset_class"),
@@ -215,7 +218,9 @@ class SidecarClient:
         """Reports a (partial) fill so the sidecar's ledger follows the real position."""
         try:
             payload = (
-                _CHECK_FIXED.pack(float(quantity), float(price), _SIDES[side.upper() if isinstance(side, str) else side])
+                _CHECK_FIXED.pack(
+                    float(quantity), float(price), _SIDES[side.upper() if isinstance(side, str) else side]
+                )
                 + _s(client_order_id, 1, 64, "client_order_id")
                 + _s(symbol, 1, 31, "symbol")
             )
@@ -296,7 +301,7 @@ class SidecarClient:
         """Closes the connection (the next call reconnects)."""
         self._drop()
 
-    def __enter__(self) -> "SidecarClient":
+    def __enter__(self) -> SidecarClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -317,10 +322,8 @@ class SidecarClient:
 
     def _drop(self) -> None:
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.close()
-            except OSError:
-                pass
             self._sock = None
             self._poller = None
 
@@ -385,7 +388,7 @@ class SidecarClient:
         except _Failure:
             self._drop()
             raise
-        except (TimeoutError, BlockingIOError, socket.timeout) as exc:
+        except (TimeoutError, BlockingIOError) as exc:
             self._drop()
             raise _Failure(SIDECAR_UNAVAILABLE, f"no reply within {self.deadline_s * 1000:.3g} ms: {exc}") from None
         except OSError as exc:

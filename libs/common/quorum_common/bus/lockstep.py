@@ -1,0 +1,63 @@
+"""Lockstep delivery: the same order of messages for every engine on every transport.
+
+Over Kafka, records of different partitions and topics arrive in no fixed order, so an engine fed
+"as they come" could decide differently from the in-process run. In lockstep mode, the clock ticks
+of ``sys.clock`` (one partition, published by the data source) cut time into phases:
+
+- every published record carries the header ``x-phase``: the ``ts_event`` of the last clock tick its
+  producer had handled (a source: had published) when it published the record;
+- a subscriber buffers every record except clock ticks; when a tick with time ``T`` arrives it first
+  releases the buffered records whose phase is ``< T`` in the canonical order
+  ``(ts_event, topic rank in the catalog, key, event_id)``, then delivers the tick itself (when the
+  engine subscribed to ``sys.clock``).
+
+Each hop through a service therefore takes exactly one tick, whatever the timing, and every engine
+sees the same sequence on the in-process bus and on Kafka — provided that on Kafka a tick is only
+published once every record of the previous phase has been consumed (the source waits for the
+consumer groups to be caught up: :mod:`quorum_common.bus.quiescence`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from quorum_common.bus.message import Message
+
+PHASE_HEADER = "x-phase"
+CLOCK_TOPIC = "sys.clock"
+
+
+def canonical_key(msg: Message, topic_rank: dict[str, int]) -> tuple:
+    """Sort key of a released record: event time, pipeline position of its topic, key, event id."""
+    return (msg.ts_event, topic_rank.get(msg.topic, len(topic_rank)), msg.key or "", str(msg.value.get("event_id", "")))
+
+
+@dataclass
+class PhaseBuffer:
+    """Records waiting for the clock tick that releases them."""
+
+    topic_rank: dict[str, int]
+    _items: list[tuple[int, Message, Any]] = field(default_factory=list)
+
+    def add(self, msg: Message, context: Any = None) -> None:
+        """Hold ``msg`` (with any transport ``context``, e.g. its raw bytes) until its phase closes."""
+        self._items.append((phase_of(msg.headers), msg, context))
+
+    def release(self, tick_ts: int) -> list[tuple[Message, Any]]:
+        """Remove and return the records of phases before ``tick_ts``, in canonical order."""
+        ready = [(m, c) for p, m, c in self._items if p < tick_ts]
+        self._items = [(p, m, c) for p, m, c in self._items if p >= tick_ts]
+        ready.sort(key=lambda mc: canonical_key(mc[0], self.topic_rank))
+        return ready
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def phase_of(headers: dict[str, str]) -> int:
+    """The phase a record was published in (0 when it carries none)."""
+    try:
+        return int(headers.get(PHASE_HEADER, "0"))
+    except ValueError:
+        return 0
