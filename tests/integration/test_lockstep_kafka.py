@@ -32,7 +32,7 @@ class Bars(Source):
                 rec = sample_record(CATALOG.schema_for("md.bars"), seed=i)
                 rec.update(envelope(t, "bar", s), symbol=s, close=100.0 + i)
                 yield "md.bars", s, rec
-            for kind in ("BAR_CLOSE", "SESSION_CLOSE"):
+            for kind in ("BAR_CLOSE", "VOTE"):
                 seq += 1
                 yield "sys.clock", "XNYS", clock_tick(kind, t, seq)
 

@@ -1,17 +1,22 @@
 """The desk's event-time phases: the order in which one bar time ``t`` is processed.
 
 Every bar of time ``t`` carries ``ts_event = t``. After the last bar of ``t`` the ingest service
-publishes clock ticks (``sys.clock``) a few nanoseconds later, so that on the in-process bus (which
-delivers by ``(ts_event, publication order)``) each phase sees everything of the phase before:
+publishes one clock tick (``sys.clock``) per phase, a few nanoseconds after ``t``. The desk runs its
+buses in lockstep (:mod:`quorum_common.bus.lockstep`): a record published during one phase reaches
+its consumers at the next tick, in canonical order, on the in-process bus and on Kafka alike.
 
-| ts_event | tick kind | meaning | who acts on it |
+| ts_event | tick kind | released to engines just before the tick | who acts on the tick |
 |---|---|---|---|
-| ``t`` | — | bars; per-bar outputs (signals, regime, forecasts) are stamped ``t`` | alpha, regime |
-| ``t + 1`` | ``BAR_CLOSE`` | every bar of ``t`` and per-bar output is in | manager votes; decisions at ``t + 1`` |
-| ``t + 2`` | ``SESSION_CLOSE`` | every decision of ``t`` is in | portfolio rebalances; orders stamped ``t + 2`` |
-| ``t + 3`` | ``DAY_END`` etc. | calendar boundaries (``WEEK_END``, ``MONTH_END``, ...) | critic, calendar rebalancing |
+| ``t`` | — | — (bars are published) | — |
+| ``t + 1`` | ``BAR_CLOSE`` | bars of ``t`` | alpha, regime; execution fills working orders; portfolio marks |
+| ``t + 2`` | ``VOTE`` | signals, regime states, fills | manager votes → decisions |
+| ``t + 3`` | ``REBALANCE`` | decisions, mandate | portfolio rebalances → targets, orders, snapshot |
+| ``t + 4`` | ``RISK_CHECK`` | proposed orders, snapshot | risk checks → approved orders, verdicts |
+| ``t + 5`` | ``ROUTE`` | approved orders, verdicts | execution accepts orders; they fill at the next bar |
+| ``t + 6`` | ``DAY_END``, ``WEEK_END``, ``MONTH_END``, ... | execution reports | critic (reports, tightening) |
 
-Execution fills an approved order at the next bar of its symbol (``ts_event`` of that bar).
+A calendar tick is published only at a period's boundary (the last bar time of a day, week, month,
+quarter or year, known to the replay once it sees the next period's first row).
 """
 
 from __future__ import annotations
@@ -20,22 +25,23 @@ from typing import Any
 
 from quorum_common.engine import envelope
 
-BAR_CLOSE_OFFSET_NS = 1
-SESSION_CLOSE_OFFSET_NS = 2
-CALENDAR_OFFSET_NS = 3
 CLOCK_TOPIC = "sys.clock"
+PHASE_OFFSETS_NS: dict[str, int] = {"BAR_CLOSE": 1, "VOTE": 2, "REBALANCE": 3, "RISK_CHECK": 4, "ROUTE": 5}
+"""Offset of each per-bar phase tick from its bar time."""
+CALENDAR_OFFSET_NS = 6
+CALENDAR_KINDS = ("DAY_END", "WEEK_END", "MONTH_END", "QUARTER_END", "YEAR_END")
 
 
 def bar_time(ts_event: int) -> int:
     """The bar time ``t`` of an event stamped in one of the phases of ``t``."""
-    return ts_event - ts_event % 1000 if ts_event % 1000 < 10 else ts_event
+    offset = ts_event % 1000
+    return ts_event - offset if offset <= CALENDAR_OFFSET_NS else ts_event
 
 
 def clock_tick(kind: str, bar_ts: int, sequence: int, calendar: str = "XNYS", interval: str | None = "1d",
                session_date: str | None = None) -> dict[str, Any]:
     """A ``ClockTicked`` record for phase ``kind`` of bar time ``bar_ts``."""
-    offset = {"BAR_CLOSE": BAR_CLOSE_OFFSET_NS, "SESSION_CLOSE": SESSION_CLOSE_OFFSET_NS}.get(kind, CALENDAR_OFFSET_NS)
-    ts = bar_ts + offset
+    ts = bar_ts + PHASE_OFFSETS_NS.get(kind, CALENDAR_OFFSET_NS)
     return {
         **envelope(ts, "clock", kind, calendar),
         "kind": kind,
@@ -44,3 +50,13 @@ def clock_tick(kind: str, bar_ts: int, sequence: int, calendar: str = "XNYS", in
         "session_date": session_date,
         "sequence": sequence,
     }
+
+
+def phase_ticks(bar_ts: int, first_sequence: int, calendar_kinds: tuple[str, ...] = (), calendar: str = "XNYS",
+                interval: str | None = "1d", session_date: str | None = None) -> list[dict[str, Any]]:
+    """Every tick of bar time ``bar_ts``: the five phases, then the calendar boundaries reached.
+
+    Calendar ticks share the ``t + 6`` time and are ordered from the shortest period to the longest.
+    """
+    kinds = [*PHASE_OFFSETS_NS, *[k for k in CALENDAR_KINDS if k in calendar_kinds]]
+    return [clock_tick(k, bar_ts, first_sequence + i, calendar, interval, session_date) for i, k in enumerate(kinds)]

@@ -24,7 +24,7 @@ def source(times: list[int], symbols: list[str]):
     for t in times:
         for s in symbols:
             yield "md.bars", s, bar(t, s)
-        for kind in ("BAR_CLOSE", "SESSION_CLOSE"):
+        for kind in ("BAR_CLOSE", "VOTE"):
             seq += 1
             yield "sys.clock", "XNYS", clock_tick(kind, t, seq)
 
@@ -77,3 +77,18 @@ def test_phase_buffer_releases_only_earlier_phases_sorted() -> None:
     assert [m.value["event_id"] for m in released] == ["1", "2"]
     assert len(buf) == 1
     assert canonical_key(msgs[2], rank) < canonical_key(msgs[1], rank)
+
+
+def test_a_bar_time_has_five_phase_ticks_then_its_calendar_boundaries() -> None:
+    from quorum_common.bus.topic_codec import TopicCodec
+    from quorum_common.phases import bar_time, phase_ticks
+
+    ticks = phase_ticks(1_000_000, 7, calendar_kinds=("MONTH_END", "DAY_END"))
+    assert [(t["kind"], t["ts_event"] - 1_000_000, t["sequence"]) for t in ticks] == [
+        ("BAR_CLOSE", 1, 7), ("VOTE", 2, 8), ("REBALANCE", 3, 9), ("RISK_CHECK", 4, 10), ("ROUTE", 5, 11),
+        ("DAY_END", 6, 12), ("MONTH_END", 6, 13),
+    ]
+    assert {bar_time(t["ts_event"]) for t in ticks} == {1_000_000}
+    codec = TopicCodec()
+    for t in ticks:
+        codec.encode("sys.clock", t)

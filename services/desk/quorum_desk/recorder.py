@@ -1,0 +1,77 @@
+"""What a desk run keeps for its report, gathered from every delivered record (a bus tap)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from quorum_common.bus.message import Message
+
+
+@dataclass
+class RunRecorder:
+    """Compact history of a run: equity, prices, regimes, verdicts, fills, state changes."""
+
+    benchmark_symbol: str = "SPX"
+    counts: Counter = field(default_factory=Counter)
+    equity: list[tuple[int, float, float]] = field(default_factory=list)  # ts, nav, drawdown
+    closes: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    regimes: list[tuple[int, str]] = field(default_factory=list)
+    rejects: Counter = field(default_factory=Counter)
+    approvals: int = 0
+    actions: Counter = field(default_factory=Counter)
+    traded_notional: float = 0.0
+    fees: float = 0.0
+    fills: int = 0
+    wins: int = 0
+    closing_trades: int = 0
+    states: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, state, reason, by
+    commands: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, command, issued_by, reason
+    mandate: dict[str, Any] | None = None
+    critic: dict[str, Any] | None = None
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def record(self, msg: Message) -> None:
+        """Tap callback for every delivered record."""
+        topic, v = msg.topic, msg.value
+        self.counts[topic] += 1
+        if topic == "md.bars":
+            self.closes[v["symbol"]].append((v["ts_event"], v["close"]))
+        elif topic == "portfolio.snapshots":
+            self.equity.append((v["ts_event"], v["nav"], v["drawdown"]))
+        elif topic == "regime.state":
+            self.regimes.append((v["ts_event"], v["label"]))
+        elif topic == "risk.decisions":
+            if v["verdict"] == "REJECTED":
+                self.rejects[v["reason_code"]] += 1
+            else:
+                self.approvals += 1
+        elif topic == "signals.decisions":
+            self.actions[v["action"]] += 1
+        elif topic == "exec.fills":
+            self._fill(v)
+        elif topic == "control.state":
+            self.states.append((v["ts_event"], v["state"], v["reason"], v["changed_by"]))
+        elif topic == "control.commands":
+            self.commands.append((v["ts_event"], v["command"], v["issued_by"], v["reason"]))
+        elif topic == "mandate.compiled":
+            self.mandate = v
+        elif topic == "critic.reports":
+            self.critic = v
+        elif topic == "orders.proposed":
+            self.orders.append({k: v[k] for k in ("client_order_id", "ts_event", "symbol", "side", "quantity")})
+
+    def _fill(self, v: dict[str, Any]) -> None:
+        self.fills += 1
+        self.traded_notional += abs(v["quantity"] * v["price"])
+        self.fees += v["fee"]
+        qty, cost = self._avg_cost.get(v["symbol"], (0.0, 0.0))
+        if v["side"] == "BUY":
+            new_qty = qty + v["quantity"]
+            self._avg_cost[v["symbol"]] = (new_qty, (qty * cost + v["quantity"] * v["price"]) / new_qty)
+        else:
+            self.closing_trades += 1
+            self.wins += v["price"] > cost
+            self._avg_cost[v["symbol"]] = (max(0.0, qty - v["quantity"]), cost)

@@ -1,0 +1,183 @@
+"""The run report: ``reports/<run id>/`` with ``index.html``, PNG charts and ``metrics.json``."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from quorum_desk.metrics import drawdown_series, performance
+from quorum_desk.recorder import RunRecorder
+
+REGIME_COLOURS = {"TRENDING": "#2e7d32", "MEAN_REVERTING": "#1565c0", "HIGH_VOL": "#ef6c00", "CRISIS": "#c62828",
+                  "UNKNOWN": "#9e9e9e"}
+
+
+def _dates(ts: list[int]) -> list[datetime]:
+    return [datetime.fromtimestamp(t / 1e9, UTC) for t in ts]
+
+
+def _value_at(series: list[tuple[int, float]], times: list[int]) -> np.ndarray:
+    """Last value of ``series`` at or before each time (NaN before the first)."""
+    ts = np.array([t for t, _ in series])
+    vals = np.array([v for _, v in series])
+    idx = np.searchsorted(ts, np.array(times), side="right") - 1
+    out = np.where(idx >= 0, vals[np.clip(idx, 0, None)], np.nan)
+    return out
+
+
+def benchmarks(rec: RunRecorder, times: list[int], capital: float, symbols: list[str]) -> dict[str, np.ndarray]:
+    """Equal-weight buy-and-hold of ``symbols`` and the benchmark index, scaled to ``capital``."""
+    out: dict[str, np.ndarray] = {}
+    legs = []
+    for s in symbols:
+        if rec.closes.get(s):
+            prices = _value_at(rec.closes[s], times)
+            first = prices[~np.isnan(prices)]
+            if len(first) and not np.isnan(prices[0]):
+                legs.append(prices / first[0])
+    if legs:
+        out["equal-weight buy & hold"] = capital * np.nanmean(np.vstack(legs), axis=0)
+    if rec.closes.get(rec.benchmark_symbol):
+        idx = _value_at(rec.closes[rec.benchmark_symbol], times)
+        if not np.isnan(idx[0]):
+            out[rec.benchmark_symbol] = capital * idx / idx[0]
+    return out
+
+
+def _save(fig: Any, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, events: int,
+                 optimiser_s: float = 0.0) -> dict[str, Any]:
+    """Write the report folder; return the metrics written to ``metrics.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(rec.equity) < 2:
+        raise ValueError("the run produced fewer than two portfolio snapshots; nothing to report")
+    times = [t for t, _, _ in rec.equity]
+    nav = np.array([n for _, n, _ in rec.equity])
+    mandate = rec.mandate or {}
+    capital = float(mandate.get("capital", nav[0]))
+    limit = float(mandate.get("max_drawdown", float("nan")))
+    universe = [u["symbol"] for u in mandate.get("universe", [])]
+    perf = performance(times, nav.tolist(), rec.traded_notional, rec.fees, rec.wins, rec.closing_trades, rec.fills)
+    bench = benchmarks(rec, times, capital, universe)
+    dates = _dates(times)
+    charts = []
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.plot(dates, nav, label="Quorum", linewidth=1.6)
+    for name, series in bench.items():
+        ax.plot(dates, series, label=name, linewidth=1.0, alpha=0.8)
+    ax.set_title("Equity")
+    ax.set_ylabel(mandate.get("base_currency", "USD"))
+    ax.legend()
+    charts.append(_save(fig, out_dir / "equity.png"))
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    dd = drawdown_series(nav)
+    ax.fill_between(dates, -dd * 100, 0, color="#c62828", alpha=0.5, label="drawdown")
+    if limit == limit:
+        ax.axhline(-limit * 100, color="black", linestyle="--", linewidth=1, label=f"mandate limit {limit:.0%}")
+    ax.set_ylabel("%")
+    ax.set_title("Drawdown from peak")
+    ax.legend(loc="lower left")
+    charts.append(_save(fig, out_dir / "drawdown.png"))
+
+    if rec.regimes:
+        fig, ax = plt.subplots(figsize=(10, 1.8))
+        rts = [t for t, _ in rec.regimes] + [times[-1]]
+        for (t0, label), t1 in zip(rec.regimes, rts[1:], strict=True):
+            ax.axvspan(_dates([t0])[0], _dates([t1])[0], color=REGIME_COLOURS.get(label, "#9e9e9e"), linewidth=0)
+        ax.set_yticks([])
+        ax.set_title("Regime (" + ", ".join(f"{k}" for k in REGIME_COLOURS if k in {lb for _, lb in rec.regimes}) + ")")
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for k, c in REGIME_COLOURS.items()]
+        ax.legend(handles, list(REGIME_COLOURS), ncol=5, fontsize=7, loc="upper left")
+        charts.append(_save(fig, out_dir / "regime.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    reasons = sorted(rec.rejects.items(), key=lambda kv: -kv[1])
+    ax.barh([r for r, _ in reasons] or ["none"], [n for _, n in reasons] or [0], color="#6a1b9a")
+    ax.set_title(f"Risk rejects by reason ({sum(rec.rejects.values())} of {sum(rec.rejects.values()) + rec.approvals})")
+    charts.append(_save(fig, out_dir / "rejects.png"))
+
+    attribution = (rec.critic or {}).get("attribution") or []
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh([a["agent_id"] for a in attribution] or ["none"], [a["pnl_contribution"] for a in attribution] or [0],
+            color="#00838f")
+    ax.set_title("PnL contribution by agent (critic)")
+    charts.append(_save(fig, out_dir / "attribution.png"))
+
+    breach = perf.max_drawdown - limit if limit == limit else None
+    metrics = {
+        "run_id": run_id,
+        "performance": perf.as_dict(),
+        "benchmarks": {k: {"end_value": float(v[-1]), "return": float(v[-1] / capital - 1)} for k, v in bench.items()},
+        "drawdown_limit": limit,
+        "drawdown_within_limit": breach is None or breach <= 0,
+        "drawdown_breach": max(0.0, breach) if breach is not None else None,
+        "rejects_by_reason": dict(rec.rejects),
+        "approved_orders": rec.approvals,
+        "decisions_by_action": dict(rec.actions),
+        "trading_state_changes": [{"ts": t, "state": s, "reason": r, "by": b} for t, s, r, b in rec.states],
+        "records": dict(rec.counts),
+        "events": events,
+        "wall_seconds": wall_s,
+        "events_per_second": events / wall_s if wall_s else None,
+        "optimiser_seconds": optimiser_s,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    (out_dir / "index.html").write_text(_html(metrics, mandate, charts, rec))
+    return metrics
+
+
+def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], rec: RunRecorder) -> str:
+    perf = metrics["performance"]
+    pct = {"cagr", "volatility", "max_drawdown", "hit_rate"}
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{(f'{v:.2%}' if k in pct else f'{v:,.4g}') if v is not None else 'n/a'}"
+        "</td></tr>" for k, v in perf.items()
+    )
+    limit = metrics["drawdown_limit"]
+    if metrics["drawdown_within_limit"]:
+        verdict = f"Realised maximum drawdown {perf['max_drawdown']:.2%} stayed within the mandate's {limit:.0%}."
+    else:
+        locks = [s for s in metrics["trading_state_changes"] if s["state"] != "ACTIVE"]
+        why = "; ".join(f"{s['state']} ({html.escape(s['reason'])})" for s in locks[:3]) or "no lock fired"
+        verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
+                   f"{metrics['drawdown_breach']:.2%}. The drawdown lock acts on fills at the next bar, so a gap "
+                   f"through the lock level is realised before the desk can reduce; state changes: {why}.")
+    images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
+    states = "".join(
+        f"<li>{datetime.fromtimestamp(t / 1e9, UTC):%Y-%m-%d} {html.escape(s)} by {html.escape(b)}: "
+        f"{html.escape(r)}</li>" for t, s, r, b in rec.states
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Quorum run {metrics['run_id']}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}th,td{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
+img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
+<h1>Quorum run {metrics['run_id']}</h1>
+<p>Mandate {html.escape(str(mandate.get('mandate_id', '?')))}: capital {mandate.get('capital', 0):,.0f}
+{html.escape(str(mandate.get('base_currency', '')))}, {html.escape(str(mandate.get('risk_tolerance', '')))},
+max drawdown {limit:.0%}, risk measure {html.escape(str(mandate.get('risk_measure', '')))}.</p>
+<p><strong>{verdict}</strong></p>
+<table>{rows}</table>
+<p>{metrics['events']:,} events in {metrics['wall_seconds']:.1f} s ({metrics['events_per_second'] or 0:,.0f} events/s,
+optimiser {metrics['optimiser_seconds']:.1f} s).</p>
+{images}
+<h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
+</body></html>
+"""
