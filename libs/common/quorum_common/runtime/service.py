@@ -18,12 +18,14 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus, KafkaPublisher
 from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.bus.lockstep import CLOCK_TOPIC
+from quorum_common.bus.quiescence import Quiescence
 from quorum_common.engine import Engine, Source
 from quorum_common.runtime.config import ServiceSettings
 from quorum_common.runtime.http import HttpServer, build_app
 from quorum_common.runtime.logging import setup_logging
 from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_common.runtime.tracing import setup_tracing
+from quorum_common.schemas import default_catalog
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,10 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     setup_tracing(spec.name, settings.otel_exporter)
     client = settings.kafka_client_config()
     if create_topics:
-        ensure_topics(client, KafkaBus(client).codec.catalog, settings.topic_prefix)
+        ensure_topics(client, default_catalog(), settings.topic_prefix)
     bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery=settings.delivery,
-                   batch_size=settings.batch_size, linger_ms=settings.linger_ms, instance_id=settings.instance_id)
+                   batch_size=settings.batch_size, linger_ms=settings.linger_ms, instance_id=settings.instance_id,
+                   lockstep=settings.lockstep)
     metrics = ServiceMetrics(spec.name)
     bus.set_metrics(spec.name, metrics)
     stop = threading.Event()
@@ -110,7 +113,10 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
                                        "delivery": settings.delivery})
     try:
         if spec.source is not None:
-            n = publish_source(spec.source(settings), bus.publisher(spec.name), stop, replay_speed)
+            barrier = _lockstep_barrier(bus, settings) if settings.lockstep else None
+            n = publish_source(spec.source(settings), bus.publisher(spec.name), stop, replay_speed, barrier=barrier)
+            if barrier is not None:
+                barrier()
             bus.flush()
             log.info("source finished", extra={"records": n})
         elif loop is not None:
@@ -119,6 +125,21 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         bus.close()
         http.stop()
         log.info("service stopped")
+
+
+def _lockstep_barrier(bus: KafkaBus, settings: ServiceSettings) -> Callable[[], object]:
+    """Flush, then wait until every lockstep consumer group has caught up."""
+    if not settings.lockstep_groups:
+        raise ValueError("a lockstep source needs QUORUM_LOCKSTEP_GROUPS (consumer group -> topics)")
+    groups = {settings.topic_prefix + g: [bus.physical(t) for t in topics]
+              for g, topics in settings.lockstep_groups.items()}
+    quiet = Quiescence(bus.client_config, groups, timeout_s=120)
+
+    def barrier() -> float:
+        bus.flush()
+        return quiet.wait()
+
+    return barrier
 
 
 def run_all_inprocess(bus: InProcessBus, specs: Iterable[tuple[ServiceSpec, ServiceSettings]]) -> int:
