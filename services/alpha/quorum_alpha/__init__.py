@@ -1,1 +1,1 @@
-"""Quorum alpha service: signals from market data into ``signals.raw``."""
+"""Quorum alpha service: momentum, breakout, Bollinger, pairs and book-imbalance signals into ``signals.raw``."""

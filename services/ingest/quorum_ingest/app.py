@@ -1,20 +1,32 @@
-"""The ingest service as its own process: ``quorum-ingest`` (or ``python -m quorum_ingest.app``)."""
+"""The ingest service as its own process: ``quorum-ingest`` (or ``python -m quorum_ingest.app``).
+
+``QUORUM_MODE=replay`` (default) replays the bundled data sets, paced by ``QUORUM_REPLAY_SPEED``;
+``QUORUM_MODE=live`` polls the exchange (``QUORUM_EXCHANGE_ID``, ``QUORUM_EXCHANGE_URL``) until stopped.
+"""
 
 from __future__ import annotations
 
+from quorum_common.engine import Source
 from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_ingest.config import IngestSettings
 from quorum_ingest.engine import BarReplaySource
+from quorum_ingest.live import LiveSource
 
-SPEC = ServiceSpec(name="ingest", settings_cls=IngestSettings, source=lambda s: BarReplaySource(s))
+
+def make_source(settings: IngestSettings) -> Source:
+    """The source of the configured mode."""
+    return LiveSource(settings) if settings.mode == "live" else BarReplaySource(settings)
+
+
+SPEC = ServiceSpec(name="ingest", settings_cls=IngestSettings, source=make_source)
 
 
 def main() -> None:
-    """Replay the configured data sets onto Kafka, then exit."""
+    """Replay the configured data sets (or poll the exchange) onto Kafka."""
     settings = load_settings(IngestSettings)
-    run_kafka_service(SPEC, settings, replay_speed=settings.replay_speed)
+    run_kafka_service(SPEC, settings, replay_speed=settings.replay_speed if settings.mode == "replay" else 0.0)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,9 @@ class KafkaBus(Bus):
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
+        if lockstep and delivery == "exactly_once":
+            # Transaction markers keep end offsets ahead of committed ones, so quiescence never shows.
+            raise ValueError("lockstep needs delivery='at_least_once' (QUORUM_DELIVERY=at_least_once)")
         self.client_config = dict(client_config)
         self.codec = codec or TopicCodec()
         self.prefix = topic_prefix
