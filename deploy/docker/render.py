@@ -22,6 +22,8 @@ def _local_deps(service_dir: Path, seen: list[Path]) -> list[Path]:
         name = re.split(r"[<>=!~ \[]", dep, maxsplit=1)[0]
         if name == "quorum-common":
             path = ROOT / "libs" / "common"
+        elif name == "quorum-sidecar":
+            path = ROOT / "services" / "risk_sidecar" / "client"
         elif name.startswith("quorum-"):
             path = ROOT / "services" / name.removeprefix("quorum-").replace("-", "_")
         else:

@@ -3,7 +3,7 @@
 Environment: BOOTSTRAP, PREFIX, DELIVERY (at_least_once | exactly_once), BATCH,
 KILL_ON_COMMIT=N (SIGKILL itself right before the N-th offset commit, after the batch's outputs
 were acknowledged), HANG_AT=N and HANG_MARKER=path (on the N-th record: write the marker and hang,
-inside an open transaction).
+inside an open transaction), SLOW_MS=n (sleep n ms per record). SIGTERM stops it gracefully.
 """
 
 from __future__ import annotations
@@ -53,7 +53,17 @@ def main() -> int:
         pub.publish("signals.raw", out, key=msg.key)
 
     bus.subscribe("relay", ["md.bars"], handle)
-    bus.run_service("relay", threading.Event(), idle_exit_s=float(os.environ.get("IDLE_EXIT", "3")))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if os.environ.get("SLOW_MS"):
+        inner = handle
+
+        def handle(msg: Message) -> None:  # noqa: F811 - a slow relay, so SIGTERM lands mid-stream
+            time.sleep(float(os.environ["SLOW_MS"]) / 1000)
+            inner(msg)
+
+        bus.loop("relay").handler = handle
+    bus.run_service("relay", stop, idle_exit_s=float(os.environ.get("IDLE_EXIT", "3")))
     print(f"handled {handled['n']}", flush=True)
     return 0
 

@@ -130,6 +130,30 @@ def test_sigkill_after_producing_before_committing_loses_nothing(kafka_bootstrap
     assert 0 < duplicated <= batch * CATALOG.topic("md.bars").partitions
 
 
+def test_sigterm_finishes_the_batch_commits_and_loses_or_repeats_nothing(
+    kafka_bootstrap, kafka_config, kafka_topics
+) -> None:
+    prefix = kafka_topics("md.bars", "signals.raw")
+    bars = [bar(i) for i in range(120)]
+    produce_raw(kafka_config, prefix + "md.bars", [(b["symbol"], CODEC.encode("md.bars", b)) for b in bars])
+    first = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH="10", SLOW_MS="20")
+    deadline = time.monotonic() + 60
+    while len(read_topic(kafka_config, prefix + "signals.raw", idle_s=0.2, timeout_s=2)) < 20:
+        assert time.monotonic() < deadline and first.poll() is None, "the relay made no progress"
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err[-2000:]
+    handled_first = int(out.split()[-1])
+    assert 0 < handled_first < len(bars), "SIGTERM should have landed mid-stream"
+    second = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH="10")
+    _out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-2000:]
+    outputs = read_topic(kafka_config, prefix + "signals.raw", expected=len(bars))
+    ids = Counter(CODEC.decode("signals.raw", m.value())[1]["correlation_id"] for m in outputs)
+    assert set(ids) == {b["event_id"] for b in bars}
+    assert max(ids.values()) == 1, "a graceful stop commits what it handled: nothing is handled twice"
+
+
 def test_transaction_aborted_by_a_crash_is_invisible_and_the_retry_is_exactly_once(
     kafka_bootstrap, kafka_config, kafka_topics, tmp_path
 ) -> None:

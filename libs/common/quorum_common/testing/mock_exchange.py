@@ -41,6 +41,7 @@ INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m"
                "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000, "1w": 604_800_000}
 DEFAULT_START_MS = 1_700_000_040_000  # 2023-11-14 22:14 UTC, a whole minute
 _API = "/api/v3/"
+_SAMPLES = 6
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class MockExchange:
         """Serve on a free port of 127.0.0.1 from a daemon thread."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mock-exchange", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="mock-exchange", daemon=True)
         self._thread.start()
         return self
 
@@ -152,32 +154,32 @@ class MockExchange:
         self.now_ms += ms
 
     def price_at(self, symbol: str, t_ms: int) -> float:
-        """The mock's reference price of ``symbol`` at ``t_ms`` (a seeded wave plus seeded noise per minute)."""
-        minute = t_ms // 60_000
-        noise = random.Random(f"{self.seed}:{symbol}:{minute}").gauss(0.0, 0.002)
-        return round(self.base_prices[symbol] * (1 + 0.03 * math.sin(minute / 37.0) + noise), 2)
+        """The mock's reference price of ``symbol`` at ``t_ms``: a seeded wave plus seeded noise per second."""
+        second = t_ms // 1000
+        noise = random.Random(f"{self.seed}:{symbol}:{second}").gauss(0.0, 0.002)
+        return round(self.base_prices[symbol] * (1 + 0.03 * math.sin(second / 2220.0) + noise), 2)
 
     def candle(self, symbol: str, interval: str, open_ms: int) -> list[Any]:
-        """The Binance kline row of the candle opening at ``open_ms`` (partial when it is still open)."""
+        """The Binance kline row of the candle opening at ``open_ms``: prices sampled at six points of the
+        interval, up to the mock's clock (so a candle still open shows only what has happened yet)."""
         step = INTERVAL_MS[interval]
-        last = min(open_ms + step, self.now_ms + 1)
-        points = [self.price_at(symbol, t) for t in range(open_ms, last, 60_000)] or [self.price_at(symbol, open_ms)]
-        opened = self.price_at(symbol, open_ms - 60_000)
+        samples = [open_ms + step * i // _SAMPLES for i in range(_SAMPLES + 1)]
+        points = [self.price_at(symbol, t) for t in samples if t <= self.now_ms] or [self.price_at(symbol, open_ms)]
         volume = round(random.Random(f"{self.seed}:{symbol}:{interval}:{open_ms}:v").uniform(1, 100), 4)
-        close = points[-1]
-        return [open_ms, _fmt(opened), _fmt(max(opened, *points)), _fmt(min(opened, *points)), _fmt(close),
-                _fmt(volume), open_ms + step - 1, _fmt(volume * close), len(points) * 10, _fmt(volume / 2),
-                _fmt(volume * close / 2), "0"]
+        volume = round(volume * (len(points) - 1 or 1) / _SAMPLES, 4)
+        return [open_ms, _fmt(points[0]), _fmt(max(points)), _fmt(min(points)), _fmt(points[-1]), _fmt(volume),
+                open_ms + step - 1, _fmt(volume * points[-1]), len(points) * 10, _fmt(volume / 2),
+                _fmt(volume * points[-1] / 2), "0"]
 
     def last_price(self, symbol: str) -> float:
         """The last trade price now."""
         return self.price_at(symbol, self.now_ms)
 
     def book(self, symbol: str, limit: int) -> tuple[list[list[str]], list[list[str]]]:
-        """Bid and ask levels now (best first), sizes seeded per minute."""
+        """Bid and ask levels now (best first), sizes seeded per second."""
         mid = self.last_price(symbol)
         tick = max(0.01, round(mid * 0.0001, 2))
-        rng = random.Random(f"{self.seed}:{symbol}:{self.now_ms // 60_000}:book")
+        rng = random.Random(f"{self.seed}:{symbol}:{self.now_ms // 1000}:book")
         n = min(limit, self.book_levels)
         bids = [[_fmt(round(mid - tick * (i + 1), 2)), _fmt(round(rng.uniform(0.1, 5), 4))] for i in range(n)]
         asks = [[_fmt(round(mid + tick * (i + 1), 2)), _fmt(round(rng.uniform(0.1, 5), 4))] for i in range(n)]

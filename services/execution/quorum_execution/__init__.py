@@ -1,0 +1,1 @@
+"""Quorum execution service: sends approved orders to a venue and reports what happened to them."""

@@ -1,0 +1,1 @@
+"""Quorum manager service: compiles the mandate and publishes the ensemble decisions."""
