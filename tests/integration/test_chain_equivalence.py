@@ -21,7 +21,7 @@ ALPHA_SETTINGS = AlphaSettings()
 
 
 def _key(sig: dict) -> tuple:
-    return sig["symbol"], sig["ts_event"]
+    return sig["symbol"], sig["ts_event"], sig["agent_id"]
 
 
 def inprocess_signals() -> tuple[list[dict], int]:

@@ -7,24 +7,29 @@ An :class:`Engine` is pure and synchronous: it receives decoded messages, reads 
 
 from __future__ import annotations
 
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from hashlib import blake2b
+from typing import Any
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.runtime.clock import EventClock
 
-_EVENT_NS = uuid.UUID("6f1d8a52-7c1e-4c55-9a3e-0b8f5f1b2c01")
+_EVENT_KEY = b"quorum.v1.event"
 
 SourceItem = tuple[str, str | None, dict[str, Any]]
 """What a source yields: (topic, key, record), in non-decreasing ``ts_event``."""
 
 
 def event_id(*parts: object) -> str:
-    """A deterministic event id derived from ``parts`` (UUIDv5), so replays reproduce ids."""
-    return str(uuid.uuid5(_EVENT_NS, "|".join(str(p) for p in parts)))
+    """A deterministic event id derived from ``parts``, so replays reproduce ids.
+
+    A 128-bit BLAKE2b digest of the parts, written in the 8-4-4-4-12 form of a UUID (several times
+    cheaper than ``uuid.uuid5``, which matters on the hot path of every engine).
+    """
+    h = blake2b("|".join(map(str, parts)).encode(), digest_size=16, key=_EVENT_KEY).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def envelope(ts_event: int, *id_parts: object, correlation_id: str | None = None) -> dict[str, Any]:
@@ -36,8 +41,8 @@ def envelope(ts_event: int, *id_parts: object, correlation_id: str | None = None
 class Engine(ABC):
     """Domain logic of a service that consumes topics."""
 
-    inputs: ClassVar[tuple[str, ...]] = ()
-    """Logical topics the engine consumes."""
+    inputs: tuple[str, ...] = ()
+    """Logical topics the engine consumes (a class default; an engine may set its own per instance)."""
 
     def __init__(self, publisher: Publisher, clock: EventClock | None = None) -> None:
         self.publisher = publisher

@@ -12,7 +12,7 @@ SPEC = ServiceSpec(name="alpha", settings_cls=AlphaSettings, engine=lambda s, pu
 
 
 def main() -> None:
-    """Consume ``md.bars`` and ``md.book`` and publish ``signals.raw`` until stopped."""
+    """Consume ``md.bars`` (and ``md.book`` with the book agent) and publish ``signals.raw`` until stopped."""
     run_kafka_service(SPEC, load_settings(AlphaSettings))
 
 

@@ -9,6 +9,7 @@ from quorum_common.runtime.config import ServiceSettings
 
 AgentFamily = Literal["momentum", "breakout", "bollinger", "pairs", "book"]
 ALL_AGENTS: tuple[AgentFamily, ...] = ("momentum", "breakout", "bollinger", "pairs", "book")
+BAR_AGENTS: tuple[AgentFamily, ...] = ("momentum", "breakout", "bollinger", "pairs")
 
 
 class AlphaSettings(ServiceSettings):
@@ -16,7 +17,9 @@ class AlphaSettings(ServiceSettings):
 
     service_name: str = "alpha"
     agents: tuple[AgentFamily, ...] = Field(
-        ALL_AGENTS, description="Agent families that run (JSON list of momentum, breakout, bollinger, pairs, book)."
+        BAR_AGENTS,
+        description="Agent families that run (JSON list of momentum, breakout, bollinger, pairs, book); "
+        "md.book is consumed only when book is on.",
     )
 
     ema_fast_span: int = Field(12, ge=2, description="Span (bars) of the fast EMA of the crossover.")

@@ -67,11 +67,11 @@ class AlphaEngine(Engine):
 
     Signals are stamped with the input's ``ts_event`` (also their ``data_cutoff_ts``) and correlated
     with its ``event_id``. A bar older than or as old as the symbol's last bar (a redelivery) is
-    skipped; a malformed bar or book goes to ``dlq.<topic>``. Books are ignored when the ``book``
-    agent is disabled.
+    skipped; a malformed bar or book goes to ``dlq.<topic>``. ``md.book`` is consumed only when the
+    ``book`` agent is on.
     """
 
-    inputs = (BARS_TOPIC, BOOK_TOPIC)
+    inputs = (BARS_TOPIC,)
 
     def __init__(self, settings: AlphaSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -79,6 +79,8 @@ class AlphaEngine(Engine):
         self.agents = build_agents(settings)
         self.book_agent = BookImbalanceAgent(settings.book_levels, settings.book_ema_span) \
             if "book" in settings.agents else None
+        if self.book_agent is not None:
+            self.inputs = (BARS_TOPIC, BOOK_TOPIC)  # this instance also consumes books
         self._last_ts: dict[str, int] = {}
         self._tradable: dict[str, bool] = {}
         self.stale_bars = 0
@@ -128,7 +130,7 @@ class AlphaEngine(Engine):
         ts = source["ts_event"]
         cause = s.correlation_id or source["event_id"]
         self.publisher.publish(SIGNALS_TOPIC, {
-            **envelope(ts, s.agent_id, s.symbol, cause, correlation_id=cause),
+            **envelope(ts, s.agent_id, cause, correlation_id=cause),
             "agent_id": s.agent_id,
             "strategy": s.strategy,
             "symbol": s.symbol,
