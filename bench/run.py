@@ -1,6 +1,6 @@
 """``make bench``: every benchmark; each writes one JSON file under ``bench/results/``.
 
-Usage: ``python bench/run.py [codec] [kafka]`` (default: all). The Kafka benchmarks start the
+Usage: ``python bench/run.py [codec] [optimiser] [kafka]`` (default: all). The Kafka benchmarks start the
 local broker when none answers and stop it again afterwards.
 """
 
@@ -13,15 +13,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import codec_bench  # noqa: E402
 import kafka_bench  # noqa: E402
+import optimiser_bench  # noqa: E402
 
 from quorum_common import kafka_local  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     """Run the named benchmarks (all by default)."""
-    wanted = set(argv) or {"codec", "kafka"}
+    wanted = set(argv) or {"codec", "optimiser", "kafka"}
     if "codec" in wanted:
         codec_bench.run()
+    if "optimiser" in wanted:
+        optimiser_bench.run()
     if "kafka" in wanted:
         started = False
         if not kafka_local.is_up():

@@ -1,0 +1,1 @@
+"""Quorum portfolio service: ledger, optimiser targets, rebalancing, proposed orders and snapshots."""

@@ -1,0 +1,43 @@
+"""Settings of the portfolio service (environment variables ``QUORUM_*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from quorum_common.runtime.config import ServiceSettings
+
+_SOLVERS = {"CLARABEL", "SCS", "HIGHS", "OSQP", "SCIPY", "ECOS", "MOSEK"}
+
+
+class PortfolioSettings(ServiceSettings):
+    """Parameters of the ledger, the optimiser, the decision tilt and the rebalancer."""
+
+    service_name: str = "portfolio"
+    portfolio_id: str = Field("main", min_length=1, description="Id of the portfolio this service keeps.")
+    mandate_id: str | None = Field(None, description="Only follow this compiled mandate id (None: any).")
+    lookback_bars: int = Field(504, ge=20, description="Trailing bars of returns given to the optimiser.")
+    min_history_bars: int = Field(60, ge=2, description="Returns a symbol needs before the optimiser includes it.")
+    reoptimise_bars: int = Field(21, ge=1, description="Sessions between two optimiser solves (the expensive part).")
+    solvers: tuple[str, ...] = Field(("CLARABEL", "SCS"), min_length=1, description="cvxpy solvers, tried in order.")
+    periods_per_year: int = Field(252, ge=1, description="Bars per year (annualises the risk-free rate and returns).")
+    tilt: float = Field(0.5, ge=0.0, le=1.0, description="Target weight × (1 + tilt × decision score).")
+    decision_max_age_days: float = Field(5.0, gt=0.0, description="Older decisions no longer tilt the targets.")
+    strong_sell_to_zero: bool = Field(True, description="A STRONG_SELL decision cuts the target weight to 0.")
+    cash_buffer: float = Field(0.01, ge=0.0, lt=0.5, description="NAV fraction kept uninvested against price moves.")
+    fractional_asset_classes: tuple[str, ...] = Field(
+        ("crypto", "fx"), description="Asset classes traded in fractional quantities (others: whole units)."
+    )
+    fractional_step: float = Field(1e-6, gt=0.0, le=1.0, description="Quantity step of fractional asset classes.")
+    inflight_timeout_bars: int = Field(5, ge=1, description="Sessions after which an unanswered order stops blocking.")
+    rebalance_tick: Literal["REBALANCE", "SESSION_CLOSE"] = Field(
+        "REBALANCE", description="The sys.clock tick kind at which the portfolio rebalances (phases.py).")
+    exec_algo: Literal["IMMEDIATE", "TWAP", "RL"] = Field("IMMEDIATE", description="Execution algorithm asked for.")
+
+    @field_validator("solvers")
+    @classmethod
+    def _known_solvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s.upper() not in _SOLVERS]
+        if unknown:
+            raise ValueError(f"solvers: unknown {unknown}; known: {sorted(_SOLVERS)}")
+        return tuple(s.upper() for s in value)

@@ -1,0 +1,326 @@
+"""The portfolio engine: ledger from fills, optimiser targets tilted by decisions, rebalancing orders.
+
+Inputs and what each does:
+
+- ``mandate.compiled``: the mandate to follow. Until one arrives the engine keeps its ledger but sets no
+  targets, proposes no orders and publishes no snapshots (fail closed). The first one deposits its
+  capital; a newer version forces a re-solve and a ``MANDATE_CHANGE`` rebalance.
+- ``md.bars``: marks (the ledger revalues) and the close history the optimiser reads (only bars with
+  ``ts_event <= t``).
+- ``exec.fills``: applied to the ledger (a fill is a fact; see :mod:`quorum_portfolio.ledger`).
+- ``signals.decisions``: the latest decision per symbol, while younger than ``decision_max_age_days``,
+  tilts its target (:mod:`quorum_portfolio.tilt`).
+- ``risk.decisions`` / ``exec.reports``: a rejection or a final status ends an order's flight.
+- ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
+  due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
+  solve) and publish ``portfolio.targets``; decide the rebalance (:mod:`quorum_portfolio.rebalance`) and
+  publish ``orders.proposed`` stamped with the tick's time; publish a ``portfolio.snapshots`` record.
+  No order is proposed for a symbol while an earlier one is in flight (until ``inflight_timeout_bars``
+  ticks pass unanswered). An order whose side agrees with the symbol's latest decision (BUY for
+  BUY/STRONG_BUY, SELL for SELL/STRONG_SELL) has origin ``SIGNAL`` and carries the decision's id and
+  correlation id; otherwise ``REBALANCE``.
+
+On the lockstep bus (``quorum_common.bus.lockstep``) bars are released at ``BAR_CLOSE``, fills at
+``VOTE`` and decisions and the mandate just before ``REBALANCE``, so the rebalance sees every input of
+bar time ``t`` and nothing later. Without lockstep any interleaving is handled (a late bar neither
+marks nor enters the history; unknown symbols and early ticks do no harm).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from quorum_common.bus.base import Publisher
+from quorum_common.bus.message import Message
+from quorum_common.engine import Engine, envelope, event_id
+from quorum_common.phases import bar_time
+from quorum_common.runtime.clock import EventClock
+from quorum_common.universe import INSTRUMENTS
+
+from quorum_portfolio.config import PortfolioSettings
+from quorum_portfolio.ledger import Ledger
+from quorum_portfolio.mandate import Mandate
+from quorum_portfolio.optimiser import Problem, Result, optimise
+from quorum_portfolio.prices import PriceHistory
+from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
+from quorum_portfolio.tilt import Decision, fresh_decisions, tilt_weights
+
+log = logging.getLogger(__name__)
+
+TARGETS_TOPIC = "portfolio.targets"
+ORDERS_TOPIC = "orders.proposed"
+SNAPSHOTS_TOPIC = "portfolio.snapshots"
+FINAL_STATUSES = frozenset({"REJECTED", "FILLED", "CANCELLED", "EXPIRED"})
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """An order proposed and not yet finished."""
+
+    symbol: str
+    side: str
+    notional: float
+    session: int
+
+
+class PortfolioEngine(Engine):
+    """Keeps the ledger and turns targets into proposed orders at each rebalance tick."""
+
+    inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
+              "exec.reports")
+
+    def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
+        super().__init__(publisher, clock)
+        self.settings = settings
+        self.ledger = Ledger()
+        self.history = PriceHistory(settings.lookback_bars + 1)
+        self.mandate: Mandate | None = None
+        self.base_weights: dict[str, float] = {}
+        self.targets: dict[str, float] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.inflight: dict[str, InFlight] = {}
+        self.last_rebalance_ts: int | None = None
+        self.pending_trigger: str | None = None
+        self.sessions = 0
+        self.last_solve_session: int | None = None
+        self.snapshot_sequence = 0
+        self.fallbacks = 0
+        self._published_targets: dict[str, float] = {}
+
+    def handle(self, msg: Message) -> None:
+        """Dispatch by topic."""
+        handler = {
+            "mandate.compiled": self._on_mandate, "md.bars": self._on_bar, "exec.fills": self._on_fill,
+            "signals.decisions": self._on_decision, "sys.clock": self._on_clock,
+            "risk.decisions": self._on_risk_decision, "exec.reports": self._on_report,
+        }.get(msg.topic)
+        if handler is not None:
+            handler(msg)
+
+    # ----- inputs -------------------------------------------------------------------------------------
+
+    def _on_mandate(self, msg: Message) -> None:
+        try:
+            mandate = Mandate.from_record(msg.value)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.publisher.dead_letter(msg.topic, msg.value, "invalid compiled mandate", key=msg.key, error=str(exc))
+            return
+        if self.settings.mandate_id and mandate.mandate_id != self.settings.mandate_id:
+            return
+        current = self.mandate
+        if current is not None and current.mandate_id == mandate.mandate_id and mandate.version <= current.version:
+            return
+        if current is None:
+            self.ledger.deposit(mandate.capital)
+        self.mandate = mandate
+        self.pending_trigger = "INITIAL" if current is None else "MANDATE_CHANGE"
+        self.base_weights = {}
+        log.info("mandate followed", extra={"mandate_id": mandate.mandate_id, "version": mandate.version})
+
+    def _on_bar(self, msg: Message) -> None:
+        bar = msg.value
+        close = bar["close"]
+        if not (math.isfinite(close) and close > 0):
+            self.publisher.dead_letter(msg.topic, bar, "bar close must be positive and finite", key=msg.key)
+            return
+        if self.history.add(bar["symbol"], msg.ts_event, close):
+            self.ledger.mark(bar["symbol"], close)
+
+    def _on_fill(self, msg: Message) -> None:
+        fill = msg.value
+        symbol = fill["symbol"]
+        asset = self.mandate.asset(symbol) if self.mandate else None
+        sector = asset.sector if asset else fill.get("sector") or "UNKNOWN"
+        asset_class = asset.asset_class if asset else fill["asset_class"]
+        oversold = self.ledger.oversold_fills
+        try:
+            self.ledger.apply_fill(fill["fill_id"], symbol, fill["side"], fill["quantity"], fill["price"],
+                                   fill["fee"], sector, asset_class)
+        except ValueError as exc:
+            self.publisher.dead_letter(msg.topic, fill, "invalid fill", key=msg.key, error=str(exc))
+            return
+        if self.ledger.oversold_fills > oversold:
+            log.warning("fill crossed the position through zero", extra={"symbol": symbol, "fill": fill["fill_id"]})
+        if fill["is_final"]:
+            self.inflight.pop(fill["client_order_id"], None)
+
+    def _on_decision(self, msg: Message) -> None:
+        d = msg.value
+        previous = self.decisions.get(d["symbol"])
+        if previous is None or msg.ts_event >= previous.ts_event:
+            self.decisions[d["symbol"]] = Decision(d["decision_id"], d["correlation_id"], d["action"],
+                                                   d["combined_score"], msg.ts_event)
+
+    def _on_risk_decision(self, msg: Message) -> None:
+        if msg.value["verdict"] == "REJECTED":
+            self.inflight.pop(msg.value["client_order_id"], None)
+
+    def _on_report(self, msg: Message) -> None:
+        if msg.value["is_final"] or msg.value["status"] in FINAL_STATUSES:
+            self.inflight.pop(msg.value["client_order_id"], None)
+
+    def _on_clock(self, msg: Message) -> None:
+        if msg.value["kind"] == self.settings.rebalance_tick and self.mandate is not None:
+            self._session(msg.ts_event, self.mandate)
+
+    # ----- the rebalance tick ---------------------------------------------------------------------------
+
+    def _session(self, ts: int, mandate: Mandate) -> None:
+        self.sessions += 1
+        self._expire_inflight()
+        calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
+        solved = self._reoptimise(ts, mandate) if self._solve_due(calendar_trigger) else None
+        if self.base_weights:
+            decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
+            self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._caps(mandate),
+                                        self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
+            if solved is not None:
+                self._publish_targets(ts, mandate, *solved, self.pending_trigger or calendar_trigger or "OTHER")
+            current = {s: w for s, w in self.ledger.weights().items() if self._tradable(s)}
+            trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
+                                                                max_drift(current, self.targets))
+            if trigger is not None:
+                self._rebalance(ts, mandate, trigger)
+        self._snapshot(ts, mandate)
+
+    def _solve_due(self, calendar_trigger: str | None) -> bool:
+        if not self.base_weights or self.pending_trigger or calendar_trigger:
+            return True
+        return self.last_solve_session is None or self.sessions - self.last_solve_session >= \
+            self.settings.reoptimise_bars
+
+    def _caps(self, mandate: Mandate, returns: pd.DataFrame | None = None) -> Problem:
+        """The mandate's constraints (and ``returns``, when given) as an optimiser problem."""
+        tradable = [a for a in mandate.universe if a.tradable]
+        return Problem(
+            returns=returns if returns is not None else pd.DataFrame(),
+            sectors={a.symbol: a.sector for a in tradable},
+            asset_classes={a.symbol: a.asset_class for a in tradable},
+            risk_measure=mandate.risk_measure, objective=mandate.objective, upper_risk=mandate.upper_risk,
+            cdar_alpha=mandate.cdar_alpha or 0.05,
+            risk_free_rate=mandate.risk_free_rate / self.settings.periods_per_year,
+            sector_caps=mandate.sector_caps, asset_class_caps=mandate.asset_class_caps,
+            min_weights=mandate.min_weights, asset_caps={a.symbol: mandate.asset_cap(a) for a in tradable},
+        )
+
+    def _reoptimise(self, ts: int, mandate: Mandate) -> tuple[Result, int] | None:
+        """Solve on the trailing returns; None (and no change) while fewer than two assets have history."""
+        bars = min(self.settings.lookback_bars, mandate.rebalance.lookback_days or self.settings.lookback_bars)
+        symbols = [a.symbol for a in mandate.universe if a.tradable]
+        returns = self.history.returns(symbols, bar_time(ts), bars, self.settings.min_history_bars)
+        if returns.shape[1] < 2:
+            log.info("not enough history to optimise", extra={"assets": returns.shape[1]})
+            return None
+        result = optimise(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
+                          self.settings.periods_per_year)
+        self.last_solve_session = self.sessions
+        self.fallbacks += int(result.fallback)
+        self.base_weights = result.weights
+        return result, returns.shape[0]
+
+    def _publish_targets(self, ts: int, mandate: Mandate, result: Result, lookback: int, trigger: str) -> None:
+        pid = self.settings.portfolio_id
+        entries = [{"symbol": s, "weight": w, "previous_weight": self._published_targets.get(s),
+                    "sector": self._attr(s, "sector"), "asset_class": self._attr(s, "asset_class")}
+                   for s, w in sorted(self.targets.items())]
+        self.publisher.publish(TARGETS_TOPIC, {
+            **envelope(ts, TARGETS_TOPIC, pid),
+            "portfolio_id": pid, "mandate_id": mandate.mandate_id, "mandate_version": mandate.version,
+            "targets": entries, "cash_weight": max(0.0, 1.0 - sum(self.targets.values())),
+            "objective": mandate.objective, "risk_measure": mandate.risk_measure,
+            "expected_return": result.expected_return, "expected_risk": result.expected_risk,
+            "expected_sharpe": result.expected_sharpe, "solve_ms": result.solve_ms,
+            "solver_status": result.status, "fallback": result.fallback, "trigger": trigger,
+            "lookback_bars": lookback,
+        }, key=pid)
+        self._published_targets = dict(self.targets)
+
+    def _rebalance(self, ts: int, mandate: Mandate, trigger: str) -> None:
+        busy = {f.symbol for f in self.inflight.values()}
+        holdings = {s: p.quantity for s, p in self.ledger.positions.items() if self._tradable(s) and s not in busy}
+        targets = {s: w for s, w in self.targets.items() if self._tradable(s) and s not in busy}
+        prices = {s: p for s in set(holdings) | set(targets) if (p := self.ledger.last_price(s)) is not None}
+        committed = sum(f.notional for f in self.inflight.values() if f.side == "BUY")
+        trades = plan_trades(targets, holdings, prices, self.ledger.nav, self.ledger.cash - committed,
+                             mandate.rebalance.min_trade_value, self._step, mandate.allow_short)
+        for trade in trades:
+            self._propose(ts, mandate, trade, trigger)
+        self.last_rebalance_ts = ts
+        self.pending_trigger = None
+
+    def _propose(self, ts: int, mandate: Mandate, trade: Trade, trigger: str) -> None:
+        pid = self.settings.portfolio_id
+        cid = event_id("order", pid, bar_time(ts), trade.symbol, trade.side)
+        if cid in self.inflight:
+            return
+        decision = self.decisions.get(trade.symbol)
+        from_signal = decision is not None and decision.action in (
+            ("BUY", "STRONG_BUY") if trade.side == "BUY" else ("SELL", "STRONG_SELL"))
+        asset = mandate.asset(trade.symbol)
+        known = INSTRUMENTS.get(trade.symbol)
+        self.publisher.publish(ORDERS_TOPIC, {
+            **envelope(ts, ORDERS_TOPIC, cid, correlation_id=decision.correlation_id if from_signal else None),
+            "client_order_id": cid, "portfolio_id": pid,
+            "decision_id": decision.decision_id if from_signal else None,
+            "symbol": trade.symbol, "side": trade.side, "quantity": trade.quantity, "order_type": "MARKET",
+            "limit_price": None, "time_in_force": "DAY", "reference_price": trade.price, "notional": trade.notional,
+            "origin": "SIGNAL" if from_signal else "REBALANCE",
+            "reason": (f"{trigger} rebalance: weight {trade.current_weight:.4f} -> target {trade.target_weight:.4f}"
+                       + (f" ({decision.action} {decision.score:+.2f})" if from_signal else "")),
+            "asset_class": self._attr(trade.symbol, "asset_class"), "sector": self._attr(trade.symbol, "sector"),
+            "reduces_risk": trade.reduces_risk, "target_weight": trade.target_weight,
+            "venue": (asset.venue if asset and asset.venue else known.venue if known else None),
+            "exec_algo": self.settings.exec_algo,
+        }, key=cid)
+        self.inflight[cid] = InFlight(trade.symbol, trade.side, trade.notional, self.sessions)
+
+    def _snapshot(self, ts: int, mandate: Mandate) -> None:
+        pid = self.settings.portfolio_id
+        led = self.ledger
+        nav = led.nav
+        positions = [{
+            "symbol": s, "quantity": p.quantity, "avg_cost": p.avg_cost, "last_price": p.last_price,
+            "market_value": p.market_value, "unrealised_pnl": p.unrealised_pnl, "realised_pnl": p.realised_pnl,
+            "weight": p.market_value / nav if nav > 0 else 0.0, "target_weight": self.targets.get(s),
+            "sector": p.sector, "asset_class": p.asset_class,
+        } for s, p in sorted(led.positions.items()) if p.quantity]
+        self.snapshot_sequence += 1
+        self.publisher.publish(SNAPSHOTS_TOPIC, {
+            **envelope(ts, SNAPSHOTS_TOPIC, pid),
+            "portfolio_id": pid, "sequence": self.snapshot_sequence, "base_currency": mandate.base_currency,
+            "cash": led.cash, "nav": nav, "peak_nav": led.peak_nav, "drawdown": led.drawdown,
+            "realised_pnl": led.realised_pnl, "unrealised_pnl": led.unrealised_pnl, "fees_paid": led.fees_paid,
+            "positions": positions, "gross_exposure": led.gross_exposure(), "net_exposure": led.net_exposure(),
+            "exposure_by_sector": led.exposure_by("sector"), "exposure_by_asset_class": led.exposure_by("asset_class"),
+            "open_orders": len(self.inflight), "last_fill_id": led.last_fill_id,
+        }, key=pid)
+
+    # ----- helpers ------------------------------------------------------------------------------------
+
+    def _expire_inflight(self) -> None:
+        timeout = self.settings.inflight_timeout_bars
+        for cid in [c for c, f in self.inflight.items() if self.sessions - f.session >= timeout]:
+            log.warning("order unanswered; no longer blocks its symbol", extra={"client_order_id": cid})
+            del self.inflight[cid]
+
+    def _tradable(self, symbol: str) -> bool:
+        asset = self.mandate.asset(symbol) if self.mandate else None
+        if asset is not None:
+            return asset.tradable
+        known = INSTRUMENTS.get(symbol)
+        return known is not None and known.tradable
+
+    def _attr(self, symbol: str, name: str) -> str:
+        asset = self.mandate.asset(symbol) if self.mandate else None
+        if asset is not None:
+            return getattr(asset, name)
+        pos = self.ledger.positions.get(symbol)
+        return getattr(pos, name) if pos else "UNKNOWN"
+
+    def _step(self, symbol: str) -> float:
+        fractional = self._attr(symbol, "asset_class").casefold() in {
+            c.casefold() for c in self.settings.fractional_asset_classes}
+        return self.settings.fractional_step if fractional else 1.0

@@ -1,0 +1,213 @@
+"""Target weights with riskfolio-lib: a drawdown-measure (MDD or CDaR) problem with class caps.
+
+The problem is riskfolio's ``Classic`` model on historical returns (``hist=True``), long only, budget 1:
+``rm="MDD"`` or ``"CDaR"`` from the mandate, the mandate's objective, the drawdown bound set with
+``uppermdd`` / ``upperCDaR``, and the caps as linear class constraints (``assets_constraints`` →
+``ainequality`` / ``binequality``): per sector and per asset class ``<=`` cap, the mandate's minimum
+weights ``>=`` (matched to an asset class or a sector), and per instrument ``<=`` its cap. Names match
+case-insensitively; a cap naming no class present is ignored. riskfolio measures drawdowns on
+uncompounded cumulative returns, so ``upper_risk`` bounds that (slightly conservative) drawdown.
+The solvers are tried in order; CLARABEL is the fastest installed one that solves MDD and CDaR here
+(about 0.07 s and 0.10 s for 20 assets × 1000 days against 0.2 s for SCS).
+
+When the mandate's objective cannot be solved the minimum-risk portfolio (same measure, bound and caps)
+is tried; when that fails too the result keeps the previous targets when there are some, else takes
+:func:`capped_equal_weight`. Both are flagged ``fallback=True``; it never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import riskfolio as rp
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = {"MAX_SHARPE": "Sharpe", "MIN_RISK": "MinRisk", "MAX_RETURN": "MaxRet", "MAX_UTILITY": "Utility"}
+RISK_MEASURES = {"MDD": "MDD", "CDAR": "CDaR"}
+_SECTOR, _CLASS = "Sector", "AssetClass"
+_TINY = 1e-6
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One optimisation: returns (columns = symbols) and the mandate's constraints."""
+
+    returns: pd.DataFrame
+    sectors: dict[str, str]
+    asset_classes: dict[str, str]
+    risk_measure: str = "MDD"
+    objective: str = "MAX_SHARPE"
+    upper_risk: float | None = None
+    cdar_alpha: float = 0.05
+    risk_free_rate: float = 0.0
+    sector_caps: dict[str, float] = field(default_factory=dict)
+    asset_class_caps: dict[str, float] = field(default_factory=dict)
+    min_weights: dict[str, float] = field(default_factory=dict)
+    asset_caps: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Weights (summing to at most 1; the rest is cash) and how they were found."""
+
+    weights: dict[str, float]
+    status: str
+    solve_ms: float
+    fallback: bool
+    expected_return: float | None = None
+    expected_risk: float | None = None
+    expected_sharpe: float | None = None
+
+
+def _match(caps: dict[str, float], names: set[str]) -> dict[str, float]:
+    """Caps whose key names one of ``names`` (case-insensitive), keyed by the name as spelled in ``names``."""
+    folded = {n.casefold(): n for n in names}
+    return {folded[k.casefold()]: float(v) for k, v in caps.items() if k.casefold() in folded}
+
+
+def constraint_table(problem: Problem, symbols: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """riskfolio's ``(constraints, asset_classes)`` tables for the problem's caps and minimum weights."""
+    classes = pd.DataFrame({"Assets": symbols, _SECTOR: [problem.sectors[s] for s in symbols],
+                            _CLASS: [problem.asset_classes[s] for s in symbols]})
+    rows: list[tuple[str, str, str, str, float]] = []
+    for set_name, caps in ((_SECTOR, problem.sector_caps), (_CLASS, problem.asset_class_caps)):
+        rows += [("Classes", set_name, name, "<=", cap) for name, cap in _match(caps, set(classes[set_name])).items()]
+    for key, floor in problem.min_weights.items():
+        for set_name in (_CLASS, _SECTOR):
+            hit = _match({key: floor}, set(classes[set_name]))
+            if hit:
+                rows += [("Classes", set_name, name, ">=", v) for name, v in hit.items()]
+                break
+    rows += [("Assets", "", s, "<=", float(c)) for s, c in problem.asset_caps.items() if s in symbols and c < 1.0]
+    table = pd.DataFrame({
+        "Disabled": [False] * len(rows), "Type": [r[0] for r in rows], "Set": [r[1] for r in rows],
+        "Position": [r[2] for r in rows], "Sign": [r[3] for r in rows], "Weight": [r[4] for r in rows],
+        "Type Relative": [""] * len(rows), "Relative Set": [""] * len(rows), "Relative": [""] * len(rows),
+        "Factor": [""] * len(rows),
+    })
+    return table, classes
+
+
+def scale_to_caps(weights: dict[str, float], problem: Problem) -> dict[str, float]:
+    """Cut each weight to its instrument cap, then scale each over-cap sector and asset class down to its cap.
+
+    Nothing is redistributed, so every cap holds and the sum never grows; the rest is cash.
+    """
+    w = {s: min(v, problem.asset_caps.get(s, 1.0)) for s, v in sorted(weights.items())}
+    for labels, caps in ((problem.sectors, problem.sector_caps), (problem.asset_classes, problem.asset_class_caps)):
+        for name, cap in _match(caps, {labels.get(s, "") for s in w}).items():
+            members = [s for s in w if labels.get(s, "") == name]
+            total = sum(w[s] for s in members)
+            if total > cap:
+                for s in members:
+                    w[s] *= cap / total
+    return w
+
+
+def capped_equal_weight(problem: Problem, symbols: list[str]) -> dict[str, float]:
+    """Equal weights brought within the caps by :func:`scale_to_caps` (the fallback without previous targets)."""
+    return scale_to_caps({s: 1.0 / len(symbols) for s in symbols}, problem) if symbols else {}
+
+
+def _risk(problem: Problem, port_returns: np.ndarray) -> float:
+    x = port_returns.reshape(-1, 1)
+    if problem.risk_measure == "CDAR":
+        return float(rp.RiskFunctions.CDaR_Abs(x, alpha=problem.cdar_alpha))
+    return float(rp.RiskFunctions.MDD_Abs(x))
+
+
+def _solve(problem: Problem, symbols: list[str], solvers: tuple[str, ...]) -> pd.Series | None:
+    port = rp.Portfolio(returns=problem.returns[symbols])
+    port.solvers = list(solvers)
+    port.alpha = problem.cdar_alpha
+    table, classes = constraint_table(problem, symbols)
+    if len(table):
+        a, b = rp.assets_constraints(table, classes)
+        port.ainequality, port.binequality = a, b
+    if problem.upper_risk is not None:
+        if problem.risk_measure == "CDAR":
+            port.upperCDaR = problem.upper_risk
+        else:
+            port.uppermdd = problem.upper_risk
+    port.assets_stats(method_mu="hist", method_cov="hist")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        w = port.optimization(model="Classic", rm=RISK_MEASURES[problem.risk_measure],
+                              obj=OBJECTIVES[problem.objective], rf=problem.risk_free_rate, l=2, hist=True)
+    if w is None or w.empty or not np.isfinite(w.to_numpy()).all():
+        return None
+    return w.iloc[:, 0]
+
+
+def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
+             previous: dict[str, float] | None = None, periods_per_year: int = 252) -> Result:
+    """Solve ``problem``; never raises.
+
+    When the mandate's objective fails (e.g. max Sharpe when no asset has a positive mean), the
+    minimum-risk portfolio under the same measure, bound and caps is tried; when that fails too, the
+    ``previous`` weights are kept (or capped equal weights taken). Both count as a fallback.
+    """
+    symbols = sorted(problem.returns.columns)
+    started = time.perf_counter()
+    reason = f"{len(symbols)} asset(s) with enough history" if len(symbols) < 2 else ""
+    raw, used = None, problem
+    attempts = [problem.objective] + (["MIN_RISK"] if problem.objective != "MIN_RISK" else [])
+    for objective in attempts if len(symbols) >= 2 else []:
+        used = replace(problem, objective=objective)
+        try:
+            raw = _solve(used, symbols, solvers)
+        except Exception as exc:  # riskfolio/cvxpy raise many types; the desk must keep running
+            reason = f"{objective}: {type(exc).__name__}: {exc}"
+            continue
+        if raw is not None:
+            break
+        reason = f"{objective} infeasible or no solver succeeded"
+    solve_ms = (time.perf_counter() - started) * 1e3
+    if raw is None:
+        weights = dict(previous) if previous else capped_equal_weight(problem, symbols)
+        log.warning("optimiser fallback", extra={"reason": reason, "previous": bool(previous)})
+        return Result(weights, f"fallback: {'previous' if previous else 'capped equal'} ({reason})", solve_ms, True)
+    clipped = raw.clip(lower=0.0)
+    clipped[clipped < _TINY] = 0.0
+    clipped /= clipped.sum()
+    weights = {s: float(clipped[s]) for s in symbols}
+    port_returns = problem.returns[symbols].to_numpy() @ clipped[symbols].to_numpy()
+    exp_ret = float(port_returns.mean() * periods_per_year)
+    risk = _risk(problem, port_returns)
+    fallback = used.objective != problem.objective
+    status = f"fallback: {used.objective} ({reason})" if fallback else "optimal"
+    return Result(weights, status, solve_ms, fallback, exp_ret, risk, exp_ret / risk if risk > 0 else None)
+
+
+def benchmark_optimiser(seed: int = 0, days: int = 1000, solvers: tuple[str, ...] = ("CLARABEL", "SCS")) -> dict:
+    """Time ONE MDD and ONE CDaR max-Sharpe solve on the 20 S&P 500 stocks of skfolio, last ``days`` days.
+
+    The problem carries the static universe's sectors with a 0.30 cap each, as a mandate would. A tiny
+    warm-up solve first loads the solver libraries (a one-time cost a running service has already paid).
+    ``seed`` fixes numpy's RNG (the solve itself is deterministic). Returns seconds per solve.
+    """
+    from quorum_common.universe import INSTRUMENTS
+    from skfolio.datasets import load_sp500_dataset
+
+    np.random.seed(seed)
+    prices = load_sp500_dataset().iloc[-(days + 1):]
+    returns = prices.pct_change().iloc[1:]
+    sectors = {s: INSTRUMENTS[s].sector if s in INSTRUMENTS else "Other" for s in returns.columns}
+    out: dict = {"assets": returns.shape[1], "days": returns.shape[0], "solvers": list(solvers), "target_s": 0.5}
+    small = returns.iloc[-50:, :2]  # warm-up: loads the solver libraries once, as a running service has
+    optimise(Problem(small, dict.fromkeys(small.columns, "x"), dict.fromkeys(small.columns, "equity")), solvers)
+    for rm in ("MDD", "CDAR"):
+        problem = Problem(returns, sectors, dict.fromkeys(returns.columns, "equity"), risk_measure=rm,
+                          sector_caps=dict.fromkeys(set(sectors.values()), 0.30))
+        result = optimise(problem, solvers)
+        out[f"{rm.lower()}_s"] = result.solve_ms / 1e3
+        out[f"{rm.lower()}_status"] = result.status
+    return out

@@ -1,0 +1,53 @@
+"""Tilting the optimiser's weights by the ensemble's decisions, then re-applying the caps.
+
+For a decision on symbol ``i`` with action BUY / STRONG_BUY / SELL / STRONG_SELL and score ``s``
+(the decision's ``combined_score``, clamped to −1..+1): ``w_i' = max(0, w_i × (1 + tilt × s))``; a
+STRONG_SELL cuts ``w_i'`` to 0 when ``strong_sell_to_zero``; HOLD leaves ``w_i``. The tilt only scales
+what the optimiser chose (a zero weight stays zero). Then the caps are re-applied (per instrument,
+then each sector and asset class scaled down to its cap) and, if the weights sum above ``budget``, all
+are scaled down to it. Weight freed by sells stays in cash: the tilt never levers up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quorum_portfolio.optimiser import Problem, scale_to_caps
+
+TILTED_ACTIONS = ("STRONG_BUY", "BUY", "SELL", "STRONG_SELL")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The latest ensemble decision on one symbol."""
+
+    decision_id: str
+    correlation_id: str
+    action: str
+    score: float
+    ts_event: int
+
+
+def apply_caps(weights: dict[str, float], caps: Problem, budget: float = 1.0) -> dict[str, float]:
+    """Scale weights down to every instrument, sector and asset-class cap, then to ``budget`` in total."""
+    w = scale_to_caps(weights, caps)
+    total = sum(w.values())
+    return {s: v * budget / total for s, v in w.items()} if total > budget > 0 else w
+
+
+def tilt_weights(weights: dict[str, float], decisions: dict[str, Decision], tilt: float, caps: Problem,
+                 strong_sell_to_zero: bool = True, budget: float = 1.0) -> dict[str, float]:
+    """The optimiser's ``weights`` tilted by ``decisions`` and brought back within the caps and ``budget``."""
+    out = dict(weights)
+    for symbol, d in decisions.items():
+        if symbol not in out or d.action not in TILTED_ACTIONS:
+            continue
+        score = max(-1.0, min(1.0, d.score))
+        out[symbol] = 0.0 if d.action == "STRONG_SELL" and strong_sell_to_zero else max(
+            0.0, out[symbol] * (1.0 + tilt * score))
+    return apply_caps(out, caps, budget)
+
+
+def fresh_decisions(decisions: dict[str, Decision], now_ns: int, max_age_ns: int) -> dict[str, Decision]:
+    """The decisions no older than ``max_age_ns`` at event time ``now_ns`` (a silent manager stops tilting)."""
+    return {s: d for s, d in decisions.items() if now_ns - d.ts_event <= max_age_ns}

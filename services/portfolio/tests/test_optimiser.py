@@ -1,0 +1,117 @@
+"""The riskfolio-lib optimiser on real prices (skfolio's S&P 500 data set): caps, measures, fallback."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from quorum_common.universe import INSTRUMENTS
+from quorum_portfolio import optimiser
+from quorum_portfolio.optimiser import Problem, benchmark_optimiser, capped_equal_weight, optimise
+from skfolio.datasets import load_sp500_dataset
+
+ENERGY_AS_COMMODITY = {"XOM", "CVX", "RRC"}
+
+
+@pytest.fixture(scope="module")
+def returns() -> pd.DataFrame:
+    prices = load_sp500_dataset().iloc[-301:]
+    return prices.pct_change().iloc[1:]
+
+
+def problem(returns: pd.DataFrame, **kw) -> Problem:
+    sectors = {s: INSTRUMENTS[s].sector for s in returns.columns}
+    classes = {s: "commodity" if s in ENERGY_AS_COMMODITY else "equity" for s in returns.columns}
+    return Problem(returns, sectors, classes, **kw)
+
+
+def by(weights: dict[str, float], labels: dict[str, str], name: str) -> float:
+    return sum(w for s, w in weights.items() if labels[s] == name)
+
+
+@pytest.mark.parametrize("rm", ["MDD", "CDAR"])
+def test_caps_hold_and_weights_sum_to_one(returns: pd.DataFrame, rm: str) -> None:
+    free = optimise(problem(returns, risk_measure=rm))
+    caps = {"sector_caps": {"Health Care": 0.20, "Energy": 0.5}, "asset_class_caps": {"commodity": 0.10},
+            "asset_caps": dict.fromkeys(returns.columns, 0.15)}
+    capped = problem(returns, risk_measure=rm, **caps)
+    result = optimise(capped)
+    assert not free.fallback and not result.fallback and result.status == "optimal"
+    # the caps bind: the free solution breaks at least one of them
+    assert (by(free.weights, capped.sectors, "Health Care") > 0.20 + 1e-4
+            or by(free.weights, capped.asset_classes, "commodity") > 0.10 + 1e-4
+            or max(free.weights.values()) > 0.15 + 1e-4)
+    assert sum(result.weights.values()) == pytest.approx(1.0, abs=1e-6)
+    assert min(result.weights.values()) >= 0.0
+    assert by(result.weights, capped.sectors, "Health Care") <= 0.20 + 1e-5
+    assert by(result.weights, capped.asset_classes, "commodity") <= 0.10 + 1e-5
+    assert max(result.weights.values()) <= 0.15 + 1e-5
+    assert result.expected_risk is not None and result.expected_risk > 0
+    assert result.solve_ms > 0
+
+
+def test_minimum_weight_of_a_class_is_honoured(returns: pd.DataFrame) -> None:
+    result = optimise(problem(returns, min_weights={"commodity": 0.3}))
+    assert not result.fallback
+    assert by(result.weights, problem(returns).asset_classes, "commodity") >= 0.3 - 1e-5
+
+
+def test_drawdown_bound_limits_the_measure(returns: pd.DataFrame) -> None:
+    free = optimise(problem(returns, risk_measure="MDD"))
+    bound = free.expected_risk * 0.8
+    bounded = optimise(problem(returns, risk_measure="MDD", upper_risk=bound))
+    assert not bounded.fallback
+    assert bounded.expected_risk <= bound + 1e-4
+
+
+@pytest.mark.parametrize("kw", [
+    {"sector_caps": {s: 0.03 for s in {i.sector for i in INSTRUMENTS.values()}}},  # caps sum below 1
+    {"upper_risk": 1e-5},  # no portfolio draws down this little
+])
+def test_infeasible_problem_falls_back_without_raising(returns: pd.DataFrame, kw: dict) -> None:
+    p = problem(returns, **kw)
+    result = optimise(p)
+    assert result.fallback and result.status.startswith("fallback")
+    assert result.weights == capped_equal_weight(p, sorted(returns.columns))
+    assert sum(result.weights.values()) <= 1.0 + 1e-9
+    previous = {"AAPL": 0.5, "KO": 0.5}
+    assert optimise(p, previous=previous).weights == previous
+
+
+def test_capped_equal_weight_obeys_every_cap(returns: pd.DataFrame) -> None:
+    p = problem(returns, sector_caps={"Health Care": 0.1}, asset_class_caps={"commodity": 0.06},
+                asset_caps={"AAPL": 0.01})
+    w = capped_equal_weight(p, sorted(returns.columns))
+    assert by(w, p.sectors, "Health Care") == pytest.approx(0.1)
+    assert by(w, p.asset_classes, "commodity") == pytest.approx(0.06)
+    assert w["AAPL"] == pytest.approx(0.01) and w["KO"] == pytest.approx(1 / 20)
+
+
+def test_too_few_assets_fall_back(returns: pd.DataFrame) -> None:
+    result = optimise(problem(returns[["AAPL"]]))
+    assert result.fallback and result.weights == {"AAPL": 1.0}
+
+
+def test_benchmark_times_both_measures() -> None:
+    out = benchmark_optimiser(seed=0)
+    assert (out["assets"], out["days"]) == (20, 1000)
+    assert out["mdd_status"] == "optimal" and out["cdar_status"] == "optimal"
+    assert 0 < out["mdd_s"] < 5 and 0 < out["cdar_s"] < 5
+
+
+def test_a_failed_objective_falls_back_to_min_risk(returns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_solve = optimiser._solve
+
+    def sharpe_fails(p: Problem, symbols: list[str], solvers: tuple[str, ...]) -> pd.Series | None:
+        if p.objective == "MAX_SHARPE":
+            raise RuntimeError("solver crashed")
+        return real_solve(p, symbols, solvers)
+
+    monkeypatch.setattr(optimiser, "_solve", sharpe_fails)
+    p = problem(returns, sector_caps={"Health Care": 0.2})
+    result = optimise(p)
+    assert result.fallback and "MIN_RISK" in result.status and "solver crashed" in result.status
+    assert sum(result.weights.values()) == pytest.approx(1.0, abs=1e-6)
+    assert by(result.weights, p.sectors, "Health Care") <= 0.2 + 1e-5
+    min_risk = optimise(problem(returns, sector_caps={"Health Care": 0.2}, objective="MIN_RISK"))
+    assert not min_risk.fallback
+    assert result.weights == pytest.approx(min_risk.weights, abs=1e-6)
