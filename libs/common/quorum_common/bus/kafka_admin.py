@@ -65,3 +65,25 @@ def delete_topics(client_config: dict[str, str], names: list[str], timeout_s: fl
             fut.result()
         except KafkaException as exc:
             log.warning("could not delete topic", extra={"topic": name, "error": str(exc)})
+
+
+def main() -> int:
+    """``python -m quorum_common.bus.kafka_admin``: create every catalog topic (the Helm chart's Job).
+
+    Connection settings come from ``QUORUM_*`` variables; ``QUORUM_TOPIC_REPLICATION`` sets the
+    replication factor (default 1).
+    """
+    import os
+
+    from quorum_common.runtime.config import ServiceSettings, load_settings
+    from quorum_common.schemas import default_catalog
+
+    settings = load_settings(ServiceSettings)
+    replication = int(os.environ.get("QUORUM_TOPIC_REPLICATION", "1"))
+    created = ensure_topics(settings.kafka_client_config(), default_catalog(), settings.topic_prefix, replication)
+    print(f"{len(created)} topics created; every catalog topic exists")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

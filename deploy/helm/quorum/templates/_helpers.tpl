@@ -1,0 +1,83 @@
+{{/* Names, labels and images shared by every template. */}}
+
+{{- define "quorum.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "quorum.workload" -}}
+{{- printf "%s-%s" (include "quorum.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "quorum.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: quorum
+{{- end -}}
+
+{{- define "quorum.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "quorum.image" -}}
+{{- $img := .root.Values.global.image -}}
+{{- $tag := default .root.Chart.AppVersion $img.tag -}}
+{{- if $img.registry -}}
+{{- printf "%s/%s-%s:%s" $img.registry $img.repository .name $tag -}}
+{{- else -}}
+{{- printf "%s-%s:%s" $img.repository .name $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment common to every service: Kafka connection, topic prefix, delivery, logging. */}}
+{{- define "quorum.commonEnv" -}}
+{{- $g := .Values.global -}}
+- name: QUORUM_KAFKA_BOOTSTRAP_SERVERS
+  value: {{ $g.kafka.bootstrapServers | quote }}
+- name: QUORUM_KAFKA_SECURITY_PROTOCOL
+  value: {{ $g.kafka.securityProtocol | quote }}
+{{- if $g.kafka.saslMechanism }}
+- name: QUORUM_KAFKA_SASL_MECHANISM
+  value: {{ $g.kafka.saslMechanism | quote }}
+- name: QUORUM_KAFKA_SASL_USERNAME
+  valueFrom: {secretKeyRef: {name: {{ $g.kafka.saslSecret | quote }}, key: username}}
+- name: QUORUM_KAFKA_SASL_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ $g.kafka.saslSecret | quote }}, key: password}}
+{{- end }}
+{{- if $g.kafka.caSecret }}
+- name: QUORUM_KAFKA_SSL_CA_LOCATION
+  value: /etc/quorum/kafka-ca/ca.crt
+{{- end }}
+- name: QUORUM_TOPIC_PREFIX
+  value: {{ $g.topicPrefix | quote }}
+- name: QUORUM_DELIVERY
+  value: {{ $g.delivery | quote }}
+- name: QUORUM_LOG_LEVEL
+  value: {{ $g.logLevel | quote }}
+- name: QUORUM_HTTP_HOST
+  value: "0.0.0.0"
+- name: QUORUM_HTTP_PORT
+  value: "8080"
+{{- range $k, $v := $g.env }}
+- name: {{ $k }}
+  value: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "quorum.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
