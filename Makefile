@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps install run demo test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
+.PHONY: help deps install run up down test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
 	dockerfiles clean
 
 help: ## List the targets with what they do
@@ -27,10 +27,14 @@ $(STAMP): constraints.txt libs/common/pyproject.toml $(wildcard services/*/pypro
 
 install: $(STAMP) ## Create .venv and install every package (pinned by constraints.txt)
 
-run: install ## The main job: push bundled real bars through ingest and alpha on the in-process bus
-	$(PY) -m quorum_desk.app
+run: install ## The main job: the embedded desk on bundled real data; writes reports/<run id>/ (MANDATE=file)
+	$(PY) -m quorum_desk.app run $(if $(MANDATE),--mandate $(MANDATE),)
 
-demo: run ## Same as `make run`
+up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay
+	$(PY) -m quorum_desk.app up
+
+down: install ## Stop everything `make up` started
+	$(PY) -m quorum_desk.app down
 
 kafka-up: install ## Fetch (once) and start the local single-node KRaft broker; create every topic
 	$(PY) -m quorum_common.kafka_local up

@@ -16,7 +16,7 @@ from quorum_ingest.app import SPEC as INGEST
 from quorum_ingest.config import IngestSettings
 
 pytestmark = pytest.mark.kafka
-INGEST_SETTINGS = IngestSettings(datasets=("GOOG", "BTCUSD"), max_bars=400)
+INGEST_SETTINGS = IngestSettings(datasets=("GOOG", "BTCUSD"), max_bars=400, clock_ticks=False)
 ALPHA_SETTINGS = AlphaSettings()
 
 

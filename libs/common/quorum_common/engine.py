@@ -64,3 +64,10 @@ class Source(ABC):
     @abstractmethod
     def records(self) -> Iterator[SourceItem]:
         """The records to publish, in non-decreasing event time."""
+
+    def attach(self, publisher: Publisher) -> None:  # noqa: B027 - optional hook
+        """Called by the runtime with the service's publisher before ``records()``, so a source can send
+        refused input to ``dlq.<topic>`` through ``publisher.dead_letter``. Default: nothing."""
+
+    def stop(self) -> None:  # noqa: B027 - optional hook
+        """Called by the runtime when the service must stop (a live feed ends its polling loop)."""

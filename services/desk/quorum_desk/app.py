@@ -1,46 +1,82 @@
-"""``quorum-desk``: run the desk embedded on bundled real data and print what arrived."""
+"""``quorum-desk``: the trading desk on bundled real data.
+
+- ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE]``: every agent in this process on
+  the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG charts, metrics).
+- ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from quorum_common.runtime.config import ConfigError, load_settings
-
 from quorum_desk.config import DeskSettings
 from quorum_desk.engine import run_embedded
+from quorum_desk.report import build_report
 
 
-def _fmt_ts(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
+def _progress(started: float) -> callable:
+    def report(count: int, ts: int) -> None:
+        day = datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d")
+        rate = count / max(time.perf_counter() - started, 1e-9)
+        print(f"  {day}  {count:>10,} events  {rate:>9,.0f} events/s", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the embedded desk and write its report."""
+    overrides: dict[str, dict] = {}
+    if args.mandate:
+        overrides["manager"] = {"mandate_path": Path(args.mandate)}
+    if args.start or args.end:
+        overrides["ingest"] = {k: date.fromisoformat(v) for k, v in (("start", args.start), ("end", args.end)) if v}
+    run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    print(f"Quorum desk, embedded run {run_id}", file=sys.stderr)
+    try:
+        desk = load_settings(DeskSettings, **({"reports_dir": Path(args.reports)} if args.reports else {}))
+        run = run_embedded(overrides, progress=_progress(time.perf_counter()), progress_every=desk.progress_every)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = desk.reports_dir / run_id
+    metrics = build_report(run.recorder, out, run_id, run.wall_s, run.events, run.recorder.optimiser_s)
+    perf = metrics["performance"]
+    print(f"{run.events:,} events in {run.wall_s:.1f} s ({metrics['events_per_second']:,.0f} events/s); "
+          f"optimiser {run.recorder.optimiser_s:.1f} s")
+    print(f"CAGR {perf['cagr']:.2%}  vol {perf['volatility']:.2%}  Sharpe {perf['sharpe']:.2f}  "
+          f"max drawdown {perf['max_drawdown']:.2%} (limit {metrics['drawdown_limit']:.0%})  fees {perf['fees']:,.0f}")
+    print(f"report: {out / 'index.html'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="quorum-desk", description=__doc__)
-    parser.add_argument("--datasets", nargs="+", help="bundled data sets to replay (default: GOOG BTCUSD)")
+    parser = argparse.ArgumentParser(prog="quorum-desk", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="the embedded desk on bundled data, with a report")
+    run.add_argument("--mandate", help="the user's mandate file (YAML or JSON); default: the packaged one")
+    run.add_argument("--start", help="first bar date (YYYY-MM-DD)")
+    run.add_argument("--end", help="last bar date (YYYY-MM-DD)")
+    run.add_argument("--reports", help="folder of the run reports (default: QUORUM_REPORTS_DIR or reports)")
+    run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
+    up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
+    up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
+    down = sub.add_parser("down", help="stop what `up` started")
+    down.add_argument("--purge", action="store_true", help="also delete the broker's data")
     args = parser.parse_args(argv)
-    overrides = {"datasets": tuple(args.datasets)} if args.datasets else {}
-    try:
-        settings = load_settings(DeskSettings, **overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    run, bus = run_embedded(settings)
-    elapsed = time.perf_counter() - started
-    print(f"Embedded run of {', '.join(settings.datasets)} over the in-process bus ({elapsed:.2f} s)")
-    for topic, n in sorted(run.counts.items()):
-        print(f"  {topic:<14} {n:>7} records")
-    print(f"  dead letters   {len(bus.dead_letters):>7}")
-    latest: dict[str, dict] = {}
-    for sig in run.signals:
-        latest[sig["symbol"]] = sig
-    for symbol, sig in sorted(latest.items()):
-        print(f"  last signal {symbol:<8} {_fmt_ts(sig['ts_event'])} score {sig['score']:+.3f} "
-              f"confidence {sig['confidence']:.2f} ({sig['reason']})")
+    if args.cmd == "run":
+        return cmd_run(args)
+    from quorum_desk import local
+
+    if args.cmd == "up":
+        local.up(replay=not args.no_replay)
+    else:
+        local.down(purge=args.purge)
     return 0
 
 

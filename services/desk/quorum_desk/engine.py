@@ -1,43 +1,69 @@
-"""Composition of the desk: which services run, wired to one in-process bus."""
+"""The embedded desk: every service on one lockstep in-process bus, driven by the ingest replay."""
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from quorum_alpha.app import SPEC as ALPHA
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.bus.message import Message
-from quorum_common.runtime.service import wire_inprocess
-from quorum_ingest.app import SPEC as INGEST
-
-from quorum_desk.config import DeskSettings
-
-SERVICES = (INGEST, ALPHA)
+from quorum_common.engine import Source, SourceItem
+from quorum_common.runtime.config import load_settings
+from quorum_common.runtime.service import ServiceSpec, wire_inprocess
+from quorum_desk.composition import CONSUMERS, SOURCE
+from quorum_desk.recorder import RunRecorder
 
 
 @dataclass
-class DeskRun:
-    """What arrived on each topic during an embedded run."""
+class EmbeddedRun:
+    """Outcome of an embedded run."""
 
-    counts: Counter = field(default_factory=Counter)
-    last: dict[str, Message] = field(default_factory=dict)
-    signals: list[dict] = field(default_factory=list)
-
-    def record(self, msg: Message) -> None:
-        """Tap callback: count the record and keep the last one per topic."""
-        self.counts[msg.topic] += 1
-        self.last[msg.topic] = msg
-        if msg.topic == "signals.raw":
-            self.signals.append(msg.value)
+    recorder: RunRecorder
+    bus: InProcessBus
+    events: int
+    wall_s: float
+    engines: dict[str, Any] = field(default_factory=dict)
 
 
-def run_embedded(settings: DeskSettings, bus: InProcessBus | None = None) -> tuple[DeskRun, InProcessBus]:
-    """Run every service of the desk over the in-process bus until the data is exhausted."""
-    bus = bus or InProcessBus()
-    run = DeskRun()
-    bus.tap(run.record)
-    for spec in SERVICES:
-        wire_inprocess(bus, spec, settings)
-    bus.run()
-    return run, bus
+class InjectedSource(Source):
+    """Extra records merged into the replay (control commands in tests and what-if runs)."""
+
+    def __init__(self, items: list[SourceItem]) -> None:
+        self.items = sorted(items, key=lambda item: item[2]["ts_event"])
+
+    def records(self):
+        """The items, oldest first."""
+        return iter(self.items)
+
+
+def service_settings(spec: ServiceSpec, overrides: dict[str, dict[str, Any]]) -> Any:
+    """A service's settings from the environment plus the run's overrides for it."""
+    return load_settings(spec.settings_cls, **overrides.get(spec.name, {}))
+
+
+def run_embedded(
+    overrides: dict[str, dict[str, Any]] | None = None,
+    inject: list[SourceItem] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    extra_taps: list[Callable] | None = None,
+    progress_every: int = 100_000,
+) -> EmbeddedRun:
+    """Run the whole desk in this process until the replay is exhausted.
+
+    ``overrides`` maps a service name to settings fields (e.g. ``{"ingest": {"end": ...}}``);
+    ``inject`` adds records (e.g. a risk officer's RESUME command) at their event times.
+    """
+    overrides = overrides or {}
+    bus = InProcessBus(lockstep=True, trace=False)
+    recorder = RunRecorder()
+    bus.tap(recorder.record)
+    for tap in extra_taps or []:
+        bus.tap(tap)
+    engines = {spec.name: wire_inprocess(bus, spec, service_settings(spec, overrides)) for spec in CONSUMERS}
+    engines[SOURCE.name] = wire_inprocess(bus, SOURCE, service_settings(SOURCE, overrides))
+    if inject:
+        bus.add_source("injected", InjectedSource(inject).records())
+    started = time.perf_counter()
+    events = bus.run(progress=progress, progress_every=progress_every)
+    return EmbeddedRun(recorder, bus, events, time.perf_counter() - started, engines)

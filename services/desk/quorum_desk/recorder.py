@@ -31,6 +31,7 @@ class RunRecorder:
     mandate: dict[str, Any] | None = None
     critic: dict[str, Any] | None = None
     orders: list[dict[str, Any]] = field(default_factory=list)
+    optimiser_s: float = 0.0
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def record(self, msg: Message) -> None:
@@ -60,6 +61,8 @@ class RunRecorder:
             self.mandate = v
         elif topic == "critic.reports":
             self.critic = v
+        elif topic == "portfolio.targets":
+            self.optimiser_s += (v.get("solve_ms") or 0.0) / 1000.0
         elif topic == "orders.proposed":
             self.orders.append({k: v[k] for k in ("client_order_id", "ts_event", "symbol", "side", "quantity")})
 

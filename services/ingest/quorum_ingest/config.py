@@ -29,6 +29,7 @@ class IngestSettings(ServiceSettings):
     replay_speed: float = Field(0.0, ge=0.0, description="0 replays as fast as possible; N paces at N x event time.")
     max_gap_intervals: float = Field(5.0, gt=0, description="A gap above this many bar intervals is a warning.")
     calendar: str = Field("XNYS", min_length=1, description="Calendar of the clock ticks (sys.clock key).")
+    clock_ticks: bool = Field(True, description="Publish sys.clock ticks (False: bars only, e.g. a bare bar export).")
     # live
     exchange_id: str = Field("binance", description="ccxt exchange class of live mode.")
     exchange_url: str | None = Field(None, description="Base URL replacing the exchange's hosts (a mock, a proxy).")

@@ -1,8 +1,8 @@
 """Bar replay: bundled data sets → checked ``BarClosed`` records and ``sys.clock`` ticks, in event-time order.
 
 For every distinct bar time ``t`` the source yields the period-end ticks of the previous bar time
-(when ``t`` opens a new day/week/...), every bar of ``t`` sorted by symbol, then ``BAR_CLOSE`` and
-``SESSION_CLOSE`` (see :mod:`quorum_ingest.clock`).
+(when ``t`` opens a new day/week/...), every bar of ``t`` sorted by symbol, then the phase ticks of
+``t`` (``BAR_CLOSE`` … ``ROUTE``; see :mod:`quorum_ingest.clock`).
 
 Rejected rows. ``Source.records()`` yields only what is published; a row that fails the checks
 (:mod:`quorum_ingest.quality`) is kept in ``source.rejects.rejected`` and, once a publisher is
@@ -87,6 +87,8 @@ class BarReplaySource(Source):
             yield raw.ts_ns, stream.symbol, stream.interval, record
 
     def records(self) -> Iterator[SourceItem]:
-        """Period-end ticks, bars of ``t`` by symbol, then ``BAR_CLOSE`` and ``SESSION_CLOSE``, for every ``t``."""
+        """Period-end ticks, bars of ``t`` by symbol, then the phase ticks of ``t``, for every bar time ``t``."""
         merged = heapq.merge(*(self._checked(s) for s in self.symbol_streams()), key=lambda item: item[:2])
+        if not self.settings.clock_ticks:
+            return ((BARS_TOPIC, symbol, record) for _ts, symbol, _interval, record in merged)
         return bars_with_ticks(self.ticker, merged)

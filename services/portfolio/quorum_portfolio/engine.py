@@ -245,7 +245,8 @@ class PortfolioEngine(Engine):
         prices = {s: p for s in set(holdings) | set(targets) if (p := self.ledger.last_price(s)) is not None}
         committed = sum(f.notional for f in self.inflight.values() if f.side == "BUY")
         trades = plan_trades(targets, holdings, prices, self.ledger.nav, self.ledger.cash - committed,
-                             mandate.rebalance.min_trade_value, self._step, mandate.allow_short)
+                             mandate.rebalance.min_trade_value, self._step, mandate.allow_short,
+                             mandate.max_order_notional)
         for trade in trades:
             self._propose(ts, mandate, trade, trigger)
         self.last_rebalance_ts = ts

@@ -59,6 +59,8 @@ class Mandate:
     risk_free_rate: float = 0.0
     max_position_weight: float | None = None
     allow_short: bool = False
+    max_order_notional: float | None = None
+    """Largest order the risk layer accepts (the lower of its notional and capital-fraction limits)."""
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Mandate:
@@ -82,6 +84,7 @@ class Mandate:
             risk_free_rate=float(rec.get("risk_free_rate") or 0.0),
             max_position_weight=limits.get("max_position_weight"),
             allow_short=bool(limits.get("allow_short", False)),
+            max_order_notional=_max_order_notional(limits, float(rec["capital"])),
         )
 
     def asset(self, symbol: str) -> Asset | None:
@@ -92,3 +95,12 @@ class Mandate:
         """The largest weight one instrument may have (its own cap and the risk layer's position cap)."""
         caps = [c for c in (asset.max_weight, self.max_position_weight) if c is not None]
         return min([1.0, *caps])
+
+
+def _max_order_notional(limits: dict[str, Any], capital: float) -> float | None:
+    """The lower of the risk layer's order-notional limit and its capital-fraction limit."""
+    bounds = [limits.get("max_order_notional")]
+    if limits.get("max_order_capital_fraction"):
+        bounds.append(limits["max_order_capital_fraction"] * capital)
+    bounds = [float(b) for b in bounds if b and b > 0]
+    return min(bounds) if bounds else None

@@ -12,7 +12,9 @@ value gap ``|NAV × target − quantity × price|`` is at least ``min_trade_valu
 units, or multiples of a fractional step for fractional asset classes (crypto, fx), always rounded
 towards zero (a zero target sells the whole holding, dust included); a long-only book never sells
 more than it holds. Buys are scaled down so they cost no
-more than the cash plus what the sells bring. Sells come before buys.
+more than the cash plus what the sells bring. Sells come before buys. No order is larger than
+``max_order_notional`` (the risk layer's fat-finger limit, with a 1 % margin): the rest of a large gap
+is traded at the next rebalance, so a big move is worked over several sessions instead of rejected.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from quorum_portfolio.mandate import RebalancePolicy
 
 NS_PER_DAY = 86_400_000_000_000
+ORDER_LIMIT_MARGIN = 0.99
+"""Orders stay this fraction under the risk layer's notional limit (prices move by the check)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def round_quantity(quantity: float, step: float) -> float:
 
 def plan_trades(targets: dict[str, float], holdings: dict[str, float], prices: dict[str, float], nav: float,
                 cash: float, min_trade_value: float, step: Callable[[str], float],
-                allow_short: bool = False) -> list[Trade]:
+                allow_short: bool = False, max_order_notional: float | None = None) -> list[Trade]:
     """The trades that move ``holdings`` (quantities) to ``targets`` (weights of ``nav``): sells, then buys.
 
     Symbols without a price are left alone.
@@ -90,6 +94,8 @@ def plan_trades(targets: dict[str, float], holdings: dict[str, float], prices: d
         qty = held if target == 0 and held > 0 else round_quantity(abs(gap) / price, step(symbol))
         if gap < 0 and not allow_short:
             qty = min(qty, max(held, 0.0))
+        if max_order_notional is not None and qty * price > max_order_notional * ORDER_LIMIT_MARGIN:
+            qty = round_quantity(max_order_notional * ORDER_LIMIT_MARGIN / price, step(symbol))
         if qty <= 0:
             continue
         side = "BUY" if gap > 0 else "SELL"

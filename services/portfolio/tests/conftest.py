@@ -42,7 +42,8 @@ class Records:
             "rebalance": {"calendar_days": 30, "drift_band": 0.05, "cooldown_days": 5, "min_trade_value": 500.0,
                           "lookback_days": 250},
         })
-        rec["risk_limits"] = {**rec["risk_limits"], "max_position_weight": 0.40, "allow_short": False}
+        rec["risk_limits"] = {**rec["risk_limits"], "max_position_weight": 0.40, "allow_short": False,
+                              "max_order_notional": 1e9, "max_order_capital_fraction": 1.0}
         rec.update(overrides)
         return rec
 

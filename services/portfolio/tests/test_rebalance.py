@@ -69,3 +69,14 @@ def test_buys_are_scaled_to_cash_plus_sell_proceeds() -> None:
 
 def test_symbols_without_price_are_left_alone() -> None:
     assert plan_trades({"A": 0.5}, {}, {}, 10_000.0, 10_000.0, 1.0, whole) == []
+
+
+def test_no_order_exceeds_the_risk_layers_notional_limit() -> None:
+    from quorum_portfolio.rebalance import ORDER_LIMIT_MARGIN, plan_trades
+
+    trades = plan_trades({"AAA": 0.5, "BBB": 0.1}, {}, {"AAA": 10.0, "BBB": 20.0}, nav=1_000_000.0,
+                         cash=1_000_000.0, min_trade_value=500.0, step=lambda s: 1.0, max_order_notional=100_000.0)
+    by_symbol = {t.symbol: t for t in trades}
+    assert by_symbol["AAA"].notional <= 100_000.0 * ORDER_LIMIT_MARGIN
+    assert by_symbol["AAA"].quantity == 9_900  # clipped from 50,000 shares
+    assert by_symbol["BBB"].quantity == 4_950  # 100,000 wanted, clipped as well

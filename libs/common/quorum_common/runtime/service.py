@@ -48,6 +48,7 @@ def wire_inprocess(bus: InProcessBus, spec: ServiceSpec, settings: ServiceSettin
         return engine
     if spec.source is not None:
         source = spec.source(settings)
+        source.attach(bus.publisher(spec.name))
         bus.add_source(spec.name, source.records())
         return source
     raise ValueError(f"service {spec.name} has neither an engine nor a source")
@@ -98,8 +99,15 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     metrics = ServiceMetrics(spec.name)
     bus.set_metrics(spec.name, metrics)
     stop = threading.Event()
+    source = spec.source(settings) if spec.source is not None else None
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        if source is not None:
+            source.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
 
     loop = None
     if spec.engine is not None:
@@ -112,9 +120,11 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     log.info("service started", extra={"http_port": port, "topic_prefix": settings.topic_prefix,
                                        "delivery": settings.delivery})
     try:
-        if spec.source is not None:
+        if source is not None:
+            publisher = bus.publisher(spec.name)
+            source.attach(publisher)
             barrier = _lockstep_barrier(bus, settings) if settings.lockstep else None
-            n = publish_source(spec.source(settings), bus.publisher(spec.name), stop, replay_speed, barrier=barrier)
+            n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
             if barrier is not None:
                 barrier()
             bus.flush()

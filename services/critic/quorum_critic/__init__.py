@@ -1,0 +1,1 @@
+"""Quorum critic service: execution quality, agent attribution and tighten-only risk commands."""

@@ -1,0 +1,148 @@
+"""Each agent's PnL contribution, by the shares of the decisions behind the positions.
+
+Method ("contribution shares"):
+
+1. A decision's breakdown gives every agent a share ``c_i / sum_j c_j`` of its vote
+   contributions (muted votes contribute 0). The shares sum to 1; an agent that voted against
+   the net direction gets a negative share. A decision whose contributions cancel out, and a fill
+   that cannot be traced to a decision, give the whole share to ``unattributed``.
+2. A position's shares come from the decisions behind its fills (traced by the fill's
+   ``decision_id``, else its ``correlation_id``): opening or flipping a position takes the fill's
+   shares, adding to it blends them by quantity, reducing it keeps them.
+3. Between two portfolio snapshots a position's mark-to-market PnL is
+   ``quantity_before * (price_now - price_before)`` (``price_now`` from the new snapshot, or the
+   last fill price once the position is closed); it is split among agents by the shares the
+   position had at the earlier snapshot. Fees and slippage are reported apart, not attributed.
+
+Hit rate: when a symbol's next decision arrives, each non-muted, non-zero vote of the previous
+decision was right when its sign matches the move of the reference price in between.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+UNATTRIBUTED = "unattributed"
+_EPS = 1e-12
+
+Shares = dict[str, float]
+
+
+def decision_shares(decision: dict[str, Any] | None) -> Shares:
+    """Agent shares of a ``DecisionMade`` value (``unattributed`` when untraceable or cancelling)."""
+    contributions: dict[str, float] = defaultdict(float)
+    for vote in (decision or {}).get("breakdown", []):
+        if not vote["muted"] and vote["contribution"] != 0:
+            contributions[vote["agent_id"]] += vote["contribution"]
+    total = sum(contributions.values())
+    if abs(total) < _EPS:
+        return {UNATTRIBUTED: 1.0}
+    return {agent: c / total for agent, c in contributions.items()}
+
+
+def _blend(a: Shares, wa: float, b: Shares, wb: float) -> Shares:
+    return {k: (a.get(k, 0.0) * wa + b.get(k, 0.0) * wb) / (wa + wb) for k in sorted(set(a) | set(b))}
+
+
+@dataclass
+class AgentStats:
+    """One agent's figures over a review window."""
+
+    strategy: str = "OTHER"
+    pnl: float = 0.0
+    hits: int = 0
+    calls: int = 0
+    signals: int = 0
+    weight_sum: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        """Fields of an ``AgentAttribution`` record (without agent_id)."""
+        return {
+            "strategy": self.strategy,
+            "pnl_contribution": self.pnl,
+            "hit_rate": self.hits / self.calls if self.calls else None,
+            "signals": self.signals,
+            "avg_weight": self.weight_sum / self.signals if self.signals else None,
+        }
+
+
+@dataclass
+class _Position:
+    quantity: float = 0.0
+    shares: Shares = field(default_factory=dict)
+
+
+class AgentLedger:
+    """Positions with their agent shares, marks, previous decisions, and the window's agent figures."""
+
+    def __init__(self) -> None:
+        self._positions: dict[str, _Position] = {}
+        self._held: dict[str, tuple[float, float, Shares]] = {}
+        """Per symbol at the last snapshot: quantity, price, shares."""
+        self._last_fill_price: dict[str, float] = {}
+        self._last_decision: dict[str, dict[str, Any]] = {}
+        self._strategy: dict[str, str] = {UNATTRIBUTED: "OTHER"}
+        self.window: dict[str, AgentStats] = {}
+
+    def _agent(self, agent_id: str) -> AgentStats:
+        stats = self.window.get(agent_id)
+        if stats is None:
+            stats = self.window[agent_id] = AgentStats(self._strategy.get(agent_id, "OTHER"))
+        return stats
+
+    def on_decision(self, decision: dict[str, Any]) -> None:
+        """Count the decision's votes, and score the votes of the symbol's previous decision."""
+        symbol = decision["symbol"]
+        for vote in decision["breakdown"]:
+            self._strategy[vote["agent_id"]] = vote["strategy"]
+            stats = self._agent(vote["agent_id"])
+            stats.signals += 1
+            stats.weight_sum += vote["weight"]
+        previous = self._last_decision.get(symbol)
+        self._last_decision[symbol] = decision
+        if previous is None or previous["reference_price"] <= 0:
+            return
+        move = decision["reference_price"] / previous["reference_price"] - 1.0
+        if move == 0:
+            return
+        for vote in previous["breakdown"]:
+            if vote["muted"] or vote["score"] == 0:
+                continue
+            stats = self._agent(vote["agent_id"])
+            stats.calls += 1
+            stats.hits += int((vote["score"] > 0) == (move > 0))
+
+    def on_fill(self, symbol: str, signed_quantity: float, price: float, shares: Shares) -> None:
+        """Update the position's quantity and shares with a fill."""
+        self._last_fill_price[symbol] = price
+        pos = self._positions.setdefault(symbol, _Position())
+        before, after = pos.quantity, pos.quantity + signed_quantity
+        if abs(before) < _EPS or before * after < 0 or not pos.shares:
+            pos.shares = dict(shares)
+        elif abs(after) > abs(before):
+            pos.shares = _blend(pos.shares, abs(before), shares, abs(signed_quantity))
+        pos.quantity = after
+        if abs(after) < _EPS:
+            del self._positions[symbol]
+
+    def on_snapshot(self, positions: list[dict[str, Any]]) -> None:
+        """Attribute each held position's PnL since the previous snapshot, then hold the new marks."""
+        prices = {p["symbol"]: p["last_price"] for p in positions}
+        for symbol, (quantity, price, shares) in self._held.items():
+            now = prices.get(symbol, self._last_fill_price.get(symbol, price))
+            pnl = quantity * (now - price)
+            for agent, share in shares.items():
+                self._agent(agent).pnl += pnl * share
+        self._held = {}
+        for p in positions:
+            pos = self._positions.get(p["symbol"])
+            shares = pos.shares if pos is not None and pos.shares else {UNATTRIBUTED: 1.0}
+            self._held[p["symbol"]] = (p["quantity"], p["last_price"], shares)
+
+    def take_window(self) -> list[dict[str, Any]]:
+        """``AgentAttribution`` records of the window (sorted by agent), and start a new window."""
+        out = [{"agent_id": agent, **stats.record()} for agent, stats in sorted(self.window.items())]
+        self.window = {}
+        return out

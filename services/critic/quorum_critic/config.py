@@ -1,0 +1,53 @@
+"""Settings of the critic service (environment variables ``QUORUM_*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from quorum_common.runtime.config import ServiceSettings
+
+SCALE_SUFFIX = "_scale"
+
+
+class CriticSettings(ServiceSettings):
+    """What the critic measures and when it tightens limits."""
+
+    service_name: str = "critic"
+    portfolio_id: str | None = Field(None, description="Portfolio reviewed; None: the first one seen.")
+    desk: str = Field("desk", min_length=1, description="Desk addressed by control commands (their key).")
+    regime_scope: str = Field("market", min_length=1, description="Scope of the regime.state records followed.")
+    tighten_on_labels: tuple[Literal["TRENDING", "MEAN_REVERTING", "HIGH_VOL", "CRISIS"], ...] = Field(
+        ("HIGH_VOL", "CRISIS"), min_length=1, description="Regime labels whose arrival tightens limits.")
+    soft_drawdown_fraction: float = Field(0.7, gt=0, lt=1, description="Soft drawdown limit as a fraction of the "
+                                          "mandate's max_drawdown; crossing it tightens limits.")
+    default_max_drawdown: float | None = Field(None, gt=0, lt=1, description="max_drawdown used until a mandate "
+                                               "arrives; None: no soft limit before the mandate.")
+    tighten_factors: dict[str, float] = Field(
+        {"max_position_weight_scale": 0.5, "max_gross_exposure_scale": 0.75},
+        min_length=1, description="Per limit scale, the factor applied at each tightening (0 < factor < 1).")
+    min_limit_scale: float = Field(0.1, gt=0, le=1, description="Floor of every limit scale.")
+    sharpe_window: int = Field(63, ge=3, description="Bar returns in the rolling Sharpe ratio.")
+    sharpe_min_periods: int = Field(20, ge=2, description="Returns needed before the Sharpe ratio is reported.")
+    periods_per_year: float = Field(252.0, gt=0, description="Annualisation factor of the Sharpe ratio.")
+    report_tick: Literal["DAY_END", "WEEK_END", "MONTH_END", "QUARTER_END", "YEAR_END"] = Field(
+        "MONTH_END", description="sys.clock tick that publishes a critic report.")
+    slippage_alert_bps: float = Field(10.0, ge=0, description="Mean slippage above which the report recommends "
+                                      "a slower execution algorithm.")
+    decision_cache: int = Field(20_000, ge=100, description="Decisions remembered for tracing fills back.")
+
+    @field_validator("tighten_factors")
+    @classmethod
+    def _factors_tighten(cls, factors: dict[str, float]) -> dict[str, float]:
+        for name, factor in factors.items():
+            if not name.endswith(SCALE_SUFFIX) or name == SCALE_SUFFIX:
+                raise ValueError(f"limit {name!r} must be a <limit>{SCALE_SUFFIX} name")
+            if not 0 < factor < 1:
+                raise ValueError(f"factor of {name} must be in (0, 1): {factor}")
+        return factors
+
+    @model_validator(mode="after")
+    def _min_periods_within_window(self) -> CriticSettings:
+        if self.sharpe_min_periods > self.sharpe_window:
+            raise ValueError("sharpe_min_periods must not exceed sharpe_window")
+        return self

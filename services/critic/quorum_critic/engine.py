@@ -1,0 +1,209 @@
+"""The critic engine: measures execution and agents, reports each period, and only ever tightens limits.
+
+Inputs and what they feed:
+
+- ``signals.decisions``: remembered (for tracing fills) and scored per agent (:mod:`.attribution`).
+- ``exec.fills``: slippage (:mod:`.slippage`), fees, turnover, position shares of the agents.
+- ``exec.reports``: orders that reached a final status, and rejects.
+- ``portfolio.snapshots``: agent PnL, NAV series (rolling Sharpe), drawdown against the soft limit.
+- ``regime.state``: the regime in force; a shift into a tightening label (HIGH_VOL, CRISIS) tightens.
+- ``mandate.compiled``: ``max_drawdown`` (soft limit = ``soft_drawdown_fraction`` of it) and the
+  base risk limits behind the absolute values of a tightening.
+- ``sys.clock``: the ``report_tick`` (MONTH_END by default) publishes ``critic.reports``.
+
+A tightening publishes ``TIGHTEN_LIMITS`` on ``control.commands`` (role SYSTEM, issued by
+``critic``) stamped with the triggering event's time; a drawdown breach tightens once per crossing
+(re-armed when the drawdown is back under the soft limit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+from quorum_common.bus.base import Publisher
+from quorum_common.bus.message import Message
+from quorum_common.engine import Engine, envelope
+from quorum_common.runtime.clock import EventClock
+
+from quorum_critic.attribution import AgentLedger, decision_shares
+from quorum_critic.config import CriticSettings
+from quorum_critic.limits import LimitRatchet
+from quorum_critic.performance import NavSeries
+from quorum_critic.report import ReportWindow, recommendations
+from quorum_critic.slippage import SIDE_SIGN, fill_slippage
+
+COMMANDS_TOPIC = "control.commands"
+REPORTS_TOPIC = "critic.reports"
+CRITIC_ID = "critic"
+
+
+class CriticEngine(Engine):
+    """Reviews execution quality and agent performance; tightens limits on regime shifts and drawdowns."""
+
+    inputs = ("exec.fills", "exec.reports", "portfolio.snapshots", "regime.state", "signals.decisions",
+              "mandate.compiled", "sys.clock")
+
+    def __init__(self, settings: CriticSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
+        super().__init__(publisher, clock)
+        self.settings = settings
+        self.ledger = AgentLedger()
+        self.navs = NavSeries(settings.sharpe_window, settings.sharpe_min_periods, settings.periods_per_year)
+        self.ratchet = LimitRatchet(settings.tighten_factors, settings.min_limit_scale)
+        self.window = ReportWindow()
+        self._decisions: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._max_drawdown = settings.default_max_drawdown
+        self._base_limits: dict[str, Any] | None = None
+        self._regime = "UNKNOWN"
+        self._drawdown = 0.0
+        self._drawdown_armed = True
+        self._portfolio_id = settings.portfolio_id
+        self._commands = 0
+        self._handlers = {
+            "signals.decisions": self._on_decision, "exec.fills": self._on_fill, "exec.reports": self._on_report,
+            "portfolio.snapshots": self._on_snapshot, "regime.state": self._on_regime,
+            "mandate.compiled": self._on_mandate, "sys.clock": self._on_clock,
+        }
+
+    def handle(self, msg: Message) -> None:
+        """Dispatch a record to its topic's handler."""
+        self.window.touch(msg.ts_event)
+        self._handlers[msg.topic](msg)
+
+    def _ours(self, record: dict[str, Any]) -> bool:
+        """Whether a portfolio-scoped record belongs to the reviewed portfolio (by default the first one seen)."""
+        if self._portfolio_id is None:
+            self._portfolio_id = record["portfolio_id"]
+        return record["portfolio_id"] == self._portfolio_id
+
+    def _on_decision(self, msg: Message) -> None:
+        decision = msg.value
+        for key in (decision["decision_id"], decision["event_id"]):
+            self._decisions[key] = decision
+            self._decisions.move_to_end(key)
+        while len(self._decisions) > self.settings.decision_cache:
+            self._decisions.popitem(last=False)
+        self.ledger.on_decision(decision)
+
+    def _on_fill(self, msg: Message) -> None:
+        fill = msg.value
+        if not self._ours(fill):
+            return
+        if not (all(math.isfinite(fill[k]) and fill[k] > 0 for k in ("quantity", "price", "notional"))
+                and math.isfinite(fill["fee"])):
+            self.publisher.dead_letter(msg.topic, fill, "invalid fill quantity, price, notional or fee", key=msg.key,
+                                       error=f"quantity={fill['quantity']!r} price={fill['price']!r} "
+                                             f"notional={fill['notional']!r} fee={fill['fee']!r}")
+            return
+        decision = self._decisions.get(fill["decision_id"] or "") or self._decisions.get(fill["correlation_id"])
+        self.window.slippage.add(fill_slippage(fill, decision["reference_price"] if decision else None))
+        self.window.fees += fill["fee"]
+        self.window.notional += abs(fill["notional"])
+        self.ledger.on_fill(fill["symbol"], SIDE_SIGN[fill["side"]] * fill["quantity"], fill["price"],
+                            decision_shares(decision))
+
+    def _on_report(self, msg: Message) -> None:
+        report = msg.value
+        if not self._ours(report) or not report["is_final"]:
+            return
+        self.window.orders += 1
+        self.window.rejects += int(report["status"] == "REJECTED")
+
+    def _on_snapshot(self, msg: Message) -> None:
+        snap = msg.value
+        if not self._ours(snap):
+            return
+        if not (math.isfinite(snap["nav"]) and snap["nav"] > 0 and math.isfinite(snap["drawdown"])):
+            self.publisher.dead_letter(msg.topic, snap, "invalid NAV or drawdown", key=msg.key,
+                                       error=f"nav={snap['nav']!r} drawdown={snap['drawdown']!r}")
+            return
+        self.ledger.on_snapshot(snap["positions"])
+        self.navs.add(snap["ts_event"], snap["nav"])
+        self.window.navs.append(snap["nav"])
+        self._drawdown = snap["drawdown"]
+        soft = self._soft_limit()
+        if soft is None:
+            return
+        if self._drawdown >= soft and self._drawdown_armed:
+            self._drawdown_armed = False
+            self._tighten(msg, f"drawdown {self._drawdown:.2%} crossed the soft limit {soft:.2%}")
+        elif self._drawdown < soft:
+            self._drawdown_armed = True
+
+    def _soft_limit(self) -> float | None:
+        return None if self._max_drawdown is None else self.settings.soft_drawdown_fraction * self._max_drawdown
+
+    def _on_regime(self, msg: Message) -> None:
+        state = msg.value
+        if state["scope"] != self.settings.regime_scope:
+            return
+        previous, self._regime = self._regime, state["label"]
+        if self._regime == previous:
+            return
+        self.window.regime_shift |= previous != "UNKNOWN"
+        tighten_on = self.settings.tighten_on_labels
+        if self._regime in tighten_on and previous not in tighten_on:
+            self._tighten(msg, f"regime shift from {previous} to {self._regime}")
+
+    def _on_mandate(self, msg: Message) -> None:
+        mandate = msg.value
+        if not 0 < mandate["max_drawdown"] < 1:
+            self.publisher.dead_letter(msg.topic, mandate, "max_drawdown outside (0, 1)", key=msg.key,
+                                       error=f"max_drawdown={mandate['max_drawdown']!r}")
+            return
+        self._max_drawdown = mandate["max_drawdown"]
+        self._base_limits = mandate["risk_limits"]
+
+    def _tighten(self, cause: Message, reason: str) -> None:
+        limits = self.ratchet.tighten(self._base_limits)
+        if limits is None:
+            self.window.notes.append(f"limits already at their floor; not tightened on: {reason}")
+            return
+        self._commands += 1
+        ts = cause.ts_event
+        self.publisher.publish(COMMANDS_TOPIC, {
+            **envelope(ts, CRITIC_ID, "tighten", self._commands, correlation_id=cause.value["event_id"]),
+            "desk": self.settings.desk,
+            "command": "TIGHTEN_LIMITS",
+            "issued_by": CRITIC_ID,
+            "role": "SYSTEM",
+            "reason": reason,
+            "limits": limits,
+            "mandate_document": None,
+            "symbols": None,
+            "source_service": CRITIC_ID,
+        }, key=self.settings.desk)
+        self.window.tightened = self.ratchet.report()
+
+    def _on_clock(self, msg: Message) -> None:
+        if msg.value["kind"] != self.settings.report_tick:
+            return
+        ts, w = msg.ts_event, self.window
+        portfolio_id = self._portfolio_id or "unknown"
+        sharpe = self.navs.sharpe()
+        attribution = self.ledger.take_window()
+        stats = w.slippage.stats()
+        avg_nav = sum(w.navs) / len(w.navs) if w.navs else 0.0
+        self.publisher.publish(REPORTS_TOPIC, {
+            **envelope(ts, CRITIC_ID, "report", portfolio_id, correlation_id=msg.value["event_id"]),
+            "portfolio_id": portfolio_id,
+            "window_start_ns": w.start_ns if w.start_ns is not None else ts,
+            "window_end_ns": ts,
+            "fills": len(w.slippage.fills),
+            "orders": w.orders,
+            "rejects": w.rejects,
+            "slippage": stats,
+            "trades": w.slippage.trades(),
+            "attribution": attribution,
+            "rolling_sharpe": sharpe,
+            "drawdown": self._drawdown,
+            "fees_paid": w.fees,
+            "turnover": w.notional / avg_nav if avg_nav > 0 else 0.0,
+            "regime_label": self._regime,
+            "regime_shift_detected": w.regime_shift,
+            "recommendations": recommendations(self.settings, stats, attribution, self._regime, self._drawdown,
+                                               self._soft_limit(), w.notes),
+            "tightened_limits": w.tightened,
+        }, key=portfolio_id)
+        self.window = ReportWindow()

@@ -1,0 +1,88 @@
+"""Agent attribution: decision shares, position shares, snapshot PnL, hit rates."""
+
+from __future__ import annotations
+
+import pytest
+from quorum_critic.attribution import UNATTRIBUTED, AgentLedger, decision_shares
+
+
+def snap(**positions: tuple[float, float]) -> list[dict]:
+    return [{"symbol": s, "quantity": q, "last_price": p} for s, (q, p) in positions.items()]
+
+
+def test_shares_follow_contributions_and_sum_to_one(records) -> None:
+    votes = [records.vote("mom", 0.6), records.vote("mr", -0.2, strategy="MEAN_REVERSION"),
+             records.vote("pairs", 0.5, muted=True)]
+    d = records.decision(0, "AAA", 100.0, votes)
+    shares = decision_shares(d)
+    assert shares == {"mom": pytest.approx(1.5), "mr": pytest.approx(-0.5)}
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_untraced_or_cancelling_decisions_are_unattributed(records) -> None:
+    assert decision_shares(None) == {UNATTRIBUTED: 1.0}
+    cancel = records.decision(0, "AAA", 100.0, [records.vote("a", 0.3), records.vote("b", -0.3)])
+    assert decision_shares(cancel) == {UNATTRIBUTED: 1.0}
+
+
+def test_position_pnl_is_split_by_the_shares_and_adds_up() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", 10.0, 100.0, {"mom": 1.5, "mr": -0.5})
+    ledger.on_snapshot(snap(AAA=(10.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(10.0, 110.0)))
+    got = {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()}
+    assert got == {"mom": pytest.approx(150.0), "mr": pytest.approx(-50.0)}
+    assert sum(got.values()) == pytest.approx(10.0 * 10.0)
+
+
+def test_adding_blends_reducing_keeps_and_flipping_replaces_shares() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", 10.0, 100.0, {"a": 1.0})
+    ledger.on_fill("AAA", 30.0, 100.0, {"b": 1.0})  # add: a 10/40, b 30/40
+    ledger.on_snapshot(snap(AAA=(40.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(40.0, 101.0)))
+    assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {
+        "a": pytest.approx(10.0), "b": pytest.approx(30.0)}
+    ledger.on_fill("AAA", -20.0, 101.0, {"c": 1.0})  # reduce: shares kept
+    ledger.on_snapshot(snap(AAA=(20.0, 101.0)))
+    ledger.on_snapshot(snap(AAA=(20.0, 100.0)))
+    assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {
+        "a": pytest.approx(-5.0), "b": pytest.approx(-15.0)}
+    ledger.on_fill("AAA", -30.0, 100.0, {"c": 1.0})  # flip to short 10: c owns it
+    ledger.on_snapshot(snap(AAA=(-10.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(-10.0, 90.0)))
+    assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {
+        "a": 0.0, "b": 0.0, "c": pytest.approx(100.0)}  # a and b held it flat from 100 to 100
+
+
+def test_a_closed_position_is_marked_at_its_last_fill() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", 10.0, 100.0, {"a": 1.0})
+    ledger.on_snapshot(snap(AAA=(10.0, 100.0)))
+    ledger.on_fill("AAA", -10.0, 104.0, {"b": 1.0})
+    ledger.on_snapshot(snap())
+    assert ledger.take_window() == [{"agent_id": "a", "strategy": "OTHER", "pnl_contribution": pytest.approx(40.0),
+                                     "hit_rate": None, "signals": 0, "avg_weight": None}]
+
+
+def test_positions_without_a_traced_fill_are_unattributed() -> None:
+    ledger = AgentLedger()
+    ledger.on_snapshot(snap(AAA=(5.0, 10.0)))
+    ledger.on_snapshot(snap(AAA=(5.0, 12.0)))
+    assert [(a["agent_id"], a["pnl_contribution"]) for a in ledger.take_window()] == [(UNATTRIBUTED, 10.0)]
+
+
+def test_hit_rate_signals_and_weights(records) -> None:
+    ledger = AgentLedger()
+    votes = [records.vote("up", 0.4, weight=0.5), records.vote("down", -0.2, weight=1.5, strategy="MEAN_REVERSION"),
+             records.vote("muted", 0.0, score=0.9, muted=True, strategy="PAIRS")]
+    ledger.on_decision(records.decision(0, "AAA", 100.0, votes))
+    ledger.on_decision(records.decision(1, "AAA", 102.0, votes))  # price rose: "up" right, "down" wrong
+    ledger.on_decision(records.decision(2, "AAA", 101.0, votes))  # price fell: "up" wrong, "down" right
+    ledger.on_decision(records.decision(3, "AAA", 103.0, votes))  # rose
+    got = {a["agent_id"]: a for a in ledger.take_window()}
+    assert got["up"]["hit_rate"] == pytest.approx(2 / 3) and got["down"]["hit_rate"] == pytest.approx(1 / 3)
+    assert got["muted"]["hit_rate"] is None
+    assert got["up"]["signals"] == 4 and got["down"]["avg_weight"] == 1.5
+    assert (got["up"]["strategy"], got["down"]["strategy"]) == ("MOMENTUM", "MEAN_REVERSION")
+    assert ledger.take_window() == []

@@ -1,0 +1,67 @@
+"""The desk over a real Kafka broker inside one process: each service its own consumer group and
+thread, the ingest replay in lockstep. Used by the equivalence test and the pipeline benchmark."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka_admin import ensure_topics
+from quorum_common.bus.quiescence import Quiescence
+from quorum_common.runtime.service import publish_source
+from quorum_common.schemas import default_catalog
+from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
+from quorum_desk.engine import service_settings
+
+
+@dataclass
+class KafkaRun:
+    """What the Kafka run did."""
+
+    prefix: str
+    published: int
+    wall_s: float
+    barrier_s: float
+
+
+def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[str, dict[str, Any]] | None = None,
+                   timeout_s: float = 600.0) -> KafkaRun:
+    """Replay the data through every service over Kafka under ``prefix``; return when all is consumed."""
+    overrides = overrides or {}
+    ensure_topics(client_config, default_catalog(), prefix)
+    stop = threading.Event()
+    threads, buses = [], []
+    for spec in CONSUMERS:
+        bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True,
+                       consumer_overrides={"session.timeout.ms": 6000})
+        engine = spec.engine(service_settings(spec, overrides), bus.publisher(spec.name))
+        bus.subscribe(spec.name, engine.inputs, engine.on_message)
+        buses.append((spec.name, bus))
+        threads.append(threading.Thread(target=bus.run_service, args=(spec.name, stop), name=spec.name, daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        for name, bus in buses:
+            if not bus.loop(name).ready.wait(60):
+                raise RuntimeError(f"{name} got no partitions within 60 s")
+        groups = {prefix + g: [prefix + t for t in topics] for g, topics in consumer_inputs().items()}
+        quiet = Quiescence(client_config, groups, timeout_s=timeout_s)
+        source_bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+        waited = [0.0]
+
+        def barrier() -> None:
+            source_bus.flush()
+            waited[0] += quiet.wait()
+
+        started = time.perf_counter()
+        source = SOURCE.source(service_settings(SOURCE, overrides))
+        published = publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(), barrier=barrier)
+        barrier()
+        return KafkaRun(prefix, published, time.perf_counter() - started, waited[0])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)

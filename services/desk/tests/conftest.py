@@ -1,0 +1,34 @@
+"""Short replay windows of the real bundled data for the desk tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+TEST_MANDATE = Path(__file__).with_name("test_mandate.yaml")
+SYMBOLS = ("AAPL", "MSFT", "JPM", "XOM", "KO", "PEP", "HD", "JNJ", "SPX", "VIX")
+
+
+def window(start: str, end: str, **more: dict) -> dict[str, dict]:
+    """Overrides that replay ``start``..``end`` with the test mandate."""
+    overrides: dict[str, dict] = {
+        "ingest": {"start": date.fromisoformat(start), "end": date.fromisoformat(end), "symbols": SYMBOLS},
+        "manager": {"mandate_path": TEST_MANDATE},
+    }
+    for service, fields in more.items():
+        overrides.setdefault(service, {}).update(fields)
+    return overrides
+
+
+@pytest.fixture
+def desk_window():
+    """The :func:`window` helper."""
+    return window
+
+
+@pytest.fixture
+def short_window() -> dict[str, dict]:
+    """Six months of 2007: enough history for signals, decisions and the first rebalances."""
+    return window("2006-07-01", "2007-03-31")

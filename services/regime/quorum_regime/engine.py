@@ -1,0 +1,118 @@
+"""The regime engine: one ``RegimeChanged`` per market bar once the HMM has been fitted.
+
+Per market bar at ``t`` (see :mod:`quorum_regime.features`) the engine appends a feature row,
+refits the HMM every ``refit_every`` rows on the last ``window_bars`` rows (or on every row, in
+``expanding`` mode) and publishes the filtered state probabilities at ``t`` on ``regime.state``,
+stamped ``t`` so the manager reads them at ``BAR_CLOSE`` (``t + 1``). Before the first fit nothing
+is published (consumers treat the regime as ``UNKNOWN``). The VIX is a feature of a fit when every
+row of its window has a VIX value (once seen, the VIX is forward-filled, so later rows keep one).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from quorum_common.bus.base import Publisher
+from quorum_common.bus.message import Message
+from quorum_common.engine import Engine, envelope
+from quorum_common.runtime.clock import EventClock
+
+from quorum_regime.config import RegimeSettings
+from quorum_regime.features import FeatureBuilder, FeatureRow, StaleBarError
+from quorum_regime.model import MODEL_NAME, FittedRegimeModel, HmmParams, fit_regime_model
+
+REGIME_TOPIC = "regime.state"
+BARS_TOPIC = "md.bars"
+
+
+class RegimeEngine(Engine):
+    """Gaussian-HMM market regime over the market proxy's returns, realised volatility and the VIX."""
+
+    inputs = (BARS_TOPIC,)
+
+    def __init__(self, settings: RegimeSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
+        super().__init__(publisher, clock)
+        self.settings = settings
+        self._params = HmmParams(settings.n_states, settings.covariance_type, settings.n_iter, settings.tol,
+                                 settings.random_state, settings.high_vol_min_ratio)
+        self._features = FeatureBuilder(settings.vol_window, settings.periods_per_year, settings.max_pending_bars)
+        self._keep = settings.window_bars if settings.window_mode == "rolling" else None
+        self._x = np.empty((0, 3))
+        """Feature rows (return, realised_vol, vix; NaN before the first VIX bar), oldest first."""
+        self._rows_seen = 0
+        self._next_fit_at = settings.min_fit_bars
+        self.model: FittedRegimeModel | None = None
+        self.fits = 0
+        self._last: tuple[int, str] | None = None
+
+    def handle(self, msg: Message) -> None:
+        """Feed a bar of the market proxy or the VIX; publish the regime of every completed row."""
+        bar = msg.value
+        symbol = bar["symbol"]
+        s = self.settings
+        if bar["interval"] != s.interval or symbol not in (s.market_symbol, s.vix_symbol):
+            return
+        close = bar["close"]
+        if not (math.isfinite(close) and close > 0):
+            self.publisher.dead_letter(msg.topic, bar, "invalid close price", key=msg.key, error=f"close={close!r}")
+            return
+        try:
+            if symbol == s.market_symbol:
+                rows = self._features.add_market(bar["ts_event"], close, bar["event_id"])
+            else:
+                rows = self._features.add_vix(bar["ts_event"], close)
+        except StaleBarError as exc:
+            self.publisher.dead_letter(msg.topic, bar, "duplicate or out-of-order bar", key=msg.key, error=str(exc))
+            return
+        for row in rows:
+            self._on_row(row)
+
+    def _on_row(self, row: FeatureRow) -> None:
+        vix = math.nan if row.vix is None else row.vix
+        self._x = np.vstack([self._x, (row.log_return, row.realised_vol, vix)])
+        if self._keep is not None:
+            self._x = self._x[-self._keep:]
+        self._rows_seen += 1
+        if self._rows_seen >= self._next_fit_at:
+            self._next_fit_at = self._rows_seen + self.settings.refit_every
+            self._refit(row.ts)
+        if self.model is not None:
+            self._publish(row, self.model)
+
+    def _refit(self, ts: int) -> None:
+        with_vix = not np.isnan(self._x[:, 2]).any()
+        model = fit_regime_model(self._x if with_vix else self._x[:, :2], self._params, ts, with_vix)
+        if model is not None:
+            self.model = model
+            self.fits += 1
+
+    def _publish(self, row: FeatureRow, model: FittedRegimeModel) -> None:
+        window = self._x[-self.settings.window_bars:]
+        probs = model.probabilities(window if model.uses_vix else window[:, :2])
+        state = int(np.argmax(probs))
+        label = model.labels[state]
+        previous = self._last
+        self._last = (state, label)
+        features: dict[str, float] = {"return": row.log_return, "realised_vol": row.realised_vol}
+        if model.uses_vix and row.vix is not None:
+            features["vix"] = row.vix
+        record: dict[str, Any] = {
+            **envelope(row.ts, "regime", self.settings.scope, correlation_id=row.bar_event_id),
+            "scope": self.settings.scope,
+            "state": state,
+            "label": label,
+            "previous_state": previous[0] if previous else None,
+            "previous_label": previous[1] if previous else None,
+            "is_transition": previous is None or previous[1] != label,
+            "probabilities": [float(p) for p in probs],
+            "state_labels": list(model.labels),
+            "features": features,
+            "model": MODEL_NAME,
+            "n_states": self.settings.n_states,
+            "window_bars": model.window_rows,
+            "data_cutoff_ts": row.ts,
+            "fitted_ts": model.fitted_ts,
+        }
+        self.publisher.publish(REGIME_TOPIC, record, key=self.settings.scope)
