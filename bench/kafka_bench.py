@@ -9,7 +9,6 @@ import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
 from quorum_common.benchjson import Figure, write_result
 from quorum_common.codec import AvroCodec
 from quorum_common.schemas import default_catalog
@@ -135,7 +134,7 @@ def run(conf: dict[str, str]) -> None:
     write_result("kafka_throughput", throughput(conf), notes="one process, 6 partitions, linger.ms=10")
     figures = []
     for rate in (1_000, 10_000):
-        p50, p99, count = latency(conf, rate)
+        p50, p99, _count = latency(conf, rate)
         figures.append(Figure(f"p50 produce->consume at {rate} msg/s", round(p50, 3), "ms", None))
         figures.append(Figure(f"p99 produce->consume at {rate} msg/s", round(p99, 3), "ms",
                               5.0 if rate == 10_000 else None, "max"))

@@ -11,11 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import codec_bench  # noqa: E402
-import kafka_bench  # noqa: E402
-import optimiser_bench  # noqa: E402
-
-from quorum_common import kafka_local  # noqa: E402
+import codec_bench
+import kafka_bench
+import optimiser_bench
+from quorum_common import kafka_local
 
 
 def main(argv: list[str]) -> int:

@@ -58,7 +58,7 @@ def main() -> int:
     if os.environ.get("SLOW_MS"):
         inner = handle
 
-        def handle(msg: Message) -> None:  # noqa: F811 - a slow relay, so SIGTERM lands mid-stream
+        def handle(msg: Message) -> None:
             time.sleep(float(os.environ["SLOW_MS"]) / 1000)
             inner(msg)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from quorum_common.runtime.config import ConfigError, load_settings
+
 from quorum_desk.config import DeskSettings
 from quorum_desk.engine import run_embedded
 from quorum_desk.report import build_report

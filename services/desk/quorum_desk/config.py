@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-
 from quorum_common.runtime.config import ServiceSettings
 
 

@@ -11,6 +11,7 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.engine import Source, SourceItem
 from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.service import ServiceSpec, wire_inprocess
+
 from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.recorder import RunRecorder
 

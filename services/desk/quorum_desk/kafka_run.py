@@ -13,6 +13,7 @@ from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.bus.quiescence import Quiescence
 from quorum_common.runtime.service import publish_source
 from quorum_common.schemas import default_catalog
+
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 from quorum_desk.engine import service_settings
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import httpx
-
 from quorum_common import kafka_local
 from quorum_common.paths import REPO_ROOT
+
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 
 RUN_DIR = Path(os.environ.get("QUORUM_RUN_DIR", REPO_ROOT / ".run"))
