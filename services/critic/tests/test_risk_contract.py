@@ -8,15 +8,18 @@ from quorum_common.runtime.service import wire_inprocess
 from quorum_critic.app import SPEC
 from quorum_critic.config import CriticSettings
 from quorum_risk import testing as t
-from quorum_risk.testing import Harness, market
+from quorum_risk.testing import Harness
+
+PRICES = {"AAPL": 100.0, "MSFT": 100.0, "JPM": 100.0, "BTC-USD": 50_000.0}
 
 
 def test_the_risk_service_applies_the_critics_tighten_limits_command(records) -> None:
     h = Harness()
     wire_inprocess(h.bus, SPEC, CriticSettings())  # the critic shares the risk engine's bus
-    mandate = t.mandate(max_gross_exposure=1.0)  # a limit for every step factor the critic publishes
+    # a limit for every step factor the critic publishes, and a max_drawdown the critic accepts
+    mandate = {**t.mandate(max_gross_exposure=1.0), "max_drawdown": 0.2}
     h.send("mandate.compiled", mandate)
-    market(h)  # the same mandate version again (ignored by risk), then a bar of every symbol
+    h.send("md.bars", *(t.bar(s, p) for s, p in PRICES.items()))
     base = mandate["risk_limits"]["max_position_weight"]
     assert h.engine.limits.max_position_weight == base
 
