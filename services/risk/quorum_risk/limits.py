@@ -97,9 +97,10 @@ class Limits:
             if not (math.isfinite(scale) and 0 < scale <= 1):
                 raise LimitsError(f"scale of {name!r} must be in (0, 1] (tighten only), got {scale}")
         current = self.to_map()
-        unknown = sorted(set(scales) - (set(current) - _FIXED) - {ALL})
+        unknown = sorted(set(scales) - ((set(current) | _SCALAR_LIMITS) - _FIXED) - {ALL})
         if unknown:
             raise LimitsError(f"unknown limits {unknown}")
+        # A known limit that this mandate does not set (None) has nothing to tighten: skip its factor.
         every = scales.get(ALL, 1.0)
         new = {k: v * scales.get(k, 1.0) * (every if k not in _UNSCALED else 1.0) for k, v in current.items()}
         return Limits.from_map(new)
@@ -122,6 +123,8 @@ class Limits:
 
 
 _OPTIONAL = frozenset({"stale_price_ns", "max_gross_exposure", "max_open_orders"})
+_SCALAR_LIMITS = frozenset(f.name for f in fields(Limits) if f.name not in ("sector_caps", "asset_class_caps"))
+"""Every scalar limit a command may name, whether or not the mandate sets it."""
 _FIXED = frozenset({"capital", MANDATE_VERSION})
 """Set by the mandate only, never by a command."""
 _UNSCALED = _FIXED | {"allow_short", "stale_price_ns"}
