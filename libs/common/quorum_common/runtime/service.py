@@ -38,6 +38,8 @@ class ServiceSpec:
     settings_cls: type[ServiceSettings]
     engine: Callable[[ServiceSettings, Publisher], Engine] | None = None
     source: Callable[[ServiceSettings], Source] | None = None
+    instrument: Callable[[Engine | Source, ServiceMetrics], None] | None = None
+    """Registers the service's own metrics (e.g. a collector reading the engine's state at scrape time)."""
 
 
 def wire_inprocess(bus: InProcessBus, spec: ServiceSpec, settings: ServiceSettings) -> Engine | Source:
@@ -114,6 +116,8 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         engine = spec.engine(settings, bus.publisher(spec.name))
         bus.subscribe(spec.name, engine.inputs, engine.on_message)
         loop = bus.loop(spec.name)
+    if spec.instrument is not None:
+        spec.instrument(engine if spec.engine is not None else source, metrics)
     http = HttpServer(build_app(spec.name, metrics, lambda: loop is None or loop.ready.is_set()),
                       settings.http_host, settings.http_port)
     port = http.start()
