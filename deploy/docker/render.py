@@ -44,6 +44,7 @@ def render(service_dir: Path) -> str:
                      if d.is_dir() and d.suffix != ".egg-info"]
     return TEMPLATE.read_text().format(
         service=service_dir.name.replace("_", "-"),
+        service_dir=service_dir.name,
         copy_manifests="\n".join(f"COPY {p}/pyproject.toml {p}/" for p in paths),
         make_stub_dirs="mkdir -p " + " ".join(packages),
         local_paths=" ".join(f"./{p}" for p in paths),

@@ -7,8 +7,10 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_alpha.config import AlphaSettings
 from quorum_alpha.engine import AlphaEngine
+from quorum_alpha.metrics import instrument
 
-SPEC = ServiceSpec(name="alpha", settings_cls=AlphaSettings, engine=lambda s, pub: AlphaEngine(s, pub))
+SPEC = ServiceSpec(name="alpha", settings_cls=AlphaSettings, engine=lambda s, pub: AlphaEngine(s, pub),
+                   instrument=instrument)
 
 
 def main() -> None:

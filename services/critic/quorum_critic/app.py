@@ -7,8 +7,10 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_critic.config import CriticSettings
 from quorum_critic.engine import CriticEngine
+from quorum_critic.metrics import instrument
 
-SPEC = ServiceSpec(name="critic", settings_cls=CriticSettings, engine=lambda s, pub: CriticEngine(s, pub))
+SPEC = ServiceSpec(name="critic", settings_cls=CriticSettings, engine=lambda s, pub: CriticEngine(s, pub),
+                   instrument=instrument)
 
 
 def main() -> None:

@@ -4,13 +4,17 @@ Each service runs ``python -m quorum_<name>.app`` with its HTTP endpoint (``/hea
 ``/metrics``; the admin API too) on ``127.0.0.1:<base port + n>``, logs in ``.run/logs/<name>.log``
 and its pid in ``.run/<name>.pid``. The consumers start first; once all are ready the ingest replay
 starts in lockstep, waiting before every clock tick until all consumer groups caught up, so the run
-over Kafka takes the same decisions as the embedded one.
+over Kafka takes the same decisions as the embedded one. The admin API gets three fresh bearer tokens
+(viewer, operator, risk officer), written to ``.run/admin-tokens.json`` (mode 600); only their
+SHA-256 digests reach the service.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -64,21 +68,38 @@ def _wait_ready(name: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{name} did not become ready on {url}; see {RUN_DIR / 'logs' / (name + '.log')}")
 
 
-def up(env: dict[str, str] | None = None, replay: bool = True) -> None:
-    """Start the broker, every consumer, then (``replay``) the lockstep ingest replay."""
+def admin_tokens() -> dict[str, str]:
+    """Fresh bearer tokens for the three roles, saved to ``.run/admin-tokens.json`` (mode 600)."""
+    tokens = {role: secrets.token_urlsafe(24) for role in ("viewer", "operator", "risk_officer")}
+    path = RUN_DIR / "admin-tokens.json"
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tokens, indent=2) + "\n")
+    path.chmod(0o600)
+    return tokens
+
+
+def up(env: dict[str, str] | None = None, replay: bool = True) -> dict[str, str]:
+    """Start the broker, every consumer and the admin API, then (``replay``) the lockstep ingest
+    replay; return the admin tokens by role."""
     bootstrap = kafka_local.up()
     common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": "true",
               "QUORUM_DELIVERY": "at_least_once", **(env or {})}
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
         _say(f"{spec.name:<10} pid {pid:<7} http://127.0.0.1:{port_of(spec.name)}")
-    for spec in CONSUMERS:
-        _wait_ready(spec.name)
-    _say("every consumer is ready")
+    tokens = admin_tokens()
+    digests = {hashlib.sha256(t.encode()).hexdigest(): {"name": f"local-{role}", "role": role}
+               for role, t in tokens.items()}
+    pid = _start("admin", {**common, "QUORUM_ADMIN_TOKENS": json.dumps(digests)})
+    _say(f"admin      pid {pid:<7} http://127.0.0.1:{port_of('admin')} (tokens: {RUN_DIR / 'admin-tokens.json'})")
+    for name in [*(s.name for s in CONSUMERS), "admin"]:
+        _wait_ready(name)
+    _say("every service is ready")
     if replay:
         groups = json.dumps(consumer_inputs())
         pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups})
         _say(f"ingest     pid {pid:<7} replaying in lockstep (logs: {RUN_DIR / 'logs'})")
+    return tokens
 
 
 def down(purge: bool = False) -> None:

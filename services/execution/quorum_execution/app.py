@@ -13,6 +13,7 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 from quorum_execution.config import ExecutionSettings
 from quorum_execution.costs import CostModel
 from quorum_execution.engine import ExecutionEngine, paper_exchange
+from quorum_execution.metrics import instrument
 from quorum_execution.restore import read_report_history
 from quorum_execution.venue import Venue
 
@@ -53,7 +54,7 @@ def build_engine(settings: ExecutionSettings, publisher: Publisher,
     return engine
 
 
-SPEC = ServiceSpec(name="execution", settings_cls=ExecutionSettings, engine=build_engine)
+SPEC = ServiceSpec(name="execution", settings_cls=ExecutionSettings, engine=build_engine, instrument=instrument)
 
 
 def main() -> None:

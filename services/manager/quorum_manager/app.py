@@ -7,8 +7,10 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_manager.config import ManagerSettings
 from quorum_manager.engine import ManagerEngine
+from quorum_manager.metrics import instrument
 
-SPEC = ServiceSpec(name="manager", settings_cls=ManagerSettings, engine=lambda s, pub: ManagerEngine(s, pub))
+SPEC = ServiceSpec(name="manager", settings_cls=ManagerSettings, engine=lambda s, pub: ManagerEngine(s, pub),
+                   instrument=instrument)
 
 
 def main() -> None:

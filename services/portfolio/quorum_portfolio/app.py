@@ -7,9 +7,10 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_portfolio.config import PortfolioSettings
 from quorum_portfolio.engine import PortfolioEngine
+from quorum_portfolio.metrics import instrument
 
 SPEC = ServiceSpec(name="portfolio", settings_cls=PortfolioSettings,
-                   engine=lambda s, pub: PortfolioEngine(s, pub))
+                   engine=lambda s, pub: PortfolioEngine(s, pub), instrument=instrument)
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_regime.config import RegimeSettings
 from quorum_regime.engine import RegimeEngine
+from quorum_regime.metrics import instrument
 
-SPEC = ServiceSpec(name="regime", settings_cls=RegimeSettings, engine=lambda s, pub: RegimeEngine(s, pub))
+SPEC = ServiceSpec(name="regime", settings_cls=RegimeSettings, engine=lambda s, pub: RegimeEngine(s, pub),
+                   instrument=instrument)
 
 
 def main() -> None:

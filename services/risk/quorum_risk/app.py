@@ -16,9 +16,11 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
 from quorum_risk.config import RiskSettings
 from quorum_risk.engine import RiskEngine
+from quorum_risk.metrics import instrument
 from quorum_risk.restore import read_compacted
 
-SPEC = ServiceSpec(name="risk", settings_cls=RiskSettings, engine=lambda s, pub: RiskEngine(s, pub))
+SPEC = ServiceSpec(name="risk", settings_cls=RiskSettings, engine=lambda s, pub: RiskEngine(s, pub),
+                   instrument=instrument)
 RESTORED_TOPICS = ["control.state", "mandate.compiled", "portfolio.snapshots"]
 
 

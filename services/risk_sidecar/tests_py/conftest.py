@@ -1,36 +1,22 @@
-"""Fixtures for the sidecar end-to-end tests (see sidecar_harness.py)."""
+"""Fixtures for the sidecar end-to-end tests: the REAL binary, through ``quorum_sidecar.testing``."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sidecar_harness import Sidecar, render_config
+from quorum_sidecar.testing import Sidecar, SidecarFleet
 
 
 @pytest.fixture
-def make_sidecar(tmp_path: Path) -> Iterator:
-    """Factory: make_sidecar(overrides) -> started Sidecar; all are stopped at teardown."""
-    started: list[Sidecar] = []
-    counter = [0]
-
-    def factory(overrides: dict[str, dict[str, str]] | None = None) -> Sidecar:
-        counter[0] += 1
-        wd = tmp_path / f"sc{counter[0]}"
-        wd.mkdir()
-        sc = Sidecar(wd, render_config(overrides)).start()
-        started.append(sc)
-        return sc
-
-    yield factory
-    for sc in started:
-        sc.stop()
+def make_sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
+    """Factory: ``make_sidecar(overrides)`` -> a started Sidecar; all are stopped at teardown."""
+    with SidecarFleet(tmp_path) as fleet:
+        yield fleet.start
 
 
 @pytest.fixture
-def sidecar(make_sidecar) -> Sidecar:
+def sidecar(make_sidecar: Callable[..., Sidecar]) -> Sidecar:
+    """One started sidecar with the base configuration."""
     return make_sidecar()

@@ -7,18 +7,14 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quorum_sidecar import SIDECAR_PROTOCOL_ERROR, SIDECAR_UNAVAILABLE, SidecarClient, SidecarError
-from sidecar_harness import Sidecar, render_config
+from quorum_sidecar.testing import Sidecar, render_config
 
 HEADER = struct.Struct("<4sBBHII")
 
@@ -430,8 +426,7 @@ def test_kill_mid_stream_no_order_reaches_exchange(make_sidecar) -> None:
 
     def killer() -> None:
         time.sleep(0.2)
-        sc.proc.send_signal(signal.SIGKILL)
-        sc.proc.wait()
+        sc.kill()
         killed.set()
 
     threading.Thread(target=killer, daemon=True).start()

@@ -37,24 +37,31 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Environment common to every service: Kafka connection, topic prefix, delivery, logging. */}}
+{{/* Environment common to every service: Kafka connection and security, topic prefix, delivery, logging. */}}
 {{- define "quorum.commonEnv" -}}
 {{- $g := .Values.global -}}
 - name: QUORUM_KAFKA_BOOTSTRAP_SERVERS
   value: {{ $g.kafka.bootstrapServers | quote }}
 - name: QUORUM_KAFKA_SECURITY_PROTOCOL
   value: {{ $g.kafka.securityProtocol | quote }}
-{{- if $g.kafka.saslMechanism }}
-- name: QUORUM_KAFKA_SASL_MECHANISM
-  value: {{ $g.kafka.saslMechanism | quote }}
-- name: QUORUM_KAFKA_SASL_USERNAME
-  valueFrom: {secretKeyRef: {name: {{ $g.kafka.saslSecret | quote }}, key: username}}
-- name: QUORUM_KAFKA_SASL_PASSWORD
-  valueFrom: {secretKeyRef: {name: {{ $g.kafka.saslSecret | quote }}, key: password}}
+{{- with $g.kafka.sasl }}
+{{- if .mechanism }}
+{{- if not .secretName }}
+{{- fail "global.kafka.sasl.secretName is required when global.kafka.sasl.mechanism is set" }}
 {{- end }}
-{{- if $g.kafka.caSecret }}
+- name: QUORUM_KAFKA_SASL_MECHANISM
+  value: {{ .mechanism | quote }}
+- name: QUORUM_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef: {name: {{ .secretName | quote }}, key: {{ .usernameKey | quote }}}
+- name: QUORUM_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .secretName | quote }}, key: {{ .passwordKey | quote }}}
+{{- end }}
+{{- end }}
+{{- if $g.kafka.tls.caSecret }}
 - name: QUORUM_KAFKA_SSL_CA_LOCATION
-  value: /etc/quorum/kafka-ca/ca.crt
+  value: {{ printf "/etc/quorum/kafka-ca/%s" $g.kafka.tls.caKey | quote }}
 {{- end }}
 - name: QUORUM_TOPIC_PREFIX
   value: {{ $g.topicPrefix | quote }}
@@ -66,9 +73,48 @@ app.kubernetes.io/component: {{ .name }}
   value: "0.0.0.0"
 - name: QUORUM_HTTP_PORT
   value: "8080"
+- name: QUORUM_INSTANCE_ID
+  valueFrom:
+    fieldRef: {fieldPath: metadata.name}
 {{- range $k, $v := $g.env }}
 - name: {{ $k }}
   value: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The CA bundle volume mount and volume, when the brokers' CA comes from a Secret. */}}
+{{- define "quorum.kafkaCaMount" -}}
+{{- if .Values.global.kafka.tls.caSecret }}
+- {name: kafka-ca, mountPath: /etc/quorum/kafka-ca, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "quorum.kafkaCaVolume" -}}
+{{- if .Values.global.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret: {secretName: {{ .Values.global.kafka.tls.caSecret | quote }}}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level restricted security context (Pod Security Standards "restricted"). */}}
+{{- define "quorum.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsUser }}
+fsGroup: {{ .Values.podSecurity.runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Pod spec fields shared by every pod: service account, pull secrets. */}}
+{{- define "quorum.podCommon" -}}
+serviceAccountName: {{ include "quorum.fullname" . }}
+automountServiceAccountToken: false
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
 {{- end }}
 {{- end -}}
 

@@ -295,7 +295,7 @@ class ConsumerLoop:
         idle_since: float | None = None
         try:
             while not stop.is_set():
-                msgs = self.consumer.consume(self.bus.batch_size, self.bus.poll_timeout_s)
+                msgs = self._next_batch()
                 self._maybe_report_lag()
                 if not msgs:
                     if idle_exit_s is not None and self.ready.is_set():
@@ -311,6 +311,17 @@ class ConsumerLoop:
         finally:
             self.consumer.close()
             self.publisher.flush()
+
+    def _next_batch(self) -> list:
+        """Wait for one record (up to the poll timeout), then take whatever else is already queued.
+
+        ``consume(n, timeout)`` alone waits for ``n`` records or the whole timeout, which would add
+        the timeout to every hop when traffic is light.
+        """
+        first = self.consumer.poll(self.bus.poll_timeout_s)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
 
     def _process_at_least_once(self, msgs: list) -> None:
         offsets = self._handle_batch(msgs)

@@ -42,7 +42,9 @@ def ensure_topics(
             if name not in existing:
                 wanted.append(NewTopic(name, num_partitions=spec.partitions,
                                        replication_factor=replication_factor, config=configs))
-    created = []
+    created: list[str] = []
+    if not wanted:
+        return created
     for name, fut in admin.create_topics(wanted, request_timeout=timeout_s).items():
         try:
             fut.result()
