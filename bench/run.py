@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
             started = True
         try:
             kafka_bench.run({"bootstrap.servers": kafka_local.BOOTSTRAP})
+            halt_bench.run({"bootstrap.servers": kafka_local.BOOTSTRAP})
         finally:
             if started:
                 kafka_local.down()

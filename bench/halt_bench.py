@@ -1,0 +1,54 @@
+"""HALT latency: from an operator's ``POST /halt`` to the risk service refusing risk-increasing orders.
+
+Measured as the time from the HTTP call until the risk service's ``control.state`` HALTED record is
+received (every order the risk service handles after publishing it is refused), over repeated
+halt/resume cycles through the admin API, Kafka and the risk service.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+
+from quorum_common.benchjson import Figure, write_result
+from quorum_common.bus.kafka_admin import delete_topics
+from quorum_common.schemas import default_catalog, dlq_topic
+from quorum_desk.halt_drill import HaltDrill
+from quorum_risk import testing as rt
+
+
+def _until(watch, state: str) -> float:
+    while True:
+        rec, received = watch.next()
+        if rec["state"] == state:
+            return received
+
+
+def run(conf: dict[str, str], cycles: int = 50) -> None:
+    """Run the drill and write ``bench/results/halt_latency.json``."""
+    prefix = f"haltbench{uuid.uuid4().hex[:6]}."
+    drill = HaltDrill(conf, prefix)
+    latencies = []
+    try:
+        with drill.running():
+            states = drill.watch("control.state")
+            drill.send("mandate.compiled", rt.mandate(), key="m1")
+            _until(states, "ACTIVE")
+            for i in range(cycles + 1):
+                start = time.monotonic()
+                assert drill.call("operator", "POST", "/halt", json={"reason": "bench"}) == 202
+                halted = _until(states, "HALTED")
+                if i:  # cycle 0 warms up the admin API's producer (a live service keeps its own)
+                    latencies.append((halted - start) * 1000)
+                assert drill.call("risk_officer", "POST", "/resume", json={"reason": "bench"}) == 202
+                _until(states, "ACTIVE")
+    finally:
+        delete_topics(conf, [prefix + t.name for t in default_catalog()]
+                      + [prefix + dlq_topic(t.name) for t in default_catalog()])
+    q = statistics.quantiles(latencies, n=100)
+    write_result("halt_latency", [
+        Figure("HALT to refusal p50", round(q[49], 2), "ms", None),
+        Figure("HALT to refusal p99", round(q[98], 2), "ms", 100.0, "max"),
+    ], notes=f"{cycles} halt/resume cycles after one warm-up cycle: admin API (in-process HTTP client) -> control.commands -> risk "
+             "(exactly-once consumer) -> control.state HALTED received; one process, local broker")
