@@ -50,5 +50,5 @@ def run(conf: dict[str, str], cycles: int = 50) -> None:
     write_result("halt_latency", [
         Figure("HALT to refusal p50", round(q[49], 2), "ms", None),
         Figure("HALT to refusal p99", round(q[98], 2), "ms", 100.0, "max"),
-    ], notes=f"{cycles} halt/resume cycles after one warm-up cycle: admin API (in-process HTTP client) -> control.commands -> risk "
-             "(exactly-once consumer) -> control.state HALTED received; one process, local broker")
+    ], notes=f"{cycles} halt/resume cycles after one warm-up cycle: admin API (in-process HTTP client) -> "
+             "control.commands -> risk (exactly-once consumer) -> control.state HALTED received; local broker")

@@ -48,14 +48,15 @@ stop_dockerd() {
   for i in $(seq 1 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || return 0; sleep 1; done
 }
 
-# The Debian bookworm archive URI apt uses on this machine (deb822 .sources or one-line .list files).
+# The Debian bookworm archive URI apt uses on this machine (deb822 .sources or one-line .list files);
+# $1: apt's configuration folder (default /etc/apt).
 debian_mirror() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+  local f apt="${1:-/etc/apt}"
+  for f in "$apt/sources.list" "$apt"/sources.list.d/*.list; do
     [[ -f "$f" ]] || continue
     sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }'
   done | head -1 | grep . && return
-  for f in /etc/apt/sources.list.d/*.sources; do
+  for f in "$apt"/sources.list.d/*.sources; do
     [[ -f "$f" ]] || continue
     awk 'BEGIN { RS = ""; FS = "\n" }
          { uri = ""; ok = 0
@@ -66,3 +67,7 @@ debian_mirror() {
            if (ok && uri != "") { print uri; exit } }' "$f"
   done | head -1
 }
+
+# Milliseconds since the epoch, and the seconds (one decimal) elapsed since such a stamp.
+now_ms() { date +%s%3N; }
+since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }

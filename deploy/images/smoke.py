@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -68,14 +69,16 @@ class Context:
         return {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "QUORUM_HTTP_HOST": "127.0.0.1",
                 "QUORUM_HTTP_PORT": str(port), "QUORUM_TOPIC_PREFIX": self.prefix, "QUORUM_LOG_LEVEL": "WARNING"}
 
+    @cached_property
     def admin(self) -> AdminClient:
-        """An admin client of the broker."""
+        """The admin client of the broker (one for the run: a fresh client lists no groups until it
+        has learned the brokers)."""
         return AdminClient({"bootstrap.servers": self.bootstrap})
 
 
 def group_listed(ctx: Context, stem: str) -> bool:
     """Whether the broker lists a consumer group named ``<prefix><stem>...``."""
-    groups = ctx.admin().list_consumer_groups(request_timeout=5).result()
+    groups = ctx.admin.list_consumer_groups(request_timeout=5).result()
     return any(g.group_id.startswith(ctx.prefix + stem) for g in groups.valid)
 
 
@@ -217,7 +220,7 @@ def create_topics(ctx: Context, timeout_s: float = 60.0) -> None:
     Services restore state from their topics at start and may not race the topics' creation.
     """
     ensure_topics({"bootstrap.servers": ctx.bootstrap}, default_catalog(), ctx.prefix)
-    admin = ctx.admin()
+    admin = ctx.admin
 
     def leaders() -> bool:
         topics = admin.list_topics(timeout=10).topics
@@ -230,7 +233,7 @@ def create_topics(ctx: Context, timeout_s: float = 60.0) -> None:
 
 def cleanup_broker(ctx: Context) -> None:
     """Delete the run's topics and consumer groups."""
-    admin = ctx.admin()
+    admin = ctx.admin
     topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(ctx.prefix)]
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():

@@ -15,7 +15,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "helm" / "quorum" / "dashboards"
 PENDING = "[PENDING] "
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-HANDLER = '{__name__=~"quorum_.+_handler_duration_seconds_bucket"}'
+EVERY_SERVICE = '{{__name__=~"quorum_.+_{what}"}}'
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,15 @@ def quantile(q: float, metric_bucket: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({metric_bucket}[5m])))"
 
 
-OVERVIEW = Dashboard("quorum-overview", "Quorum / Desk overview", "NAV, drawdown, trading state, regime, orders, fills.", (
+def every_service(what: str) -> str:
+    """A selector of the generic metric ``quorum_<service>_<what>`` of every service."""
+    return EVERY_SERVICE.format(what=what)
+
+
+OVERVIEW = Dashboard("quorum-overview", "Quorum / Desk overview", "NAV, drawdown, state, regime, orders, fills.", (
     Panel("NAV", (("sum by (portfolio_id) (quorum_portfolio_nav_value)", "{{portfolio_id}}"),), "currencyUSD"),
     Panel("Drawdown against the risk lock", (("max(quorum_portfolio_drawdown_ratio)", "drawdown"),
-                                             ("max(quorum_risk_drawdown_lock_ratio)", "lock (REDUCING)")), "percentunit"),
+                                             ("max(quorum_risk_drawdown_lock_ratio)", "lock")), "percentunit"),
     Panel("Trading state (risk service)", (("max by (state) (quorum_risk_trading_state)", "{{state}}"),),
           kind="state-timeline", description="1 for the state in force: ACTIVE, REDUCING (reduce-only), HALTED."),
     Panel("Market regime", (("max by (label) (quorum_regime_state)", "{{label}}"),), kind="state-timeline"),
@@ -83,8 +88,8 @@ RISK = Dashboard("quorum-risk", "Quorum / Risk", "Both risk layers: verdicts, st
           "percentunit"),
     Panel("Exposure by asset class", (("sum by (asset_class) (quorum_portfolio_exposure_by_asset_class_ratio)",
                                        "{{asset_class}}"),), "percentunit"),
-    Panel("Gross and net exposure", (("sum(quorum_portfolio_gross_exposure_value)", "gross"),
-                                     ("sum(quorum_portfolio_net_exposure_value)", "net")), "currencyUSD"),
+    Panel("Gross and net exposure", (("sum(quorum_portfolio_gross_exposure_ratio)", "gross"),
+                                     ("sum(quorum_portfolio_net_exposure_ratio)", "net")), "percentunit"),
     Panel("Orders in flight", (("sum(quorum_risk_inflight_orders)", "risk service"),
                                ("sum(quorum_risk_open_orders)", "C++ sidecar"))),
     Panel("C++ sidecar check latency p99", ((p99("quorum_risk_check_latency_seconds_bucket"), "p99"),), "s"),
@@ -93,8 +98,8 @@ RISK = Dashboard("quorum-risk", "Quorum / Risk", "Both risk layers: verdicts, st
 ))
 
 EXECUTION = Dashboard("quorum-execution", "Quorum / Execution", "Orders, fills, slippage, fees.", (
-    Panel("Orders proposed by origin (5 min)", (("sum by (origin) (increase(quorum_portfolio_orders_proposed_total[5m]))",
-                                                 "{{origin}}"),)),
+    Panel("Orders proposed by origin (5 min)",
+          (("sum by (origin) (increase(quorum_portfolio_orders_proposed_total[5m]))", "{{origin}}"),)),
     Panel("Execution reports by status (5 min)", (("sum by (status) (increase(quorum_execution_reports_total[5m]))",
                                                    "{{status}}"),)),
     Panel("Fills per second by side", (("sum by (side) (rate(quorum_execution_fills_total[5m]))", "{{side}}"),), "ops"),
@@ -113,14 +118,16 @@ EXECUTION = Dashboard("quorum-execution", "Quorum / Execution", "Orders, fills, 
 
 PIPELINE = Dashboard("quorum-pipeline", "Quorum / Pipeline health", "Every service: throughput, lag, latency, DLQ.", (
     Panel("Messages in per second by service and topic",
-          (('sum by (job, topic) (rate({__name__=~"quorum_.+_messages_in_total"}[5m]))', "{{job}} {{topic}}"),), "ops"),
+          ((f"sum by (job, topic) (rate({every_service('messages_in_total')}[5m]))", "{{job}} {{topic}}"),), "ops"),
     Panel("Messages out per second by service and topic",
-          (('sum by (job, topic) (rate({__name__=~"quorum_.+_messages_out_total"}[5m]))', "{{job}} {{topic}}"),), "ops"),
+          ((f"sum by (job, topic) (rate({every_service('messages_out_total')}[5m]))", "{{job}} {{topic}}"),), "ops"),
     Panel("Consumer lag by service and topic",
-          (('sum by (job, topic) ({__name__=~"quorum_.+_consumer_lag_messages"})', "{{job}} {{topic}}"),)),
-    Panel("Handler latency p99 by service", ((p99(HANDLER, "job"), "{{job}}"),), "s"),
-    Panel("Dead letters by service, topic and reason",
-          (('sum by (job, topic, reason) ({__name__=~"quorum_.+_dead_letters_total"})', "{{job}} {{topic}} {{reason}}"),)),
+          ((f"sum by (job, topic) ({every_service('consumer_lag_messages')})", "{{job}} {{topic}}"),)),
+    Panel("Handler latency p99 by service", ((p99(every_service("handler_duration_seconds_bucket"), "job"),
+                                              "{{job}}"),), "s"),
+    Panel("Dead letters since start by service, topic and reason",
+          ((f"sum by (job, topic, reason) ({every_service('dead_letters_total')})", "{{job}} {{topic}} {{reason}}"),),
+          description="Records sent to dlq.<topic>; the alert QuorumDeadLetters fires on new ones."),
     Panel("Market data in (md.bars per second)",
           (('sum(rate(quorum_ingest_messages_out_total{topic="md.bars"}[5m]))', "ingest"),), "ops"),
     Panel("Scrape targets up", (("up", "{{job}}"),), kind="state-timeline"),

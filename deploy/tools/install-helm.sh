@@ -8,14 +8,17 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# Kubernetes version of Helm's default capabilities (what upstream's Makefile derives from client-go v0.37).
+HELM_K8S_MINOR="${HELM_K8S_MINOR:-37}"
 GO_TOOLCHAIN="${GO_TOOLCHAIN:-go1.26.0}"
 GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="$ROOT/.cache/bin"
 HELM="$BIN/helm"
 STAMP="$BIN/.helm-version"
+RECIPE="$HELM_VERSION k8s1.$HELM_K8S_MINOR"
 
-if [[ -x "$HELM" && -f "$STAMP" && "$(cat "$STAMP")" == "$HELM_VERSION" ]] && "$HELM" version >/dev/null 2>&1; then
+if [[ -x "$HELM" && -f "$STAMP" && "$(cat "$STAMP")" == "$RECIPE" ]] && "$HELM" version >/dev/null 2>&1; then
   echo "$HELM"
   exit 0
 fi
@@ -31,7 +34,10 @@ go_ok() {  # usable: Go >= 1.21 (can switch toolchains through the proxy)
 }
 
 GO=""
-for candidate in "$(command -v go || true)" /usr/local/go/bin/go "$ROOT/.cache/go-toolchain/bin/go"; do
+candidates=("$(command -v go || true)" /usr/local/go/bin/go)
+# INSTALL_HELM_FRESH=1 ignores any installed Go (exercises the fresh-machine path).
+[[ "${INSTALL_HELM_FRESH:-0}" == 1 ]] && candidates=()
+for candidate in "${candidates[@]}" "$ROOT/.cache/go-toolchain/bin/go"; do
   if [[ -n "$candidate" && -x "$candidate" ]] && go_ok "$candidate"; then GO="$candidate"; break; fi
 done
 
@@ -53,8 +59,10 @@ fi
 
 echo "install-helm.sh: building helm $HELM_VERSION with $("$GO" env GOVERSION) (a few minutes)" >&2
 GOBIN="$BIN" GOPROXY="$GOPROXY" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOFLAGS="${GOFLAGS:-} -trimpath" \
-  "$GO" install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
+  "$GO" install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${HELM_K8S_MINOR} \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${HELM_K8S_MINOR}" \
   "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" >&2
 "$HELM" version >/dev/null
-echo "$HELM_VERSION" > "$STAMP"
+echo "$RECIPE" > "$STAMP"
 echo "$HELM"

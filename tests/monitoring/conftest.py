@@ -9,6 +9,7 @@ broker) fails the tests: nothing here skips.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -30,6 +32,9 @@ from quorum_common.paths import REPO_ROOT
 from quorum_common.schemas import default_catalog, dlq_topic
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 
+DASHBOARDS_DIR = REPO_ROOT / "deploy" / "helm" / "quorum" / "dashboards"
+ALERTS = REPO_ROOT / "deploy" / "helm" / "quorum" / "alerts" / "quorum-alerts.yaml"
+DASHBOARDS_PY = REPO_ROOT / "deploy" / "prometheus" / "dashboards.py"
 MANDATE = REPO_ROOT / "services" / "desk" / "tests" / "test_mandate.yaml"
 SIDECAR_BIN = Path(os.environ.get("QUORUM_SIDECAR_BIN", REPO_ROOT / "build" / "risk_sidecar" / "quorum-risk-sidecar"))
 SIDECAR_CONF = REPO_ROOT / "services" / "risk_sidecar" / "config" / "sidecar.example.conf"
@@ -112,6 +117,8 @@ class Monitoring:
     processes: Processes
     prefix: str
 
+    wait_for = staticmethod(wait_for)
+
     def query(self, expr: str) -> list[dict]:
         """The result of an instant query; fails with Prometheus's error for a bad expression."""
         reply = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
@@ -119,9 +126,32 @@ class Monitoring:
         return reply["data"]["result"]
 
 
+def load_dashboards_module() -> ModuleType:
+    """``deploy/prometheus/dashboards.py`` (not a package) loaded from its path."""
+    spec = importlib.util.spec_from_file_location("quorum_dashboards", DASHBOARDS_PY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def panel_targets() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expression) of every panel target of every shipped dashboard."""
+    out = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            out.extend((path.name, panel["title"], t["expr"]) for t in panel["targets"])
+    return out
+
+
+def alert_rules() -> list[dict]:
+    """Every rule of the shipped alert file."""
+    return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+
+
 def prometheus_config(targets: dict[str, str]) -> dict:
-    """A scrape config: one job per service (label ``job`` = service name) every second."""
-    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+    """A scrape config: one job per service (label ``job`` = service name) every second, with the alerts."""
+    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "rule_files": [str(ALERTS)],
             "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [addr]}]}
                                for job, addr in sorted(targets.items())]}
 
@@ -153,9 +183,24 @@ def _exercise_sidecar(socket_path: Path) -> None:
     assert not client.check_order("mon-2", "AAPL", "BUY", 10, 150.0, "equity", "technology").approved
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``panel_target``: every (dashboard, title, expression); ``alert_rule``: every alert rule."""
+    if "panel_target" in metafunc.fixturenames:
+        metafunc.parametrize("panel_target", panel_targets(), ids=[f"{d}:{t}:{i}" for i, (d, t, _) in
+                                                                   enumerate(panel_targets())])
+    if "alert_rule" in metafunc.fixturenames:
+        metafunc.parametrize("alert_rule", alert_rules(), ids=[r["alert"] for r in alert_rules()])
+
+
 @pytest.fixture(scope="session")
+def dashboards() -> ModuleType:
+    """The dashboard generator module."""
+    return load_dashboards_module()
+
+
+@pytest.fixture(scope="module")
 def monitoring(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]:
-    """The desk, the sidecar and Prometheus, running until the end of the session."""
+    """The desk, the sidecar and Prometheus, running until the end of the test module."""
     prometheus = need_binary("prometheus", "apt-get install -y prometheus (Debian package)")
     sidecar = need_binary(SIDECAR_BIN, "build the sidecar first (make sidecar / cmake in build/risk_sidecar)")
     tmp = tmp_path_factory.mktemp("monitoring")

@@ -18,7 +18,6 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
 from quorum_admin.api import AdminApi
 from quorum_admin.config import Principal
 from quorum_admin.view import AdminView

@@ -78,11 +78,15 @@ def admin_tokens() -> dict[str, str]:
     return tokens
 
 
-def up(env: dict[str, str] | None = None, replay: bool = True) -> dict[str, str]:
-    """Start the broker, every consumer and the admin API, then (``replay``) the lockstep ingest
-    replay; return the admin tokens by role."""
+def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = True) -> dict[str, str]:
+    """Start the broker, every consumer and the admin API, then (``replay``) the ingest replay;
+    return the admin tokens by role.
+
+    ``lockstep`` (the default) makes the run reproduce the embedded one exactly; without it every
+    service handles records as they come, as in live trading (used by the latency benchmark).
+    """
     bootstrap = kafka_local.up()
-    common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": "true",
+    common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": str(lockstep).lower(),
               "QUORUM_DELIVERY": "at_least_once", **(env or {})}
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
@@ -98,7 +102,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True) -> dict[str, str]
     if replay:
         groups = json.dumps(consumer_inputs())
         pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups})
-        _say(f"ingest     pid {pid:<7} replaying in lockstep (logs: {RUN_DIR / 'logs'})")
+        mode = "in lockstep" if lockstep else "as in live trading (no lockstep)"
+        _say(f"ingest     pid {pid:<7} replaying {mode} (logs: {RUN_DIR / 'logs'})")
     return tokens
 
 

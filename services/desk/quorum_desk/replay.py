@@ -9,8 +9,11 @@
 2. **re-drives** the inputs through every consumer service of the desk on a fresh lockstep
    in-process bus, in their recorded order (event time, then catalog order, key and offset — the
    order the ingest source published them in). Nothing is written to Kafka, so the live topics are
-   never touched. Control commands issued by the desk itself (the critic's tightenings) are
-   outputs, re-issued by the replayed critic, and are not re-driven;
+   never touched. A control command is re-driven right before the clock tick that released it in the
+   recording (the first tick written after it, by Kafka timestamp: the admin API stamps commands
+   with the wall clock, so their ``ts_event`` says nothing about where they fell in a historical
+   replay). Commands issued by the desk itself (the critic's tightenings) are outputs, re-issued by
+   the replayed critic, and are not re-driven;
 3. **compares** the replayed decisions, proposed orders, risk verdicts, approved orders and fills
    with the recorded ones inside the window and reports the first divergence with its correlation
    id, the fields that differ and the inputs behind it (text, and JSON with ``--json``);
@@ -39,11 +42,14 @@ import json
 import sys
 import tempfile
 import time
+import traceback
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from quorum_common.bus.inprocess import InProcessBus
+from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.engine import SourceItem
 from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings
 from quorum_common.runtime.service import wire_inprocess
@@ -51,11 +57,12 @@ from quorum_common.schemas import default_catalog
 from quorum_critic.engine import CRITIC_ID
 
 from quorum_desk.composition import CONSUMERS
-from quorum_desk.engine import InjectedSource, service_settings
-from quorum_desk.replay_compare import COMPARED, Comparison, compare, inputs_behind
+from quorum_desk.engine import service_settings
+from quorum_desk.replay_compare import COMPARED, compare, inputs_behind
 from quorum_desk.replay_config import ReplayConfig
 from quorum_desk.replay_export import export_window
 from quorum_desk.replay_read import Recorded, ReplayReadError, read_recorded
+from quorum_desk.replay_report import ReplayedDesk, ReplayReport
 from quorum_desk.replay_window import EventWindow, ReplayInputError, format_ns, parse_time, parse_warmup
 
 INPUT_TOPICS: tuple[str, ...] = ("md.bars", "md.ticks", "md.book", "news.headlines", "control.commands", "sys.clock")
@@ -74,13 +81,9 @@ class Recording:
     undecodable: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
 
-    def values(self, topic: str, window: EventWindow | None = None, feeds: bool = False) -> list[dict[str, Any]]:
-        """Record values of ``topic`` (inside ``window``; or re-driven by it with ``feeds``)."""
-        out = []
-        for r in self.records.get(topic, []):
-            if window is None or (window.feeds(r.ts_event) if feeds else window.contains(r.ts_event)):
-                out.append(r.value)
-        return out
+    def values(self, topic: str, window: EventWindow | None = None) -> list[dict[str, Any]]:
+        """Record values of ``topic`` (only those inside ``window`` when given), in recorded order."""
+        return [r.value for r in self.records.get(topic, []) if window is None or window.contains(r.ts_event)]
 
     def input_span(self) -> tuple[int, int]:
         """Event-time span of the recorded inputs; ``ReplayInputError`` when there are none."""
@@ -124,134 +127,57 @@ def wall_window_span(client_config: dict[str, str], prefix: str, wall_from: str 
     return min(times), max(times)
 
 
-def replay_items(recording: Recording, window: EventWindow) -> tuple[list[SourceItem], list[SourceItem]]:
-    """The market-data and clock stream in recorded order, and the external control commands."""
+def replay_items(recording: Recording, window: EventWindow) -> tuple[list[SourceItem], list[tuple[int, dict]]]:
+    """The inputs to re-drive, in recorded order, and the external commands with the event time of the
+    clock tick that released them.
+
+    Market data and clock ticks are ordered by event time, catalog order, key and offset (the order
+    the ingest source published them in). A control command reached the lockstep consumers at the first
+    clock tick they read after it was written, whatever its ``ts_event`` (the admin API stamps the wall
+    clock): it is placed right before the first recorded tick with a later Kafka timestamp, and fed
+    when that tick is. A command written after the last tick was never released and is not fed.
+    Commands the desk issued itself (:data:`DERIVED_COMMAND_ISSUERS`) are left out.
+    """
     rank = {t.name: i for i, t in enumerate(default_catalog())}
-    feed = [r for t in INPUT_TOPICS if t != COMMANDS for r in recording.records.get(t, []) if window.feeds(r.ts_event)]
-    feed.sort(key=lambda r: (r.ts_event, rank[r.topic], r.key or "", r.partition, r.offset))
-    commands = [r for r in recording.records.get(COMMANDS, [])
-                if window.feeds(r.ts_event) and r.value.get("issued_by") not in DERIVED_COMMAND_ISSUERS]
-    as_item = lambda r: (r.topic, r.key, r.value)  # noqa: E731
-    return [as_item(r) for r in feed], [as_item(r) for r in commands]
+    stream = sorted((r for t in INPUT_TOPICS if t != COMMANDS for r in recording.records.get(t, [])),
+                    key=lambda r: (r.ts_event, rank[r.topic], r.key or "", r.partition, r.offset))
+    ticks = [r for r in stream if r.topic == CLOCK_TOPIC]
+    released: dict[int, list[Recorded]] = defaultdict(list)
+    external = [r for r in recording.records.get(COMMANDS, [])
+                if r.value.get("issued_by") not in DERIVED_COMMAND_ISSUERS]
+    for cmd in sorted(external, key=lambda r: (r.kafka_ts_ms, r.partition, r.offset)):
+        index = next((i for i, tick in enumerate(ticks) if tick.kafka_ts_ms > cmd.kafka_ts_ms), None)
+        if index is not None:
+            released[index].append(cmd)
+    feed: list[SourceItem] = []
+    placed: list[tuple[int, dict]] = []
+    tick_index = -1
+    for r in stream:
+        if r.topic == CLOCK_TOPIC:
+            tick_index += 1
+            if window.feeds(r.ts_event):
+                feed.extend((c.topic, c.key, c.value) for c in released.get(tick_index, []))
+                placed.extend((r.ts_event, c.value) for c in released.get(tick_index, []))
+        if window.feeds(r.ts_event):
+            feed.append((r.topic, r.key, r.value))
+    return feed, placed
 
 
-@dataclass
-class ReplayedDesk:
-    """What the replayed desk published."""
-
-    outputs: dict[str, list[dict[str, Any]]]
-    events: int
-    dead_letters: int
-    wall_s: float
-
-
-def run_desk(feed: list[SourceItem], commands: list[SourceItem], overrides: dict[str, dict[str, Any]],
+def run_desk(feed: list[SourceItem], overrides: dict[str, dict[str, Any]],
              topics: tuple[str, ...] = COMPARED) -> ReplayedDesk:
-    """Every consumer service on a fresh lockstep in-process bus, fed ``feed`` (as one source, so the
-    lockstep phases are the recorded ones) and ``commands`` (released at the next tick, as over Kafka)."""
+    """Every consumer service on a fresh lockstep in-process bus, fed ``feed`` as one source: every
+    record's phase is that of the last tick before it in the feed, as it was in the recording (a
+    command placed before a tick with a later ``ts_event`` is the source's only pending record, so it
+    is delivered at once and released to the engines by that tick)."""
     bus = InProcessBus(lockstep=True, trace=False)
     outputs: dict[str, list[dict[str, Any]]] = {t: [] for t in topics}
     bus.tap(lambda m: outputs[m.topic].append(m.value) if m.topic in outputs else None)
     for spec in CONSUMERS:
         wire_inprocess(bus, spec, service_settings(spec, overrides))
     bus.add_source("replay", iter(feed))
-    if commands:
-        bus.add_source("replay-commands", InjectedSource(commands).records())
     started = time.perf_counter()
     events = bus.run()
     return ReplayedDesk(outputs, events, len(bus.dead_letters), time.perf_counter() - started)
-
-
-@dataclass
-class ReplayReport:
-    """The outcome of a replay: window, configuration, comparison and the first divergence."""
-
-    prefix: str
-    window: EventWindow
-    config: ReplayConfig
-    comparison: Comparison
-    replayed: ReplayedDesk
-    fed: dict[str, int]
-    behind: dict[str, Any] | None
-    read_notes: dict[str, dict[str, int]]
-
-    @property
-    def diverged(self) -> bool:
-        """Whether the replay differs from the recording inside the window."""
-        return self.comparison.diverged
-
-    def to_json(self, max_differences: int = 20) -> dict[str, Any]:
-        """JSON form (every value JSON-serialisable with ``default=str``)."""
-        first = self.comparison.first
-        return {
-            "prefix": self.prefix, "window": self.window.describe(), "config": self.config.describe(),
-            "diverged": self.diverged, "inputs_redriven": self.fed, "events": self.replayed.events,
-            "replay_wall_s": round(self.replayed.wall_s, 3), "dead_letters": self.replayed.dead_letters,
-            "read": self.read_notes,
-            "counts": {t: vars(c) for t, c in self.comparison.counts.items()},
-            "first_divergence": None if first is None else {**first.to_json(), "inputs_behind": self.behind},
-            "differences": [d.to_json() for d in self.comparison.differences[:max_differences]],
-        }
-
-    def to_text(self, max_differences: int = 5) -> str:
-        """A readable summary."""
-        w = self.window
-        fed = ", ".join(f"{t} {n}" for t, n in self.fed.items() if n)
-        warm = "all recorded history" if w.warmup_ns is None else f"from {format_ns(w.replay_from)}"
-        lines = [f"Replay of {self.prefix or '(no prefix)'}: window {format_ns(w.start)} .. {format_ns(w.end)} "
-                 f"(warm-up: {warm})",
-                 f"inputs re-driven: {sum(self.fed.values())} ({fed})"
-                 f"; {self.replayed.events} events in {self.replayed.wall_s:.1f} s",
-                 f"configuration: {_describe_changes(self.config)}",
-                 f"{'topic':<20}{'recorded':>9}{'replayed':>9}{'same':>7}{'changed':>8}{'added':>7}{'removed':>8}"]
-        for topic, c in self.comparison.counts.items():
-            lines.append(f"{topic:<20}{c.recorded:>9}{c.replayed:>9}{c.same:>7}{c.changed:>8}{c.added:>7}{c.removed:>8}")
-        first = self.comparison.first
-        if first is None:
-            lines.append("No divergence: the replay reproduced every compared record inside the window.")
-            return "\n".join(lines)
-        lines.append(f"FIRST DIVERGENCE: {first.topic} at {format_ns(first.ts_event)}, {first.symbol or '-'}, "
-                     f"{first.kind}; correlation id {first.correlation_id}")
-        for name, (a, b) in list(first.fields.items())[:12]:
-            lines.append(f"  {name}: recorded {_short(a)}  ->  replayed {_short(b)}")
-        lines.extend(_behind_lines(self.behind or {}))
-        more = self.comparison.differences[1:max_differences]
-        if more:
-            lines.append("next differences:")
-            lines.extend(f"  {d.topic} at {format_ns(d.ts_event)} {d.symbol} {d.kind} {sorted(d.fields)[:6]}"
-                         for d in more)
-        return "\n".join(lines)
-
-
-def _short(value: Any, width: int = 140) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _describe_changes(config: ReplayConfig) -> str:
-    changes = [f"mandate {k}={v}" for k, v in config.mandate_changes.items()]
-    changes += [f"{s}.{f}={v}" for s, fields in config.settings.items() for f, v in fields.items()]
-    return ("what-if: " + ", ".join(changes)) if changes else "as recorded (no change)"
-
-
-def _behind_lines(behind: dict[str, Any]) -> list[str]:
-    lines = ["inputs behind it:"]
-    for bar in behind.get("bars", []):
-        lines.append(f"  bar {bar.get('symbol')} {format_ns(int(bar['ts_event']))} open {bar.get('open')} "
-                     f"high {bar.get('high')} low {bar.get('low')} close {bar.get('close')} volume {bar.get('volume')}")
-    for side in ("recorded", "replayed"):
-        d = behind.get(f"{side}_decision")
-        if d:
-            lines.append(f"  {side} decision {d.get('action')} score {d.get('combined_score')} "
-                         f"(regime {d.get('regime_label')}): {_short(d.get('breakdown'), 200)}")
-    order = behind.get("recorded_order")
-    if order:
-        lines.append(f"  recorded order {order.get('side')} {order.get('quantity')} {order.get('symbol')}: "
-                     f"{order.get('reason')}")
-    cmds = behind.get("control_commands") or []
-    lines.append("  control commands before it: " + ("; ".join(
-        f"{format_ns(int(c['ts_event']))} {c.get('command')} by {c.get('issued_by')}" for c in cmds) or "none"))
-    return lines
 
 
 def replay(client_config: dict[str, str], prefix: str, *, start: str | None = None, end: str | None = None,
@@ -264,19 +190,19 @@ def replay(client_config: dict[str, str], prefix: str, *, start: str | None = No
     span = wall_window_span(client_config, prefix, wall_from, wall_to) if (wall_from or wall_to) else None
     window = resolve_window(recording, start, end, warmup, span)
     feed, commands = replay_items(recording, window)
-    if not feed:
+    if not any(topic == CLOCK_TOPIC for topic, _key, _value in feed):
         raise ReplayInputError(f"window {format_ns(window.start)} .. {format_ns(window.end)}: no recorded input")
     with tempfile.TemporaryDirectory(prefix="quorum-replay-") as tmp:
-        replayed = run_desk(feed, commands, config.overrides(Path(tmp)))
+        replayed = run_desk(feed, config.overrides(Path(tmp)))
     recorded = {t: recording.values(t, window) for t in COMPARED}
     comparison = compare(recorded, replayed.outputs, window)
-    fed = {t: 0 for t in INPUT_TOPICS}
-    for topic, _key, _value in (*feed, *commands):
-        fed[topic] += 1
+    inputs: dict[str, list[dict[str, Any]]] = {t: [] for t in INPUT_TOPICS}
+    for topic, _key, value in feed:
+        inputs[topic].append(value)
+    fed = {t: len(v) for t, v in inputs.items()}
     behind = None
     if comparison.first is not None:
-        inputs = {t: recording.values(t, window, feeds=True) for t in INPUT_TOPICS}
-        behind = inputs_behind(comparison.first, inputs, recorded, replayed.outputs)
+        behind = inputs_behind(comparison.first, inputs, recorded, replayed.outputs, commands)
     report = ReplayReport(prefix, window, config, comparison, replayed, fed, behind,
                           {"undecodable": recording.undecodable, "duplicates": recording.duplicates})
     if export_dir is not None:
@@ -344,6 +270,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
                         export_dir=Path(args.export_dir) if args.export_dir else None, recording=recording)
     except (ReplayInputError, ConfigError, ReplayReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception:  # exit status 1 means "diverged": an unexpected failure must not look like one
+        traceback.print_exc()
         return 2
     print(report.to_text())
     if args.json_path:

@@ -154,9 +154,10 @@ def compare(recorded: dict[str, list[dict[str, Any]]], replayed: dict[str, list[
 
 def inputs_behind(diff: Difference, inputs: dict[str, list[dict[str, Any]]],
                   recorded: dict[str, list[dict[str, Any]]], replayed: dict[str, list[dict[str, Any]]],
-                  commands: int = 3) -> dict[str, Any]:
+                  commands: list[tuple[int, dict[str, Any]]] = (), last_commands: int = 3) -> dict[str, Any]:
     """What led to ``diff``: the bars of its instrument and bar time, the decision behind it (with its
-    vote breakdown), the recorded order of the same client order id, and the latest control commands."""
+    vote breakdown), the recorded order of the same client order id, and the latest control commands
+    released (``commands``: (event time of the releasing tick, command)) by then."""
     t = bar_time(diff.ts_event)
     symbol = diff.symbol
     record = diff.recorded or diff.replayed or {}
@@ -176,6 +177,6 @@ def inputs_behind(diff: Difference, inputs: dict[str, list[dict[str, Any]]],
         orders = [o for o in recorded.get("orders.proposed", []) if o.get("client_order_id") == coid]
         if orders:
             out["recorded_order"] = orders[0]
-    cmds = [c for c in inputs.get("control.commands", []) if int(c["ts_event"]) <= diff.ts_event]
-    out["control_commands"] = cmds[-commands:] if commands else []
+    cmds = [c for released, c in commands if released <= diff.ts_event]
+    out["control_commands"] = cmds[-last_commands:] if last_commands else []
     return out

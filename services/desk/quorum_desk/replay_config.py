@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from quorum_common.runtime.config import ConfigError
+from pydantic import ValidationError
 from quorum_manager.mandate import MandateError, parse_document, read_mandate_text, validate_mandate
 
 from quorum_desk.composition import CONSUMERS
-from quorum_desk.engine import service_settings
 from quorum_desk.replay_window import ReplayInputError
 
 MANAGER = "manager"
@@ -81,9 +80,11 @@ class ReplayConfig:
                 if name not in spec.settings_cls.model_fields:
                     raise ReplayInputError(f"--set {service}.{name}: {spec.settings_cls.__name__} has no such field")
             try:
-                service_settings(spec, self.settings)
-            except ConfigError as exc:
-                raise ReplayInputError(f"--set {service}: {exc}") from None
+                spec.settings_cls(**fields)
+            except ValidationError as exc:
+                problems = "; ".join(f"{service}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                                     for err in exc.errors())
+                raise ReplayInputError(f"--set {problems}") from None
 
     def mandate_document(self) -> dict[str, Any]:
         """The recorded mandate with the what-if changes applied, validated."""

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from quorum_common.bus.lockstep import PHASE_HEADER
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -75,14 +75,24 @@ def _bounds(consumer: Consumer, tp: TopicPartition, wall_from_ms: int | None, wa
 
 def read_recorded(client_config: dict[str, str], prefix: str, topics: list[str], *,
                   wall_from_ms: int | None = None, wall_to_ms: int | None = None,
-                  timeout_s: float = 120.0, codec: TopicCodec | None = None) -> ReadResult:
+                  timeout_s: float = 120.0, metadata_timeout_s: float = 15.0,
+                  codec: TopicCodec | None = None) -> ReadResult:
     """Every committed record of ``prefix + topic`` for each logical topic, in partition order.
 
     ``wall_from_ms`` / ``wall_to_ms`` (Kafka timestamps, ``[from, to)``) limit the read through
     ``offsets_for_times``. Records that cannot be decoded are counted, not returned (the live desk
     dead-lettered them); a repeated ``event_id`` in a topic (an at-least-once redelivery) is kept once.
+    Any broker error ends in :class:`ReplayReadError`.
     """
-    codec = codec or TopicCodec()
+    try:
+        return _read(client_config, prefix, topics, wall_from_ms, wall_to_ms, timeout_s, metadata_timeout_s,
+                     codec or TopicCodec())
+    except KafkaException as exc:
+        raise ReplayReadError(f"reading the recording under prefix {prefix!r}: {exc}") from exc
+
+
+def _read(client_config: dict[str, str], prefix: str, topics: list[str], wall_from_ms: int | None,
+          wall_to_ms: int | None, timeout_s: float, metadata_timeout_s: float, codec: TopicCodec) -> ReadResult:
     consumer = Consumer({**client_config, "group.id": f"quorum-replay-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "isolation.level": "read_committed", "enable.partition.eof": True})
@@ -95,9 +105,9 @@ def read_recorded(client_config: dict[str, str], prefix: str, topics: list[str],
         ends: dict[tuple[str, int], int] = {}
         assign = []
         for physical in logical:
-            for p in _partitions(consumer, physical, timeout_s):
+            for p in _partitions(consumer, physical, metadata_timeout_s):
                 tp = TopicPartition(physical, p)
-                first, end = _bounds(consumer, tp, wall_from_ms, wall_to_ms, timeout_s)
+                first, end = _bounds(consumer, tp, wall_from_ms, wall_to_ms, metadata_timeout_s)
                 if first < end:
                     ends[(physical, p)] = end
                     assign.append(TopicPartition(physical, p, first))

@@ -11,10 +11,12 @@ Two clocks, never mixed:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 NS_PER_DAY = 86_400 * 10**9
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d{1,9})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -28,7 +30,8 @@ def _to_ns(moment: datetime) -> int:
 
 
 def parse_time(text: str, field: str, end: bool = False) -> int:
-    """ns since the epoch of ``text``: an integer (ns), an ISO date or an ISO date-time (UTC if naive).
+    """ns since the epoch of ``text``: an integer (ns), an ISO date or an ISO date-time (UTC if naive, up
+    to nine fraction digits, as :func:`format_ns` writes them).
 
     A bare date means its first nanosecond, or with ``end`` its last one (so ``--to 2006-11-30``
     includes that whole day).
@@ -41,18 +44,23 @@ def parse_time(text: str, field: str, end: bool = False) -> int:
             day = date.fromisoformat(text)
             start = _to_ns(datetime(day.year, day.month, day.day, tzinfo=UTC))
             return start + NS_PER_DAY - 1 if end else start
-        return _to_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        fraction = _FRACTION.search(text)
+        if fraction is None:
+            return _to_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        whole = text[: fraction.start()] + text[fraction.end():]
+        return _to_ns(datetime.fromisoformat(whole.replace("Z", "+00:00"))) + int(fraction.group(1).ljust(9, "0"))
     except ValueError:
         raise ReplayInputError(f"{field}: {text!r} is not a time (ns integer, YYYY-MM-DD or ISO date-time)") from None
 
 
 def format_ns(ts: int | None) -> str:
-    """ISO form of a time in ns since the epoch (UTC), keeping the ns offset of a phase tick."""
+    """ISO form of a time in ns since the epoch (UTC), with all nine fraction digits when not whole seconds
+    (so the phase ticks ``t + 1`` … ``t + 6`` ns stay apart)."""
     if ts is None:
         return "-"
-    base = _EPOCH + timedelta(microseconds=ts // 1000)
-    rest = ts % 1000
-    return base.strftime("%Y-%m-%dT%H:%M:%S") + (f"+{rest}ns" if rest else "") + "Z"
+    seconds, fraction = divmod(ts, 10**9)
+    base = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{fraction:09d}Z" if fraction else f"{base}Z"
 
 
 def parse_warmup(text: str | None) -> int | None:

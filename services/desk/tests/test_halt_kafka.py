@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from quorum_desk.halt_drill import HaltDrill
 from quorum_risk import testing as rt
 

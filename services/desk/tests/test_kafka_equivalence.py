@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from quorum_common.bus.kafka_admin import delete_topics
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.schemas import default_catalog, dlq_topic

@@ -27,8 +27,8 @@ _SCALARS = (  # snapshot field, metric suffix, help
     ("realised_pnl", "realised_pnl_value", "Realised PnL, in base currency."),
     ("unrealised_pnl", "unrealised_pnl_value", "Unrealised PnL, in base currency."),
     ("fees_paid", "fees_paid_value", "Fees paid so far, in base currency."),
-    ("gross_exposure", "gross_exposure_value", "Sum of absolute market values, in base currency."),
-    ("net_exposure", "net_exposure_value", "Net market value of the positions, in base currency."),
+    ("gross_exposure", "gross_exposure_ratio", "Sum of absolute market values as a fraction of NAV."),
+    ("net_exposure", "net_exposure_ratio", "Sum of signed market values as a fraction of NAV."),
     ("open_orders", "open_orders", "Orders in flight (proposed or working, not final)."),
 )
 
@@ -57,7 +57,7 @@ class SnapshotCollector(Collector):
                 family.add_metric([snap["portfolio_id"]], float(snap[field]))
             yield family
         for field, label in (("exposure_by_sector", "sector"), ("exposure_by_asset_class", "asset_class")):
-            family = GaugeMetricFamily(f"{p}_{field}_ratio", f"Net exposure per {label} as a fraction of NAV.",
+            family = GaugeMetricFamily(f"{p}_{field}_ratio", f"Gross exposure per {label} as a fraction of NAV.",
                                        labels=["portfolio_id", label])
             for name, value in sorted((snap or {}).get(field, {}).items()):
                 family.add_metric([snap["portfolio_id"], name], value)

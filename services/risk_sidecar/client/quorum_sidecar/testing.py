@@ -11,10 +11,11 @@ Usage (in a pytest fixture)::
         sc.pause()     # SIGSTOP (a hung sidecar); sc.resume() is SIGCONT
 
 The binary is ``$QUORUM_RISK_SIDECAR_BIN``, else ``quorum-risk-sidecar`` in ``$QUORUM_RISK_BUILD_DIR``
-(default ``build/risk_sidecar``, relative to the repository root, as in ``scripts/build.sh``); when it is missing it is built with ``services/risk_sidecar/scripts/build.sh``
-(under a file lock, so parallel test processes build it once). If it cannot be built or started,
-:class:`SidecarHarnessError` is raised: the test fails, it never skips — a risk layer that silently
-goes untested is worse than a red build.
+(default ``build/risk_sidecar``, relative to the repository root, as in ``scripts/build.sh``). When
+it is missing it is built with ``services/risk_sidecar/scripts/build.sh`` (under a file lock, so
+parallel test processes build it once). If it cannot be built or started, :class:`SidecarHarnessError`
+is raised: the test fails, it never skips — a risk layer that silently goes untested is worse than a
+red build.
 """
 
 from __future__ import annotations
