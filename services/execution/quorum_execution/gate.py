@@ -38,11 +38,21 @@ class SidecarLike(Protocol):
         """Acknowledge that an order will not fill further."""
 
 
+_UNCERTAIN = ("SIDECAR_UNAVAILABLE", "SIDECAR_PROTOCOL_ERROR")
+"""Reject reasons where the sidecar may still have received (and later approved) the check."""
+
+
 class SidecarGate:
-    """Checks every order with the sidecar and keeps its ledger informed of fills, marks and ended orders."""
+    """Checks every order with the sidecar and keeps its ledger informed of fills, marks and ended orders.
+
+    A check that timed out may still be processed by a slow sidecar, which would then count the order
+    as in flight forever. The gate remembers such orders and, as soon as the sidecar answers again,
+    reports each as done (an order the sidecar never saw just gets an ``UNKNOWN_ORDER`` reply).
+    """
 
     def __init__(self, client: SidecarLike) -> None:
         self.client = client
+        self.abandoned: list[str] = []
 
     def check(self, order: dict[str, Any]) -> str | None:
         """``None`` when the sidecar approves the ``SubmitOrder`` record, else the reject reason."""
@@ -52,23 +62,41 @@ class SidecarGate:
                                               order["quantity"], price, sidecar_token(order["asset_class"]),
                                               sidecar_token(order["sector"]))
         except Exception as exc:  # the real client never raises; anything else fails closed too
+            self.abandoned.append(order["client_order_id"])
             return f"sidecar SIDECAR_UNAVAILABLE: {type(exc).__name__}: {exc}"
+        reason = getattr(verdict, "reason", "UNKNOWN")
+        if reason in _UNCERTAIN:
+            self.abandoned.append(order["client_order_id"])
+        else:
+            self._settle()
         if getattr(verdict, "approved", False) is True:
             return None
         detail = getattr(verdict, "detail", "")
-        return f"sidecar {getattr(verdict, 'reason', 'UNKNOWN')}" + (f": {detail}" if detail else "")
+        return f"sidecar {reason}" + (f": {detail}" if detail else "")
 
     def fill(self, client_order_id: str, symbol: str, side: str, quantity: float, price: float) -> None:
         """Report a fill to the sidecar's ledger."""
-        self.client.report_fill(client_order_id, symbol, side, quantity, price)
+        self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
 
     def mark(self, symbol: str, price: float) -> None:
         """Report the last price of ``symbol``."""
-        self.client.report_mark(symbol, price)
+        self._answered(self.client.report_mark(symbol, price))
 
     def done(self, client_order_id: str) -> None:
         """Report that an order ended without filling completely."""
-        self.client.order_done(client_order_id)
+        self._answered(self.client.order_done(client_order_id))
+
+    def _answered(self, ack: Any) -> None:
+        if getattr(ack, "ok", False) is True or getattr(ack, "reason", None) not in (*_UNCERTAIN, None):
+            self._settle()
+
+    def _settle(self) -> None:
+        """Report every abandoned order as done, stopping at the first call that gets no answer."""
+        while self.abandoned:
+            ack = self.client.order_done(self.abandoned[0])
+            if getattr(ack, "reason", None) in _UNCERTAIN:
+                return
+            self.abandoned.pop(0)
 
 
 def open_sidecar_gate(socket_path: str, deadline_ms: float) -> SidecarGate:
