@@ -9,7 +9,7 @@ SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
 .PHONY: help deps install run up down test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
-	dockerfiles clean
+	dockerfiles helm k8s clean
 
 help: ## List the targets with what they do
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ $(STAMP): constraints.txt libs/common/pyproject.toml $(wildcard services/*/pypro
 	test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt -e libs/common $(addprefix -e ,$(SERVICES)) \
-		-e services/risk_sidecar/client pytest pytest-timeout ruff httpx
+		-e services/risk_sidecar/client pytest pytest-timeout ruff httpx kubernetes-validate
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install every package (pinned by constraints.txt)
@@ -48,7 +48,13 @@ kafka-status: install ## Tell whether the local broker answers
 lint: install ## ruff over every Python file
 	$(VENV)/bin/ruff check .
 
-test-py: install ## Python tests (starts the local broker when none runs)
+helm: ## Install the pinned Helm into .cache/bin (built through the Go module proxy; once, ~3-6 min)
+	bash deploy/tools/install-helm.sh >/dev/null
+
+k8s: helm ## Render deploy/k8s/quorum.yaml from the Helm chart (default values)
+	HELM=.cache/bin/helm bash deploy/tools/render-k8s.sh
+
+test-py: install helm ## Python tests (starts the local broker when none runs)
 	$(PY) -m pytest -q
 
 sidecar-test: ## Build the C++ risk sidecar and run its GoogleTest suite

@@ -27,6 +27,7 @@ from types import ModuleType
 import httpx
 import pytest
 import yaml
+from confluent_kafka.admin import AdminClient
 from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
 from quorum_common.paths import REPO_ROOT
 from quorum_common.schemas import default_catalog, dlq_topic
@@ -156,6 +157,18 @@ def prometheus_config(targets: dict[str, str]) -> dict:
                                for job, addr in sorted(targets.items())]}
 
 
+def _wait_for_leaders(client: dict[str, str], prefix: str) -> None:
+    """Wait until every partition of the prefixed topics has a leader (a fresh topic may not have one yet)."""
+    admin = AdminClient(client)
+
+    def led() -> bool:
+        topics = {n: t for n, t in admin.list_topics(timeout=5).topics.items() if n.startswith(prefix)}
+        return bool(topics) and all(t.error is None and t.partitions and
+                                    all(p.leader >= 0 for p in t.partitions.values()) for t in topics.values())
+
+    wait_for(led, 60, f"leaders of the {prefix}* topics")
+
+
 def _start_desk(procs: Processes, bootstrap: str, prefix: str, ports: dict[str, int]) -> None:
     common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_TOPIC_PREFIX": prefix,
               "QUORUM_LOCKSTEP": "true", "QUORUM_DELIVERY": "at_least_once", "QUORUM_LOG_LEVEL": "WARNING",
@@ -208,6 +221,7 @@ def monitoring(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     prefix = f"mon{uuid.uuid4().hex[:8]}."
     client = {"bootstrap.servers": kafka_bootstrap}
     ensure_topics(client, default_catalog(), prefix)
+    _wait_for_leaders(client, prefix)
     names = [s.name for s in CONSUMERS] + [SOURCE.name]
     ports = {name: free_port() for name in names}
     targets = {name: f"127.0.0.1:{port}" for name, port in ports.items()}

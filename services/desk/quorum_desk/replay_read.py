@@ -77,7 +77,7 @@ def read_recorded(client_config: dict[str, str], prefix: str, topics: list[str],
                   wall_from_ms: int | None = None, wall_to_ms: int | None = None,
                   timeout_s: float = 120.0, metadata_timeout_s: float = 15.0,
                   codec: TopicCodec | None = None) -> ReadResult:
-    """Every committed record of ``prefix + topic`` for each logical topic, in partition order.
+    """Every committed record of ``prefix + topic`` for each logical topic, by event time, partition, offset.
 
     ``wall_from_ms`` / ``wall_to_ms`` (Kafka timestamps, ``[from, to)``) limit the read through
     ``offsets_for_times``. Records that cannot be decoded are counted, not returned (the live desk
@@ -149,4 +149,6 @@ def _read(client_config: dict[str, str], prefix: str, topics: list[str], wall_fr
                 out[topic].append(Recorded(topic, key, value, m.partition(), m.offset(), m.timestamp()[1], phase))
     finally:
         consumer.close()
+    for records in out.values():  # partitions interleave arbitrarily: give every read the same order
+        records.sort(key=lambda r: (r.ts_event, r.partition, r.offset))
     return ReadResult(out, undecodable, duplicates)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 
@@ -59,7 +59,13 @@ class Quiescence:
         """Block until every group's lag is zero; return the seconds waited."""
         start = time.monotonic()
         while True:
-            lags = self.lags()
+            try:
+                lags = self.lags()
+            except KafkaException as exc:  # e.g. a partition still electing its leader after creation
+                if not exc.args[0].retriable() or time.monotonic() - start > self.timeout_s:
+                    raise
+                time.sleep(0.05)
+                continue
             if not any(lags.values()):
                 return time.monotonic() - start
             if time.monotonic() - start > self.timeout_s:
