@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps install run up down test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
+.PHONY: help deps install run up down replay test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
 	dockerfiles helm k8s clean
 
 help: ## List the targets with what they do
@@ -32,6 +32,9 @@ run: install ## The main job: the embedded desk on bundled real data; writes rep
 
 up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay
 	$(PY) -m quorum_desk.app up
+
+replay: install ## Replay a recorded window through a fresh desk and compare: make replay ARGS="--from 2006-09-01 --to 2006-11-30"
+	$(VENV)/bin/quorum-desk replay $(ARGS)
 
 down: install ## Stop everything `make up` started
 	$(PY) -m quorum_desk.app down

@@ -3,6 +3,8 @@
 - ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE]``: every agent in this process on
   the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG charts, metrics).
 - ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
+- ``quorum-desk replay ...``: re-drive a recorded window through a fresh desk and report the first
+  divergence (incident analysis, what-if runs, Avro export); see :mod:`quorum_desk.replay`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from quorum_common.runtime.config import ConfigError, load_settings
 
 from quorum_desk.config import DeskSettings
 from quorum_desk.engine import run_embedded
+from quorum_desk.replay import add_replay_arguments, cmd_replay
 from quorum_desk.report import build_report
 
 
@@ -69,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
     down = sub.add_parser("down", help="stop what `up` started")
     down.add_argument("--purge", action="store_true", help="also delete the broker's data")
+    add_replay_arguments(sub.add_parser("replay", help="re-drive a recorded window through a fresh desk and compare"))
     args = parser.parse_args(argv)
     if args.cmd == "run":
         return cmd_run(args)
+    if args.cmd == "replay":
+        return cmd_replay(args)
     from quorum_desk import local
 
     if args.cmd == "up":

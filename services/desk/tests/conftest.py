@@ -32,3 +32,15 @@ def desk_window():
 def short_window() -> dict[str, dict]:
     """Six months of 2007: enough history for signals, decisions and the first rebalances."""
     return window("2006-07-01", "2007-03-31")
+
+
+@pytest.fixture
+def desk_mandate() -> Path:
+    """The small test mandate."""
+    return TEST_MANDATE
+
+
+@pytest.fixture
+def desk_symbols() -> tuple[str, ...]:
+    """The symbols the desk tests replay."""
+    return SYMBOLS

@@ -249,7 +249,7 @@ def check_max_position(order: Order, ctx: Context) -> CheckResult:
 
 def _exposure(order: Order, ctx: Context, member_of: Callable[[Member], bool], with_order: bool) -> float:
     total = 0.0
-    for symbol in ctx.book.symbols() | {order.symbol}:
+    for symbol in sorted(ctx.book.symbols() | {order.symbol}):
         member = ctx.universe.get(symbol)
         if member is None or not member_of(member):
             continue
