@@ -134,7 +134,7 @@ def test_sigterm_finishes_the_batch_commits_and_loses_or_repeats_nothing(
     kafka_bootstrap, kafka_config, kafka_topics
 ) -> None:
     prefix = kafka_topics("md.bars", "signals.raw")
-    bars = [bar(i) for i in range(120)]
+    bars = [bar(i) for i in range(600)]  # 12 s of work at 20 ms each: SIGTERM lands mid-stream
     produce_raw(kafka_config, prefix + "md.bars", [(b["symbol"], CODEC.encode("md.bars", b)) for b in bars])
     first = _run_child(kafka_bootstrap, prefix, "at_least_once", BATCH="10", SLOW_MS="20")
     deadline = time.monotonic() + 60

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_alpha.engine import SIGNALS_TOPIC, AlphaEngine
 
@@ -19,12 +19,9 @@ def instrument(engine: AlphaEngine, metrics: ServiceMetrics) -> None:
     signals = metrics.counter("signals_total", "Signals published, by agent and strategy.", ["agent_id", "strategy"])
     scores = metrics.histogram("signal_score", "Score of a signal (-1..+1), by strategy.", ["strategy"],
                                buckets=SCORE_BUCKETS)
-    publish = engine.publisher.publish
-
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == SIGNALS_TOPIC:
             signals.labels(record["agent_id"], record["strategy"]).inc()
             scores.labels(record["strategy"]).observe(record["score"])
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_critic.engine import COMMANDS_TOPIC, REPORTS_TOPIC, CriticEngine
 
@@ -29,8 +29,6 @@ def instrument(engine: CriticEngine, metrics: ServiceMetrics) -> None:
     slippage = metrics.gauge("slippage_bps", "Slippage statistic of the last report window, in bps.", ["stat"])
     reports = metrics.counter("reports_total", "Critic reports published.")
     tightenings = metrics.counter("limit_tightenings_total", "TIGHTEN_LIMITS commands issued.")
-    publish = engine.publisher.publish
-
     def on_report(report: dict[str, Any]) -> None:
         reports.inc()
         for agent in report["attribution"]:
@@ -46,11 +44,10 @@ def instrument(engine: CriticEngine, metrics: ServiceMetrics) -> None:
             if report["slippage"].get(stat) is not None:
                 slippage.labels(stat).set(report["slippage"][stat])
 
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == REPORTS_TOPIC:
             on_report(record)
         elif topic == COMMANDS_TOPIC and record["command"] == "TIGHTEN_LIMITS":
             tightenings.inc()
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)

@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_execution.engine import ExecutionEngine
 from quorum_execution.reports import FILLS_TOPIC, REPORTS_TOPIC
@@ -62,10 +62,7 @@ def instrument(engine: ExecutionEngine, metrics: ServiceMetrics) -> None:
     reports = metrics.counter("reports_total", "Execution reports, by status.", ["status"])
     sidecar = metrics.counter("sidecar_rejects_total", "Orders the C++ sidecar refused, by reason.", ["reason"])
     metrics.registry.register(ExecutionStateCollector(engine, metrics.prefix))
-    publish = engine.publisher.publish
-
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == FILLS_TOPIC:
             fills.labels(record["side"], record["asset_class"]).inc()
             notional.labels(record["asset_class"]).inc(abs(record["notional"]))
@@ -78,4 +75,4 @@ def instrument(engine: ExecutionEngine, metrics: ServiceMetrics) -> None:
             if reason is not None:
                 sidecar.labels(reason).inc()
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)

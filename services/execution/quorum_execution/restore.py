@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from quorum_common.bus.kafka_admin import watermark_offsets
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 
@@ -38,7 +39,7 @@ def read_report_history(settings: ExecutionSettings, codec: TopicCodec | None = 
             return []  # no topic yet: nothing was ever reported
         ends = {}
         for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = watermark_offsets(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
         return _read_until(consumer, codec, topic, ends, settings.journal_restore_timeout_s)

@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_manager.engine import ManagerEngine
 
@@ -44,13 +44,10 @@ def instrument(engine: ManagerEngine, metrics: ServiceMetrics) -> None:
     scores = metrics.histogram("decision_score", "Combined score of a decision (-1..+1).", buckets=SCORE_BUCKETS)
     regime = RegimeCollector(metrics.prefix)
     metrics.registry.register(regime)
-    publish = engine.publisher.publish
-
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == DECISIONS_TOPIC:
             decisions.labels(record["action"]).inc()
             scores.observe(record["combined_score"])
             regime.set(record["regime_label"] or "UNKNOWN")
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_portfolio.engine import ORDERS_TOPIC, SNAPSHOTS_TOPIC, TARGETS_TOPIC, PortfolioEngine
 
@@ -78,10 +78,7 @@ def instrument(engine: PortfolioEngine, metrics: ServiceMetrics) -> None:
                                       buckets=SOLVE_BUCKETS)
     snapshots = SnapshotCollector(metrics.prefix)
     metrics.registry.register(snapshots)
-    publish = engine.publisher.publish
-
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == SNAPSHOTS_TOPIC:
             snapshots.update(record)
         elif topic == ORDERS_TOPIC:
@@ -91,4 +88,4 @@ def instrument(engine: PortfolioEngine, metrics: ServiceMetrics) -> None:
             if record.get("solve_ms") is not None:
                 solve_seconds.observe(record["solve_ms"] / 1000.0)
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_regime.engine import REGIME_TOPIC, RegimeEngine
 
@@ -59,10 +59,9 @@ def instrument(engine: RegimeEngine, metrics: ServiceMetrics) -> None:
     fit_seconds = metrics.histogram("fit_duration_seconds", "Wall time of one HMM (re)fit.", buckets=FIT_BUCKETS)
     regime = RegimeCollector(engine, metrics.prefix)
     metrics.registry.register(regime)
-    publish, refit = engine.publisher.publish, engine._refit
+    refit = engine._refit
 
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == REGIME_TOPIC:
             regime.update(record)
             if record["is_transition"]:
@@ -75,5 +74,5 @@ def instrument(engine: RegimeEngine, metrics: ServiceMetrics) -> None:
         finally:
             fit_seconds.observe(time.perf_counter() - started)
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)
     engine._refit = timed_refit

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, tap_published
 
 from quorum_risk.engine import DECISIONS, RiskEngine
 from quorum_risk.state import RANK
@@ -50,12 +50,9 @@ def instrument(engine: RiskEngine, metrics: ServiceMetrics) -> None:
     """Register the risk service's metrics on ``metrics.registry``."""
     decisions = metrics.counter("order_decisions_total", "Orders checked, by verdict and reason code.",
                                 ["verdict", "reason"])
-    publish = engine.publisher.publish
-
-    def observed(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        publish(topic, record, key=key)
+    def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == DECISIONS:
             decisions.labels(record["verdict"], record["reason_code"]).inc()
 
-    engine.publisher.publish = observed
+    tap_published(engine, observed)
     metrics.registry.register(RiskStateCollector(engine, metrics.prefix))

@@ -11,6 +11,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, TopicPartition
+from quorum_common.bus.kafka_admin import watermark_offsets
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -29,7 +30,7 @@ def read_compacted(client_config: dict[str, str], codec: TopicCodec, topics: lis
             if md.error is not None:
                 raise RuntimeError(f"cannot restore from {physical}: {md.error}")
             for p in md.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)
+                low, high = watermark_offsets(consumer, TopicPartition(physical, p))
                 if high > low:
                     ends[(physical, p)] = high
         consumer.assign([TopicPartition(t, p, 0) for t, p in ends])

@@ -82,9 +82,9 @@ def snapshot(positions: dict[str, tuple[float, float]], nav: float = 1_000_000.0
     gross = sum(abs(p["market_value"]) for p in pos)
     return {**envelope(ts, "snapshot", sequence), "portfolio_id": "p1", "sequence": sequence, "base_currency": "USD",
             "cash": nav - gross, "nav": nav, "peak_nav": nav / (1 - drawdown), "drawdown": drawdown,
-            "realised_pnl": 0.0, "unrealised_pnl": 0.0, "fees_paid": 0.0, "positions": pos, "gross_exposure": gross,
-            "net_exposure": gross, "exposure_by_sector": {}, "exposure_by_asset_class": {}, "open_orders": 0,
-            "last_fill_id": None}
+            "realised_pnl": 0.0, "unrealised_pnl": 0.0, "fees_paid": 0.0, "positions": pos,
+            "gross_exposure": gross / nav, "net_exposure": gross / nav, "exposure_by_sector": {},
+            "exposure_by_asset_class": {}, "open_orders": 0, "last_fill_id": None}
 
 
 def command(name: str, role: str = "OPERATOR", ts: int = T0 + 1, limits: dict[str, float] | None = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from quorum_risk.limits import Limits, LimitsError
 
 

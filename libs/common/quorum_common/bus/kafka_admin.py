@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
 
@@ -89,3 +91,16 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
+    """``(low, high)`` offsets of a partition, retrying the transient errors of a just-created topic
+    (e.g. ``NOT_LEADER_FOR_PARTITION`` while its leader is being elected)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=min(10.0, timeout_s))
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -7,6 +7,8 @@ share a process (tests, the embedded desk) without their metric names colliding.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -50,3 +52,17 @@ class ServiceMetrics:
     ) -> Histogram:
         """A histogram named ``quorum_<service>_<what>``."""
         return Histogram(f"{self.prefix}_{what}", doc, labels or [], registry=self.registry, buckets=buckets)
+
+
+def tap_published(engine: Any, observe: Callable[[str, dict[str, Any]], None]) -> None:
+    """Call ``observe(topic, record)`` after each record ``engine`` publishes (metrics from outputs).
+
+    The engine stays pure: its publisher is wrapped, nothing inside the engine changes.
+    """
+    publish = engine.publisher.publish
+
+    def tapped(topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
+        publish(topic, record, key=key)
+        observe(topic, record)
+
+    engine.publisher.publish = tapped
