@@ -211,6 +211,9 @@ def table(ctx: Context, results: list[Result], builds: dict[str, tuple[float, st
                                 seconds(r.up_s), seconds(r.joined_s), "FAIL" if r.error else "ok"))
     total = sum(b[0] for b in builds.values())
     lines.append(f"total build {total:.1f} s over {len(builds)} images")
+    lines.append("health s: docker run -> /healthz 200 (sidecar: /metrics); joined s: docker run -> /readyz 200 and "
+                 "consumer group listed (ingest: bars on md.bars; desk: embedded run done with its report; "
+                 "sidecar: GET_STATE answered on its socket); every container then stops on SIGTERM with exit 0")
     return "\n".join(lines)
 
 

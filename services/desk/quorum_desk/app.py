@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from quorum_common.runtime.config import ConfigError, load_settings
+from quorum_common.runtime.logging import setup_logging
 
 from quorum_desk.config import DeskSettings
 from quorum_desk.engine import run_embedded
@@ -41,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["ingest"] = {k: date.fromisoformat(v) for k, v in (("start", args.start), ("end", args.end)) if v}
     run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"Quorum desk, embedded run {run_id}", file=sys.stderr)
+    setup_logging("desk", "ERROR")  # dead letters are summarised below instead of logged one by one
     try:
         desk = load_settings(DeskSettings, **({"reports_dir": Path(args.reports)} if args.reports else {}))
         run = run_embedded(overrides, progress=_progress(time.perf_counter()), progress_every=desk.progress_every)
@@ -54,6 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"optimiser {run.recorder.optimiser_s:.1f} s")
     print(f"CAGR {perf['cagr']:.2%}  vol {perf['volatility']:.2%}  Sharpe {perf['sharpe']:.2f}  "
           f"max drawdown {perf['max_drawdown']:.2%} (limit {metrics['drawdown_limit']:.0%})  fees {perf['fees']:,.0f}")
+    letters = Counter((d.topic, d.reason) for d in run.bus.dead_letters)
+    if letters:
+        summary = ", ".join(f"{n} {topic} ({reason})" for (topic, reason), n in letters.most_common())
+        print(f"dead letters (refused input, kept with the reason): {summary}")
     print(f"report: {out / 'index.html'}")
     return 0
 

@@ -154,11 +154,8 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
     if metrics["drawdown_within_limit"]:
         verdict = f"Realised maximum drawdown {perf['max_drawdown']:.2%} stayed within the mandate's {limit:.0%}."
     else:
-        locks = [s for s in metrics["trading_state_changes"] if s["state"] != "ACTIVE"]
-        why = "; ".join(f"{s['state']} ({html.escape(s['reason'])})" for s in locks[:3]) or "no lock fired"
         verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
-                   f"{metrics['drawdown_breach']:.2%}. The drawdown lock acts on fills at the next bar, so a gap "
-                   f"through the lock level is realised before the desk can reduce; state changes: {why}.")
+                   f"{metrics['drawdown_breach']:.2%}. {_breach_reason(rec)}")
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
         f"<li>{datetime.fromtimestamp(t / 1e9, UTC):%Y-%m-%d} {html.escape(s)} by {html.escape(b)}: "
@@ -181,3 +178,19 @@ optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 <h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
 </body></html>
 """
+
+
+def _breach_reason(rec: RunRecorder) -> str:
+    """Why the drawdown went past the limit, from the run's own record of state changes."""
+    locks = [(t, s, r) for t, s, r, _ in rec.states if s in ("REDUCING", "HALTED")]
+    if not locks:
+        return ("The drawdown lock never fired: the losses came between two risk checks, faster than the lock "
+                "level could be seen (see the drawdown chart).")
+    ts, state, reason = locks[0]
+    times = np.array([t for t, _, _ in rec.equity])
+    dd = np.array([d for _, _, d in rec.equity])
+    at_lock = float(dd[max(0, int(np.searchsorted(times, ts, side="right")) - 1)])
+    when = datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d")
+    return (f"The drawdown lock moved the desk to {state} on {when} at a drawdown of {at_lock:.2%} ({reason}). "
+            "In that state no risk-increasing order passes, but the positions already held are kept (the lock "
+            "does not flatten), so they went on losing until the market turned or a risk officer acted.")
