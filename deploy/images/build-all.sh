@@ -3,7 +3,8 @@
 #
 #   deploy/images/build-all.sh [SERVICE ...]        (default: every service and the risk sidecar)
 #
-# 1. starts dockerd when no daemon answers (and stops it at the end);
+# 1. installs docker.io and debootstrap with apt when missing; starts dockerd when no daemon
+#    answers (and stops it at the end);
 # 2. builds the local base quorum-base:bookworm-py311 once (deploy/images/build-base.sh);
 # 3. builds quorum-<service>:<tag> for each service, one after the other, with BuildKit (pip cache
 #    mount shared by all images, dependency layer before the code layer), FROM the local base;
@@ -14,7 +15,9 @@
 # Environment: QUORUM_BASE_IMAGE (default quorum-base:bookworm-py311; set it to e.g.
 # python:3.11-slim-bookworm where a registry is reachable), QUORUM_IMAGE_TAG (default: the Helm
 # chart's appVersion), QUORUM_BUILD_NETWORK (default host), QUORUM_BUILD_CA_BUNDLE (a CA file handed
-# to pip as a build secret; default: pip's configured cert or the system bundle), QUORUM_DOCKER.
+# to pip as a build secret; default: pip's configured cert or the system bundle), QUORUM_DOCKER,
+# QUORUM_KEEP_DOCKERD=1 (leave a dockerd this script started running), and the local broker's
+# QUORUM_KAFKA_PORT / QUORUM_KAFKA_DIR (or QUORUM_KAFKA_BOOTSTRAP_SERVERS for another broker).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -29,6 +32,7 @@ BASE="${QUORUM_BASE_IMAGE:-quorum-base:bookworm-py311}"
 TAG="${QUORUM_IMAGE_TAG:-$(sed -nE 's/^appVersion: *"?([^"]+)"?.*/\1/p' deploy/helm/quorum/Chart.yaml)}"
 NETWORK="${QUORUM_BUILD_NETWORK:-host}"
 CA_BUNDLE="${QUORUM_BUILD_CA_BUNDLE:-${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}}"
+BOOTSTRAP="${QUORUM_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${QUORUM_KAFKA_PORT:-19092}}"
 [[ -x "$PY" ]] || die "$PY is missing: run \`make install\` first"
 [[ -n "$TAG" ]] || die "no image tag: set QUORUM_IMAGE_TAG"
 
@@ -49,6 +53,7 @@ cleanup() {
 trap cleanup EXIT
 
 started_all=$(now_ms)
+ensure_tools
 ensure_dockerd
 log "docker client $DOCKER_BIN; base $BASE; tag $TAG; build network $NETWORK"
 
@@ -70,12 +75,17 @@ for svc in "${SERVICES[@]}"; do
     build=(-f "$dir/Dockerfile" "${secret[@]}" .)
   fi
   log "building quorum-$svc:$TAG"
+  old_id="$(docker_cli image inspect -f '{{.Id}}' "quorum-$svc:$TAG" 2>/dev/null || true)"
   t0=$(now_ms)
   if docker_cli build --progress=plain --network "$NETWORK" --build-arg "BASE_IMAGE=$BASE" \
        -t "quorum-$svc:$TAG" "${build[@]}" >"$WORK/build-$svc.log" 2>&1; then
     secs=$(since "$t0")
     printf '%s\t%s\tok\n' "$svc" "$secs" >>"$BUILDS"
     log "built quorum-$svc:$TAG in $secs s"
+    # The image this tag named before is garbage now (unless something else still uses it).
+    if [[ -n "$old_id" && "$old_id" != "$(docker_cli image inspect -f '{{.Id}}' "quorum-$svc:$TAG")" ]]; then
+      docker_cli rmi "$old_id" >/dev/null 2>&1 || true
+    fi
   else
     tail -40 "$WORK/build-$svc.log" >&2
     printf '%s\t%s\tFAIL\n' "$svc" "$(since "$t0")" >>"$BUILDS"
@@ -85,7 +95,7 @@ for svc in "${SERVICES[@]}"; do
 done
 [[ ${#failed[@]} -eq 0 ]] || die "image builds failed: ${failed[*]}"
 
-if ! "$PY" -m quorum_common.kafka_local status >/dev/null 2>&1; then
+if [[ -z "${QUORUM_KAFKA_BOOTSTRAP_SERVERS:-}" ]] && ! "$PY" -m quorum_common.kafka_local status >/dev/null 2>&1; then
   log "starting the local Kafka broker"
   "$PY" -m quorum_common.kafka_local up >"$WORK/kafka.log" 2>&1 || { tail -20 "$WORK/kafka.log" >&2; die "broker did not start"; }
   KAFKA_STARTED=1
@@ -93,6 +103,7 @@ fi
 
 rc=0
 PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$HERE/smoke.py" --docker "$DOCKER_BIN" --tag "$TAG" \
+  --bootstrap "$BOOTSTRAP" \
   --builds "$BUILDS" "${SERVICES[@]}" 2> >(grep -v BGQUEUE >&2) || rc=$?
 log "make images: $(since "$started_all") s in all"
 exit $rc

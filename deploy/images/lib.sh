@@ -71,3 +71,17 @@ debian_mirror() {
 # Milliseconds since the epoch, and the seconds (one decimal) elapsed since such a stamp.
 now_ms() { date +%s%3N; }
 since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
+
+# Install docker.io and debootstrap with apt when they are missing (root on Debian only).
+ensure_tools() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null || die "missing ${missing[*]}: install them (apt-get install -y ${missing[*]})"
+  log "installing ${missing[*]} with apt"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || die "apt-get install ${missing[*]} failed"
+  DOCKER_BIN="$(_pick_docker)"
+}

@@ -60,6 +60,16 @@ def resume(ts: int, role: str) -> tuple[str, str, dict]:
         "source_service": None}
 
 
+def buy_order(coid: str, ts: int) -> tuple[str, str, dict]:
+    """A risk-increasing market BUY of 100 JPM on orders.proposed."""
+    return "orders.proposed", coid, {
+        **envelope(ts, "order", coid), "client_order_id": coid, "portfolio_id": "main", "decision_id": None,
+        "symbol": "JPM", "side": "BUY", "quantity": 100.0, "order_type": "MARKET", "limit_price": None,
+        "time_in_force": "DAY", "reference_price": 40.0, "notional": 4000.0, "origin": "MANUAL",
+        "reason": "test", "asset_class": "equity", "sector": "Financials", "reduces_risk": False,
+        "target_weight": None, "venue": None, "exec_algo": "IMMEDIATE"}
+
+
 def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(desk_window) -> None:
     overrides = desk_window("2007-06-01", "2009-06-30")
     probe = run_embedded(overrides)
@@ -68,8 +78,11 @@ def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(desk_window)
     lock_ts = locked[0][0]
     # Replay with an operator's resume (refused) a month after the lock and a risk officer's two months after.
     day = 86_400 * 10**9
-    verdicts = Collect("risk.decisions", "control.state")
-    run = run_embedded(overrides, inject=[resume(lock_ts + 30 * day + 7, "OPERATOR"),
+    verdicts = Collect("risk.decisions", "control.state", "orders.approved")
+    # While locked the portfolio only proposes sells; a buy pushed straight onto orders.proposed (as a
+    # buggy or rogue proposer would) must still be refused by the risk service.
+    rogue = buy_order("rogue-buy", lock_ts + 20 * day + 3)
+    run = run_embedded(overrides, inject=[resume(lock_ts + 30 * day + 7, "OPERATOR"), rogue,
                                           resume(lock_ts + 60 * day + 7, "RISK_OFFICER")], extra_taps=[verdicts])
     states = [r for r in verdicts.records if r["topic"] == "control.state"]
     first_lock = next(r["ts_event"] for r in states if r["state"] == "REDUCING")
@@ -81,7 +94,9 @@ def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(desk_window)
     for verdict in locked_window:
         if verdict["verdict"] == "APPROVED":
             assert verdict["reduces_risk"], f"a risk-increasing order passed the lock: {verdict}"
-    assert any(v["verdict"] == "REJECTED" for v in locked_window)
+    (rogue_verdict,) = [v for v in locked_window if v["client_order_id"] == "rogue-buy"]
+    assert rogue_verdict["verdict"] == "REJECTED" and rogue_verdict["reason_code"] in ("DRAWDOWN_LOCK", "REDUCE_ONLY")
+    assert "rogue-buy" not in {r["client_order_id"] for r in verdicts.records if r["topic"] == "orders.approved"}
     assert run.recorder.rejects
 
 

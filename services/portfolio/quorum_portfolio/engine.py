@@ -11,6 +11,10 @@ Inputs and what each does:
 - ``signals.decisions``: the latest decision per symbol, while younger than ``decision_max_age_days``,
   tilts its target (:mod:`quorum_portfolio.tilt`).
 - ``risk.decisions`` / ``exec.reports``: a rejection or a final status ends an order's flight.
+- ``control.state``: the desk's trading state. Under ``REDUCING`` (the drawdown lock, reduce-only) the
+  targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
+  reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. A change of
+  state triggers a ``RISK_STATE`` rebalance at the next tick.
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
   solve) and publish ``portfolio.targets``; decide the rebalance (:mod:`quorum_portfolio.rebalance`) and
@@ -70,7 +74,7 @@ class PortfolioEngine(Engine):
     """Keeps the ledger and turns targets into proposed orders at each rebalance tick."""
 
     inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
-              "exec.reports")
+              "exec.reports", "control.state")
 
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -82,6 +86,8 @@ class PortfolioEngine(Engine):
         self.targets: dict[str, float] = {}
         self.decisions: dict[str, Decision] = {}
         self.inflight: dict[str, InFlight] = {}
+        self.trading_state = "ACTIVE"
+        self._state_sequence = -1
         self.last_rebalance_ts: int | None = None
         self.pending_trigger: str | None = None
         self.sessions = 0
@@ -96,6 +102,7 @@ class PortfolioEngine(Engine):
             "mandate.compiled": self._on_mandate, "md.bars": self._on_bar, "exec.fills": self._on_fill,
             "signals.decisions": self._on_decision, "sys.clock": self._on_clock,
             "risk.decisions": self._on_risk_decision, "exec.reports": self._on_report,
+            "control.state": self._on_state,
         }.get(msg.topic)
         if handler is not None:
             handler(msg)
@@ -162,6 +169,16 @@ class PortfolioEngine(Engine):
         if msg.value["is_final"] or msg.value["status"] in FINAL_STATUSES:
             self.inflight.pop(msg.value["client_order_id"], None)
 
+    def _on_state(self, msg: Message) -> None:
+        state = msg.value
+        if state["sequence"] <= self._state_sequence:
+            return
+        self._state_sequence = state["sequence"]
+        if state["state"] != self.trading_state:
+            self.trading_state = state["state"]
+            self.pending_trigger = "RISK_STATE"
+            log.info("trading state followed", extra={"state": self.trading_state, "reason": state["reason"]})
+
     def _on_clock(self, msg: Message) -> None:
         if msg.value["kind"] == self.settings.rebalance_tick and self.mandate is not None:
             self._session(msg.ts_event, self.mandate)
@@ -177,12 +194,14 @@ class PortfolioEngine(Engine):
             decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._caps(mandate),
                                         self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
+            if self.trading_state == "REDUCING":
+                self.targets = {s: w * self.settings.reducing_target_scale for s, w in self.targets.items()}
             if solved is not None:
                 self._publish_targets(ts, mandate, *solved, self.pending_trigger or calendar_trigger or "OTHER")
             current = {s: w for s, w in self.ledger.weights().items() if self._tradable(s)}
             trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
                                                                 max_drift(current, self.targets))
-            if trigger is not None:
+            if trigger is not None and self.trading_state != "HALTED":
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
 
@@ -248,6 +267,8 @@ class PortfolioEngine(Engine):
                              mandate.rebalance.min_trade_value, self._step, mandate.allow_short,
                              mandate.max_order_notional)
         for trade in trades:
+            if self.trading_state == "REDUCING" and not trade.reduces_risk:
+                continue  # reduce-only: the risk service would refuse it anyway
             self._propose(ts, mandate, trade, trigger)
         self.last_rebalance_ts = ts
         self.pending_trigger = None

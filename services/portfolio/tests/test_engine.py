@@ -288,3 +288,31 @@ def test_final_execution_reports_end_the_flight(records: Any) -> None:
         report = {"client_order_id": cid, "status": status, "is_final": final, "ts_event": T0}
         engine.on_message(Message("exec.reports", cid, report, "quorum.v1.ExecutionReported"))
     assert set(engine.inflight) == {"a"}
+
+
+def trading_state(state: str, ts: int, sequence: int) -> dict:
+    from quorum_common.engine import envelope
+
+    return {**envelope(ts, "state", sequence), "desk": "desk", "sequence": sequence, "state": state,
+            "previous_state": "ACTIVE", "reason": "test", "changed_by": "risk", "command_event_id": None,
+            "limits": {}, "drawdown": None}
+
+
+def test_under_the_drawdown_lock_the_desk_sells_down_and_never_buys(records: Any) -> None:
+    lock_ts = T0 + 80 * DAY + 5
+    out, bus = run(records, days=110, extra=[("control.state", trading_state("REDUCING", lock_ts, 1))])
+    before = [o for o in of(out, "orders.proposed") if o["ts_event"] < lock_ts]
+    after = [o for o in of(out, "orders.proposed") if o["ts_event"] > lock_ts]
+    assert any(o["side"] == "BUY" for o in before)
+    assert after and all(o["side"] == "SELL" and o["reduces_risk"] for o in after)
+    snaps = of(out, "portfolio.snapshots")
+    gross_at_lock = next(s["gross_exposure"] for s in snaps if s["ts_event"] > lock_ts)
+    assert snaps[-1]["gross_exposure"] < 0.7 * gross_at_lock, "the lock should halve the book"
+    assert bus.engine.trading_state == "REDUCING"
+
+
+def test_halted_proposes_nothing(records: Any) -> None:
+    halt_ts = T0 + 80 * DAY + 5
+    out, _ = run(records, days=110, extra=[("control.state", trading_state("HALTED", halt_ts, 1))])
+    assert [o for o in of(out, "orders.proposed") if o["ts_event"] > halt_ts] == []
+
