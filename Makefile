@@ -9,7 +9,7 @@ SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
 .PHONY: help deps install run up down replay test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
-	dockerfiles helm k8s alerts-test dashboards clean
+	dockerfiles helm k8s alerts-test dashboards images clean
 
 help: ## List the targets with what they do
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ alerts-test: ## promtool check and unit tests of the alert rules
 
 dashboards: install ## Regenerate the Grafana dashboards (then `make k8s`)
 	$(PY) deploy/prometheus/dashboards.py
+
+images: install ## Build every container image (local Debian base) and prove each starts, answers /healthz and joins the broker
+	bash deploy/images/build-all.sh $(IMAGES)
 
 helm: ## Install the pinned Helm into .cache/bin (built through the Go module proxy; once, ~3-6 min)
 	bash deploy/tools/install-helm.sh >/dev/null

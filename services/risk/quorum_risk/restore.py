@@ -40,9 +40,6 @@ def read_compacted(client_config: dict[str, str], codec: TopicCodec, topics: lis
             for m in consumer.consume(500, 0.2):
                 if m.error() is not None:
                     continue
-                tp = (m.topic(), m.partition())
-                if m.offset() + 1 >= ends.get(tp, 0):
-                    ends.pop(tp, None)
                 topic = m.topic()[len(prefix):]
                 try:
                     schema, record = codec.decode(topic, m.value() or b"")
@@ -50,6 +47,10 @@ def read_compacted(client_config: dict[str, str], codec: TopicCodec, topics: lis
                     continue  # the live consumer dead-letters it; history is only for state
                 key = m.key().decode("utf-8", "replace") if m.key() is not None else None
                 out.append(Message(topic, key, record, schema, {}, m.partition(), m.offset()))
+            # The position, not the last record's offset: a transaction's commit marker ends the log.
+            for tp in list(ends):
+                if consumer.position([TopicPartition(*tp)])[0].offset >= ends[tp]:
+                    del ends[tp]
         if ends:
             raise TimeoutError(f"restore did not reach the end of {sorted(ends)} within {timeout_s}s")
         return out

@@ -27,3 +27,22 @@ def test_restarted_engine_resumes_from_control_state_on_the_broker(kafka_config:
     engine = restored_engine(settings, Harness().bus.publisher("risk"))
     assert (engine.state, engine.sequence) == ("HALTED", h.engine.sequence)
     assert engine.limits == h.engine.limits and engine.book.positions == {"JPM": (10.0, 100.0)}
+
+
+@pytest.mark.kafka
+def test_restore_reaches_the_end_of_a_topic_written_in_a_transaction(kafka_config: dict, kafka_topics) -> None:
+    """A committed transaction ends the log with a commit marker, which is never delivered as a record."""
+    from confluent_kafka import Producer
+
+    from quorum_common.bus.topic_codec import TopicCodec
+    from quorum_risk.restore import read_compacted
+
+    prefix = kafka_topics("mandate.compiled")
+    codec = TopicCodec()
+    producer = Producer({**kafka_config, "transactional.id": f"{prefix}restore-test"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(prefix + "mandate.compiled", codec.encode("mandate.compiled", t.mandate()), key=b"m1")
+    producer.commit_transaction(30)
+    got = read_compacted(kafka_config, codec, ["mandate.compiled"], prefix, timeout_s=15)
+    assert [m.value["mandate_id"] for m in got] == ["m1"]
