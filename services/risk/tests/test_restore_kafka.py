@@ -33,7 +33,6 @@ def test_restarted_engine_resumes_from_control_state_on_the_broker(kafka_config:
 def test_restore_reaches_the_end_of_a_topic_written_in_a_transaction(kafka_config: dict, kafka_topics) -> None:
     """A committed transaction ends the log with a commit marker, which is never delivered as a record."""
     from confluent_kafka import Producer
-
     from quorum_common.bus.topic_codec import TopicCodec
     from quorum_risk.restore import read_compacted
 
