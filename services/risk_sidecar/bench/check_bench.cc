@@ -46,8 +46,8 @@ struct Fixture {
       symbols.push_back("SYM" + std::to_string(i));
       engine->ReportMark(symbols.back(), 100.0);
     }
-    ids.reserve(1 << 17);
-    for (int i = 0; i < (1 << 17); ++i) ids.push_back("strategy-7/decision-" + std::to_string(100000000 + i));
+    ids.reserve(1 << 18);
+    for (int i = 0; i < (1 << 18); ++i) ids.push_back("strategy-7/decision-" + std::to_string(100000000 + i));
   }
   OrderRequest Order(int64_t i) const {
     OrderRequest o;
@@ -69,7 +69,8 @@ struct Fixture {
 // orders are released (OrderDone) outside the timed region.
 void BM_CheckApproved(benchmark::State& state) {
   static Fixture* fx = new Fixture();
-  static int64_t next = 0;  // ids repeat every 2^17 orders, beyond the 2^16 id memory
+  static int64_t next = 0;  // ids repeat every 2^18 orders, beyond the 2^16 id memory (which
+                            // remembers at most the last 2 * 2^16 ids)
   int in_batch = 0;
   int64_t batch_start = next;
   for (auto _ : state) {

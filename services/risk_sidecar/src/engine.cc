@@ -8,6 +8,8 @@
 
 namespace quorum_risk {
 
+using internal::CopyBytes;
+using internal::EqualViews;
 using internal::HashBytes;
 using internal::IdMemory;
 using internal::Index;
@@ -141,7 +143,7 @@ struct RiskEngine::Impl {
 
   // ---- symbols and groups ----
   int32_t FindSymbol(std::string_view s, uint64_t h) const {
-    return sym_index.Find(h, [&](int32_t id) { return symbols[static_cast<size_t>(id)].view() == s; });
+    return sym_index.Find(h, [&](int32_t id) { return EqualViews(symbols[static_cast<size_t>(id)].view(), s); });
   }
   // -1 when the table is full.
   int32_t FindOrAddSymbol(std::string_view s) {
@@ -190,7 +192,7 @@ struct RiskEngine::Impl {
   }
 
   // ---- incremental totals ----
-  void Unapply(SymbolEntry& s) {
+  __attribute__((always_inline)) void Unapply(SymbolEntry& s) {
     value_total -= s.c_value;
     gross -= s.c_gross;
     net_long -= s.c_long;
@@ -200,7 +202,7 @@ struct RiskEngine::Impl {
       sectors[static_cast<size_t>(s.sector)].exposure -= s.c_gross;
     }
   }
-  void Apply(SymbolEntry& s) {
+  __attribute__((always_inline)) void Apply(SymbolEntry& s) {
     const double m = s.mark;
     s.c_value = s.position * m;
     s.c_long = (s.position + s.open_buy) * m;
@@ -214,6 +216,27 @@ struct RiskEngine::Impl {
       classes[static_cast<size_t>(s.cls)].exposure += s.c_gross;
       sectors[static_cast<size_t>(s.sector)].exposure += s.c_gross;
     }
+    if (++applies >= (1u << 16)) RecomputeTotals();
+  }
+  // Unapply + Apply for a new in-flight order (position and mark unchanged, so c_value is too).
+  void AddOpen(SymbolEntry& s, bool buy, double q) {
+    const double m = s.mark;
+    (buy ? s.open_buy : s.open_sell) += q;
+    const double c_long = (s.position + s.open_buy) * m;
+    const double c_short = (s.position - s.open_sell) * m;
+    const double c_gross = std::max(std::fabs(s.position + s.open_buy), std::fabs(s.position - s.open_sell)) * m;
+    gross = gross - s.c_gross + c_gross;
+    net_long = net_long - s.c_long + c_long;
+    net_short = net_short - s.c_short + c_short;
+    if (s.bound) {
+      double& ce = classes[static_cast<size_t>(s.cls)].exposure;
+      double& se = sectors[static_cast<size_t>(s.sector)].exposure;
+      ce = ce - s.c_gross + c_gross;
+      se = se - s.c_gross + c_gross;
+    }
+    s.c_long = c_long;
+    s.c_short = c_short;
+    s.c_gross = c_gross;
     if (++applies >= (1u << 16)) RecomputeTotals();
   }
   // Removes floating-point drift from the running sums.
@@ -252,7 +275,7 @@ struct RiskEngine::Impl {
 
   // ---- orders ----
   int32_t FindOrder(std::string_view id, uint64_t h) const {
-    return order_index.Find(h, [&](int32_t i) { return orders[static_cast<size_t>(i)].view() == id; });
+    return order_index.Find(h, [&](int32_t i) { return EqualViews(orders[static_cast<size_t>(i)].view(), id); });
   }
   void RemoveOrder(int32_t oi) {
     OpenOrder& o = orders[static_cast<size_t>(oi)];
@@ -286,10 +309,16 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   }
   // The id tables are large and randomly accessed: start those cache misses first and look the
   // symbol up meanwhile (lookups have no side effects, so the reason precedence is unchanged).
+  // The clock is read once per check, right after the prefetches: the vDSO read is ordered
+  // (lfence; rdtsc), so here it waits for almost nothing and overlaps the prefetches' latency.
+  // `now` is the time of the check for every limit that needs one (staleness, rate).
   const uint64_t idh = HashBytes(o.client_order_id);
   ids.Prefetch(idh);
   order_index.Prefetch(idh);
-  const int32_t si = FindSymbol(o.symbol, HashBytes(o.symbol));
+  const uint64_t symh = HashBytes(o.symbol);  // hashed once, used for the lookup below
+  sym_index.Prefetch(symh);
+  const int64_t now = clock->MonotonicNanos();
+  const int32_t si = FindSymbol(o.symbol, symh);
   if (ids.Contains(idh) || FindOrder(o.client_order_id, idh) >= 0) return reject(Reason::kDuplicateOrderId);
 
   SymbolEntry* s = si >= 0 ? &symbols[static_cast<size_t>(si)] : nullptr;
@@ -300,7 +329,7 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   if (s != nullptr && s->bound) {
     const Group& c = classes[static_cast<size_t>(s->cls)];
     const Group& k = sectors[static_cast<size_t>(s->sector)];
-    if (c.name != o.asset_class || k.name != o.sector) return reject(Reason::kInvalidInstrument);
+    if (!EqualViews(c.name, o.asset_class) || !EqualViews(k.name, o.sector)) return reject(Reason::kInvalidInstrument);
     cls_cap = c.cap;
     cls_exp = c.exposure - s->c_gross;
     sec_cap = k.cap;
@@ -328,7 +357,6 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
     }
   }
 
-  const int64_t now = clock->MonotonicNanos();
   if (s == nullptr || !s->has_mark || now - s->mark_ns > stale_ns) return reject(Reason::kStaleMark);
   const double m = s->mark;
   if (std::fabs(p - m) / m > L.price_collar) return reject(Reason::kPriceCollar);
@@ -384,7 +412,7 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   const int32_t oi = free_head;
   OpenOrder& rec = orders[static_cast<size_t>(oi)];
   free_head = rec.next_free;
-  std::memcpy(rec.id, o.client_order_id.data(), o.client_order_id.size());
+  CopyBytes(rec.id, o.client_order_id.data(), o.client_order_id.size());
   rec.len = static_cast<uint8_t>(o.client_order_id.size());
   rec.hash = idh;
   rec.sym = si;
@@ -393,9 +421,7 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   order_index.Insert(idh, oi);
   ++open_count;
   ids.Insert(idh);
-  Unapply(*s);
-  (buy ? s->open_buy : s->open_sell) += q;
-  Apply(*s);
+  AddOpen(*s, buy, q);
   return Verdict{true, Reason::kOk};
 }
 

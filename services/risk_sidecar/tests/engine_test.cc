@@ -232,16 +232,25 @@ TEST_F(LimitTest, DuplicateClientOrderId) {
   EXPECT_EQ(Check("r1", "AAPL", kBuy, 11, 100), Reason::kMaxOrderQuantity);
   EXPECT_EQ(Check("r1", "AAPL", kBuy, 1, 100), Reason::kOk);
   EXPECT_EQ(engine_->OrderDone("r1"), Reason::kOk);
-  // Memory holds 3 ids: o1, r1, o2 (at capacity) -> o1 still a duplicate; o3 evicts o1.
+  // The memory remembers at least the last 3 ids and at most the last 6, forgetting a
+  // generation of 3 at a time. o1, r1, o2 fill the first generation.
   EXPECT_EQ(Check("o2", "AAPL", kBuy, 1, 100), Reason::kOk);
   EXPECT_EQ(engine_->OrderDone("o2"), Reason::kOk);
   EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);
-  EXPECT_EQ(Check("o3", "AAPL", kBuy, 1, 100), Reason::kOk);
-  EXPECT_EQ(engine_->OrderDone("o3"), Reason::kOk);
-  EXPECT_EQ(Check("r1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);
+  for (const char* id : {"o3", "o4", "o5"}) {  // the second generation
+    EXPECT_EQ(Check(id, "AAPL", kBuy, 1, 100), Reason::kOk);
+    EXPECT_EQ(engine_->OrderDone(id), Reason::kOk);
+  }
+  EXPECT_EQ(Check("r1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);  // 4 ids ago: remembered
+  EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);  // 6 ids ago: remembered
+  EXPECT_EQ(Check("o6", "AAPL", kBuy, 1, 100), Reason::kOk);  // third generation: o1, r1, o2 forgotten
+  EXPECT_EQ(engine_->OrderDone("o6"), Reason::kOk);
+  EXPECT_EQ(Check("o3", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);
+  EXPECT_EQ(Check("r1", "AAPL", kBuy, 1, 100), Reason::kOk);  // forgotten beyond the memory
+  EXPECT_EQ(engine_->OrderDone("r1"), Reason::kOk);
   EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 100), Reason::kOk);  // forgotten beyond the memory
   // o1 is open now. Push it out of the memory: it is still a duplicate because it is in flight.
-  for (const char* id : {"o5", "o6", "o7"}) {
+  for (const char* id : {"o7", "o8", "o9", "o10", "o11", "o12"}) {
     EXPECT_EQ(Check(id, "AAPL", kBuy, 1, 100), Reason::kOk);
     EXPECT_EQ(engine_->OrderDone(id), Reason::kOk);
   }

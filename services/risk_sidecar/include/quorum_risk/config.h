@@ -69,8 +69,11 @@ struct Instrument {
 struct EngineOptions {
   // [engine] max_symbols: capacity of the preallocated symbol table (default 4096).
   uint32_t max_symbols = 4096;
-  // [engine] order_id_memory: how many approved client order ids are remembered for duplicate
-  // detection, oldest forgotten first (default 1048576).
+  // [engine] order_id_memory: duplicate-detection window N for approved client order ids
+  // (default 1048576). The last N approved ids are always remembered; older ones are forgotten
+  // N at a time (a whole generation), so at most the last 2N are remembered. An id approved
+  // more than 2N approvals ago is never a duplicate unless it is still in flight. Memory: three
+  // hash tables of 8 * 2^ceil(log2(2N)) bytes each (48 MiB for the default).
   uint32_t order_id_memory = 1u << 20;
   // [engine] halt_allows_reducing: while HALTED, still approve orders that strictly reduce an
   // existing position (default true, as the desk's kill switch stops risk-increasing orders).
