@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from quorum_common.bus.base import Publisher
+from quorum_common.bus.history import read_to_end
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.runtime.config import ServiceSettings, load_settings
 from quorum_common.runtime.service import ServiceSpec, run_kafka_service
@@ -17,7 +18,6 @@ from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 from quorum_risk.config import RiskSettings
 from quorum_risk.engine import RiskEngine
 from quorum_risk.metrics import instrument
-from quorum_risk.restore import read_compacted
 
 SPEC = ServiceSpec(name="risk", settings_cls=RiskSettings, engine=lambda s, pub: RiskEngine(s, pub),
                    instrument=instrument)
@@ -27,8 +27,7 @@ RESTORED_TOPICS = ["control.state", "mandate.compiled", "portfolio.snapshots"]
 def restored_engine(settings: ServiceSettings, publisher: Publisher) -> RiskEngine:
     """A risk engine that has replayed the compacted topics of :data:`RESTORED_TOPICS` from Kafka."""
     engine = RiskEngine(settings, publisher)
-    engine.restore(read_compacted(settings.kafka_client_config(), TopicCodec(), RESTORED_TOPICS,
-                                  settings.topic_prefix))
+    engine.restore(read_to_end(settings.kafka_client_config(), TopicCodec(), RESTORED_TOPICS, settings.topic_prefix))
     return engine
 
 

@@ -33,8 +33,8 @@ def test_restarted_engine_resumes_from_control_state_on_the_broker(kafka_config:
 def test_restore_reaches_the_end_of_a_topic_written_in_a_transaction(kafka_config: dict, kafka_topics) -> None:
     """A committed transaction ends the log with a commit marker, which is never delivered as a record."""
     from confluent_kafka import Producer
+    from quorum_common.bus.history import read_to_end
     from quorum_common.bus.topic_codec import TopicCodec
-    from quorum_risk.restore import read_compacted
 
     prefix = kafka_topics("mandate.compiled")
     codec = TopicCodec()
@@ -43,5 +43,5 @@ def test_restore_reaches_the_end_of_a_topic_written_in_a_transaction(kafka_confi
     producer.begin_transaction()
     producer.produce(prefix + "mandate.compiled", codec.encode("mandate.compiled", t.mandate()), key=b"m1")
     producer.commit_transaction(30)
-    got = read_compacted(kafka_config, codec, ["mandate.compiled"], prefix, timeout_s=15)
+    got = read_to_end(kafka_config, codec, ["mandate.compiled"], prefix, timeout_s=15)
     assert [m.value["mandate_id"] for m in got] == ["m1"]
