@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics, tap_published
+from quorum_common.runtime.metrics import ServiceMetrics, one_hot, tap_published
 
 from quorum_execution.engine import ExecutionEngine
 from quorum_execution.reports import FILLS_TOPIC, REPORTS_TOPIC
@@ -40,11 +40,8 @@ class ExecutionStateCollector(Collector):
         """Read the engine's state now."""
         e, p = self.engine, self.prefix
         yield GaugeMetricFamily(f"{p}_working_orders", "Orders working at the venue.", value=len(e.working))
-        state = GaugeMetricFamily(f"{p}_trading_state", "1 for the trading state execution follows, else 0.",
-                                  labels=["state"])
-        for name in TRADING_STATES:
-            state.add_metric([name], 1.0 if e.trading_state == name else 0.0)
-        yield state
+        yield one_hot(f"{p}_trading_state", "1 for the trading state execution follows, else 0.", "state",
+                      TRADING_STATES, e.trading_state)
         yield CounterMetricFamily(f"{p}_duplicate_orders", "Submissions already in the journal, not sent again.",
                                   value=e.duplicates)
         yield GaugeMetricFamily(f"{p}_sidecar_gate_enabled", "1 when orders are checked by the C++ sidecar.",

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quorum_common.runtime.metrics import ServiceMetrics, tap_published
+from quorum_common.runtime.metrics import ServiceMetrics, one_hot, tap_published
 
 from quorum_risk.engine import DECISIONS, RiskEngine
 from quorum_risk.state import RANK
@@ -28,11 +28,8 @@ class RiskStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Read the engine's state now."""
         e, p = self.engine, self.prefix
-        state = GaugeMetricFamily(f"{p}_trading_state", "1 for the trading state in force (ACTIVE, REDUCING, "
-                                  "HALTED), else 0.", labels=["state"])
-        for name in RANK:
-            state.add_metric([name], 1.0 if e.state == name else 0.0)
-        yield state
+        yield one_hot(f"{p}_trading_state", "1 for the trading state in force (ACTIVE, REDUCING, HALTED), else 0.",
+                      "state", RANK, e.state)
         yield GaugeMetricFamily(f"{p}_trading_state_sequence", "Sequence of the trading state in force.",
                                 value=e.sequence)
         yield GaugeMetricFamily(f"{p}_drawdown_ratio", "Drawdown from peak NAV as the risk service sees it.",

@@ -7,10 +7,11 @@ share a process (tests, the embedded desk) without their metric names colliding.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -66,3 +67,11 @@ def tap_published(engine: Any, observe: Callable[[str, dict[str, Any]], None]) -
         observe(topic, record)
 
     engine.publisher.publish = tapped
+
+
+def one_hot(name: str, doc: str, label: str, values: Iterable[str], current: str | None) -> GaugeMetricFamily:
+    """A gauge with one series per value of ``label``: 1 for ``current``, 0 for the others (states, labels)."""
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for value in values:
+        family.add_metric([value], 1.0 if value == current else 0.0)
+    return family
