@@ -81,6 +81,8 @@ class HaltDrill:
         finally:
             self._stop.set()
             self._thread.join(timeout=30)
+            self.feed.close()
+            self.api_bus.close()
 
     def watch(self, topic: str) -> Watch:
         """Read ``topic`` (of this drill's prefix) from its beginning."""

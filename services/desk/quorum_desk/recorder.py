@@ -30,7 +30,6 @@ class RunRecorder:
     commands: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, command, issued_by, reason
     mandate: dict[str, Any] | None = None
     critic: dict[str, Any] | None = None
-    orders: list[dict[str, Any]] = field(default_factory=list)
     optimiser_s: float = 0.0
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -63,8 +62,6 @@ class RunRecorder:
             self.critic = v
         elif topic == "portfolio.targets":
             self.optimiser_s += (v.get("solve_ms") or 0.0) / 1000.0
-        elif topic == "orders.proposed":
-            self.orders.append({k: v[k] for k in ("client_order_id", "ts_event", "symbol", "side", "quantity")})
 
     def _fill(self, v: dict[str, Any]) -> None:
         self.fills += 1

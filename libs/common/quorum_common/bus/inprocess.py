@@ -25,12 +25,10 @@ from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
+from quorum_common.engine import SourceItem
 from quorum_common.runtime.tracing import consume_span, inject_headers
 
 log = logging.getLogger(__name__)
-
-SourceItem = tuple[str, str | None, dict[str, Any]]
-"""What a source yields: (topic, key, record)."""
 
 
 class _InProcessPublisher:
