@@ -6,6 +6,13 @@ refits the HMM every ``refit_every`` rows on the last ``window_bars`` rows (or o
 stamped ``t`` so the manager reads them at ``BAR_CLOSE`` (``t + 1``). Before the first fit nothing
 is published (consumers treat the regime as ``UNKNOWN``). The VIX is a feature of a fit when every
 row of its window has a VIX value (once seen, the VIX is forward-filled, so later rows keep one).
+
+The probabilities come from a :class:`~quorum_regime.model.RegimeFilter`: a fit leaves it at the
+last row of its window (the current row), and every later row steps it once, so a row's
+probabilities use only rows up to it and cost O(1) in the window length. A filter run from the fit
+window's first row forgets that start exponentially fast, so they match the filtered probabilities
+of the last ``window_bars`` rows to numerical precision. With ``warm_start`` a refit starts EM from
+the previous model (see :func:`~quorum_regime.model.fit_regime_model`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from quorum_common.runtime.clock import EventClock
 
 from quorum_regime.config import RegimeSettings
 from quorum_regime.features import FeatureBuilder, FeatureRow, StaleBarError
-from quorum_regime.model import MODEL_NAME, FittedRegimeModel, HmmParams, fit_regime_model
+from quorum_regime.model import MODEL_NAME, FittedRegimeModel, HmmParams, RegimeFilter, fit_regime_model
 
 REGIME_TOPIC = "regime.state"
 BARS_TOPIC = "md.bars"
@@ -44,6 +51,9 @@ class RegimeEngine(Engine):
         self._rows_seen = 0
         self._next_fit_at = settings.min_fit_bars
         self.model: FittedRegimeModel | None = None
+        self._filter: RegimeFilter | None = None
+        """The forward filter of ``self.model``, at the feature row ``self._filter_row`` (1-based)."""
+        self._filter_row = 0
         self.fits = 0
         self._last: tuple[int, str] | None = None
 
@@ -78,19 +88,23 @@ class RegimeEngine(Engine):
         if self._rows_seen >= self._next_fit_at:
             self._next_fit_at = self._rows_seen + self.settings.refit_every
             self._refit(row.ts)
-        if self.model is not None:
-            self._publish(row, self.model)
+        if self.model is not None and self._filter is not None:
+            if self._filter_row < self._rows_seen:  # no fit at this row: step the filter with it
+                self._filter.step(self._x[-1, :self.model.n_features])
+                self._filter_row = self._rows_seen
+            self._publish(row, self.model, self._filter.probabilities)
 
     def _refit(self, ts: int) -> None:
         with_vix = not np.isnan(self._x[:, 2]).any()
-        model = fit_regime_model(self._x if with_vix else self._x[:, :2], self._params, ts, with_vix)
+        previous = self.model if self.settings.warm_start else None
+        model = fit_regime_model(self._x if with_vix else self._x[:, :2], self._params, ts, with_vix, previous)
         if model is not None:
             self.model = model
+            self._filter = model.filter()  # at the last row of the fit window: the current row
+            self._filter_row = self._rows_seen
             self.fits += 1
 
-    def _publish(self, row: FeatureRow, model: FittedRegimeModel) -> None:
-        window = self._x[-self.settings.window_bars:]
-        probs = model.probabilities(window if model.uses_vix else window[:, :2])
+    def _publish(self, row: FeatureRow, model: FittedRegimeModel, probs: np.ndarray) -> None:
         state = int(np.argmax(probs))
         label = model.labels[state]
         previous = self._last

@@ -1,9 +1,10 @@
-"""The regime engine end to end: warm-up, HIGH_VOL after the switch only, no look-ahead, schema."""
+"""The regime engine end to end: warm-up, HIGH_VOL after the switch only, no look-ahead, schema, real data."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.message import Message
@@ -175,3 +176,46 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.market_symbol, s.refit_every, s.service_name) == ("SPY", 5, "regime")
 
 
+
+
+class FullWindowReference(Collect):
+    """Also computes every record's probabilities as the engine did before its forward filter: the last row
+    of hmmlearn's ``predict_proba`` on the engine's last ``window_bars`` rows, under the model in force."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: RegimeEngine | None = None
+        self.reference: list[np.ndarray] = []
+
+    def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
+        super().publish(topic, record, key=key)
+        engine = self.engine
+        assert engine is not None and engine.model is not None
+        model = engine.model
+        window = engine._x[-engine.settings.window_bars:, :model.n_features]
+        posterior = model.hmm.predict_proba((window - model.center) / model.scale)[-1][model.order]
+        self.reference.append(posterior / posterior.sum())
+
+
+def test_filtered_probabilities_on_real_data_equal_the_full_window_computation(real_bars) -> None:
+    pub = FullWindowReference()
+    engine = RegimeEngine(RegimeSettings(), pub)  # the default settings: 756-row rolling window, warm refits
+    pub.engine = engine
+    for rec in real_bars("2013-01-01", "2017-12-31"):  # the VIX starts in 2014: models without, then with it
+        engine.on_message(Message("md.bars", rec["symbol"], rec, "quorum.v1.BarClosed"))
+    records = [r for _, _, r in pub.out]
+    assert len(records) > 900 and not pub.dead
+    assert {"vix" in r["features"] for r in records} == {True, False}
+    probs = np.array([r["probabilities"] for r in records])
+    reference = np.array(pub.reference)
+    assert np.abs(probs - reference).max() < 1e-6
+    assert [r["state"] for r in records] == [int(np.argmax(p)) for p in reference]
+
+
+def test_warm_start_is_a_setting(market, result) -> None:
+    closes, vix = market
+    cold, cold_pub = result
+    warm, warm_pub = run(bar_records(closes, vix), warm_start=True)
+    assert warm.model is not None and warm.model.warm_started
+    assert cold.model is not None and not cold.model.warm_started
+    assert len(cold_pub.out) == len(warm_pub.out) and cold.fits == warm.fits
