@@ -15,6 +15,7 @@ import uuid
 from confluent_kafka import Consumer, TopicPartition
 from quorum_common import kafka_local
 from quorum_common.benchjson import Figure, write_result
+from quorum_common.bus.kafka_admin import watermark_offsets
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
 from quorum_desk import local
@@ -30,7 +31,7 @@ def _watcher(topics: list[str]) -> Consumer:
     parts = []
     for t in topics:
         for p in consumer.list_topics(t, timeout=10).topics[t].partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            _low, high = watermark_offsets(consumer, TopicPartition(t, p))
             parts.append(TopicPartition(t, p, high))
     consumer.assign(parts)
     return consumer

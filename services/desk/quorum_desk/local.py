@@ -83,11 +83,14 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return the admin tokens by role.
 
     ``lockstep`` (the default) makes the run reproduce the embedded one exactly; without it every
-    service handles records as they come, as in live trading (used by the latency benchmark).
+    service handles records as they come, as in live trading (used by the latency benchmark), and the
+    portfolio's solves run in a worker process.
     """
     bootstrap = kafka_local.up()
     common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": str(lockstep).lower(),
-              "QUORUM_DELIVERY": "at_least_once", **(env or {})}
+              "QUORUM_DELIVERY": "at_least_once",
+              # Live: no record waits for a solve. Lockstep: solves land in their own tick (reproducible).
+              "QUORUM_OPTIMISER_WORKER": "inline" if lockstep else "process", **(env or {})}
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
         _say(f"{spec.name:<10} pid {pid:<7} http://127.0.0.1:{port_of(spec.name)}")

@@ -127,3 +127,23 @@ def test_paced_replay_follows_event_time(collect) -> None:
     elapsed = time.monotonic() - started
     assert count == len(collect.published) == 3 + 3 * len(PHASES) + 2
     assert 0.28 <= elapsed < 5.0  # paced: not as fast as possible
+
+
+def test_the_pace_starts_at_the_first_record_not_while_the_data_loads(collect) -> None:
+    class SlowToLoad(BarReplaySource):
+        def records(self):
+            time.sleep(0.4)  # loading the data sets
+            yield from super().records()
+
+    streams = [SymbolStream("KO", "1d", True, iter([RawBar(ns("2020-01-06") + i * DAY, 2, 2, 2, 2, 0)
+                                                    for i in range(3)]))]
+    speed = 2 * DAY / 1e9 / 0.3  # two days of event time in 0.3 s
+    stamps: list[float] = []
+
+    class Stamp(type(collect)):
+        def publish(self, topic: str, record: dict, *, key: str | None = None) -> None:
+            stamps.append(time.monotonic())
+            super().publish(topic, record, key=key)
+
+    publish_source(SlowToLoad(IngestSettings(), streams=streams), Stamp(), threading.Event(), speed=speed)
+    assert stamps[-1] - stamps[0] >= 0.28  # no burst to catch up with the time spent loading

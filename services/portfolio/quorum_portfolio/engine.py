@@ -17,12 +17,19 @@ Inputs and what each does:
   state triggers a ``RISK_STATE`` rebalance at the next tick.
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
-  solve) and publish ``portfolio.targets``; decide the rebalance (:mod:`quorum_portfolio.rebalance`) and
-  publish ``orders.proposed`` stamped with the tick's time; publish a ``portfolio.snapshots`` record.
+  solve) and publish ``portfolio.targets`` when its weights land; decide the rebalance
+  (:mod:`quorum_portfolio.rebalance`) and publish ``orders.proposed`` stamped with the tick's time;
+  publish a ``portfolio.snapshots`` record.
   No order is proposed for a symbol while an earlier one is in flight (until ``inflight_timeout_bars``
   ticks pass unanswered). An order whose side agrees with the symbol's latest decision (BUY for
   BUY/STRONG_BUY, SELL for SELL/STRONG_SELL) has origin ``SIGNAL`` and carries the decision's id and
   correlation id; otherwise ``REBALANCE``.
+
+Where solves run is the ``optimiser_worker`` setting (:mod:`quorum_portfolio.solver`). ``inline``: in
+the tick that asked for them, so their weights serve that tick's rebalance (reproducible: backtests,
+replays, the embedded desk). ``process``: in a worker process, so no record waits for a solve; the
+weights land at the first tick after the solve finished, and a calendar rebalance that asked for the
+solve waits for it and runs then (a risk-state rebalance does not wait).
 
 On the lockstep bus (``quorum_common.bus.lockstep``) bars are released at ``BAR_CLOSE``, fills at
 ``VOTE`` and decisions and the mandate just before ``REBALANCE``, so the rebalance sees every input of
@@ -47,9 +54,10 @@ from quorum_common.universe import INSTRUMENTS
 from quorum_portfolio.config import PortfolioSettings
 from quorum_portfolio.ledger import Ledger
 from quorum_portfolio.mandate import Mandate
-from quorum_portfolio.optimiser import Problem, Result, optimise
+from quorum_portfolio.optimiser import Problem
 from quorum_portfolio.prices import PriceHistory
 from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
+from quorum_portfolio.solver import Solved, SolveRequest, make_solver
 from quorum_portfolio.tilt import Decision, fresh_decisions, tilt_weights
 
 log = logging.getLogger(__name__)
@@ -95,6 +103,7 @@ class PortfolioEngine(Engine):
         self.snapshot_sequence = 0
         self.fallbacks = 0
         self._published_targets: dict[str, float] = {}
+        self.solver = make_solver(settings.optimiser_worker)
 
     def handle(self, msg: Message) -> None:
         """Dispatch by topic."""
@@ -189,7 +198,13 @@ class PortfolioEngine(Engine):
         self.sessions += 1
         self._expire_inflight()
         calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
-        solved = self._reoptimise(ts, mandate) if self._solve_due(calendar_trigger) else None
+        if not self.solver.busy and self._solve_due(calendar_trigger):
+            self._request_solve(ts, mandate, self.pending_trigger or calendar_trigger)
+        solved = self._land(self.solver.take(), ts)
+        if solved is None and self.solver.busy and self.pending_trigger is None and calendar_trigger is not None:
+            # A calendar rebalance is done with fresh weights: it waits while a solve runs (worker mode).
+            self._snapshot(ts, mandate)
+            return
         if self.base_weights:
             decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._caps(mandate),
@@ -197,7 +212,7 @@ class PortfolioEngine(Engine):
             if self.trading_state == "REDUCING":
                 self.targets = {s: w * self.settings.reducing_target_scale for s, w in self.targets.items()}
             if solved is not None:
-                self._publish_targets(ts, mandate, *solved, self.pending_trigger or calendar_trigger or "OTHER")
+                self._publish_targets(ts, mandate, solved, self.pending_trigger or calendar_trigger or "OTHER")
             current = {s: w for s, w in self.ledger.weights().items() if self._tradable(s)}
             trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
                                                                 max_drift(current, self.targets))
@@ -225,22 +240,34 @@ class PortfolioEngine(Engine):
             min_weights=mandate.min_weights, asset_caps={a.symbol: mandate.asset_cap(a) for a in tradable},
         )
 
-    def _reoptimise(self, ts: int, mandate: Mandate) -> tuple[Result, int] | None:
-        """Solve on the trailing returns; None (and no change) while fewer than two assets have history."""
+    def _request_solve(self, ts: int, mandate: Mandate, trigger: str | None) -> None:
+        """Hand a solve on the trailing returns to the solver; nothing while fewer than two assets have history."""
         bars = min(self.settings.lookback_bars, mandate.rebalance.lookback_days or self.settings.lookback_bars)
         symbols = [a.symbol for a in mandate.universe if a.tradable]
         returns = self.history.returns(symbols, bar_time(ts), bars, self.settings.min_history_bars)
         if returns.shape[1] < 2:
             log.info("not enough history to optimise", extra={"assets": returns.shape[1]})
-            return None
-        result = optimise(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
-                          self.settings.periods_per_year)
+            return
+        self.solver.submit(SolveRequest(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
+                                        self.settings.periods_per_year, ts, trigger, mandate.key))
         self.last_solve_session = self.sessions
-        self.fallbacks += int(result.fallback)
-        self.base_weights = result.weights
-        return result, returns.shape[0]
 
-    def _publish_targets(self, ts: int, mandate: Mandate, result: Result, lookback: int, trigger: str) -> None:
+    def _land(self, solved: Solved | None, ts: int) -> Solved | None:
+        """Adopt a finished solve's weights; one that lands after the tick that asked for it brings that
+        tick's rebalance trigger along. A solve for a mandate no longer followed is dropped."""
+        if solved is None:
+            return None
+        if self.mandate is None or solved.request.mandate_key != self.mandate.key:
+            log.info("solve for a superseded mandate dropped", extra={"solve_ts": solved.request.ts})
+            return None
+        self.fallbacks += int(solved.result.fallback)
+        self.base_weights = solved.result.weights
+        if solved.request.trigger is not None and self.pending_trigger is None and solved.request.ts != ts:
+            self.pending_trigger = solved.request.trigger
+        return solved
+
+    def _publish_targets(self, ts: int, mandate: Mandate, solved: Solved, trigger: str) -> None:
+        result, lookback = solved.result, solved.request.lookback
         pid = self.settings.portfolio_id
         entries = [{"symbol": s, "weight": w, "previous_weight": self._published_targets.get(s),
                     "sector": self._attr(s, "sector"), "asset_class": self._attr(s, "asset_class")}

@@ -62,6 +62,11 @@ class Mandate:
     max_order_notional: float | None = None
     """Largest order the risk layer accepts (the lower of its notional and capital-fraction limits)."""
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(mandate_id, version)``: which mandate this is."""
+        return self.mandate_id, self.version
+
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Mandate:
         """Build from a decoded ``MandateCompiled`` record."""

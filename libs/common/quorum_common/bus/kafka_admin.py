@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
 
@@ -89,8 +89,9 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+_LEADERSHIP_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART)
+"""Errors of a broker that has just started or a topic just created, before its leaders are elected."""
 
 
 def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
@@ -101,6 +102,12 @@ def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0
         try:
             return consumer.get_watermark_offsets(tp, timeout=min(10.0, timeout_s))
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            err = exc.args[0]
+            transient = err.retriable() or err.code() in _LEADERSHIP_ERRORS
+            if not transient or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -65,12 +65,13 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     """
     count = 0
     first_ts: int | None = None
-    started = time.monotonic()
+    started = 0.0
     for topic, key, record in source.records():
         if stop.is_set():
             break
         if speed > 0:
-            first_ts = first_ts if first_ts is not None else record["ts_event"]
+            if first_ts is None:  # the pace starts at the first record, not before the data is loaded
+                first_ts, started = record["ts_event"], time.monotonic()
             due = started + (record["ts_event"] - first_ts) / 1e9 / speed
             delay = due - time.monotonic()
             if delay > 0:
