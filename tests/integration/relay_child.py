@@ -1,6 +1,6 @@
 """A relay service run as a real subprocess by the crash tests: md.bars → signals.raw.
 
-Environment: BOOTSTRAP, PREFIX, DELIVERY (at_least_once | exactly_once), BATCH,
+Environment: BOOTSTRAP, PREFIX, DELIVERY (at_least_once | exactly_once), BATCH, COMMIT_EVERY (default BATCH),
 KILL_ON_COMMIT=N (SIGKILL itself right before the N-th offset commit, after the batch's outputs
 were acknowledged), HANG_AT=N and HANG_MARKER=path (on the N-th record: write the marker and hang,
 inside an open transaction), SLOW_MS=n (sleep n ms per record). SIGTERM stops it gracefully.
@@ -25,6 +25,7 @@ from quorum_common.testing.samples import sample_record
 def main() -> int:
     bus = KafkaBus({"bootstrap.servers": os.environ["BOOTSTRAP"]}, topic_prefix=os.environ["PREFIX"],
                    delivery=os.environ["DELIVERY"], batch_size=int(os.environ.get("BATCH", "20")),
+                   commit_every=int(os.environ.get("COMMIT_EVERY", os.environ.get("BATCH", "20"))),
                    # a restarted member need not wait 45 s for the killed one to be evicted
                    consumer_overrides={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
     kill_on = int(os.environ.get("KILL_ON_COMMIT", "0"))

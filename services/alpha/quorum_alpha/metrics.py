@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quorum_common.runtime.metrics import ServiceMetrics, tap_published
+from quorum_common.runtime.metrics import ServiceMetrics, labelled, tap_published
 
 from quorum_alpha.engine import SIGNALS_TOPIC, AlphaEngine
 
@@ -21,7 +21,7 @@ def instrument(engine: AlphaEngine, metrics: ServiceMetrics) -> None:
                                buckets=SCORE_BUCKETS)
     def observed(topic: str, record: dict[str, Any]) -> None:
         if topic == SIGNALS_TOPIC:
-            signals.labels(record["agent_id"], record["strategy"]).inc()
-            scores.labels(record["strategy"]).observe(record["score"])
+            labelled(signals, record["agent_id"], record["strategy"]).inc()
+            labelled(scores, record["strategy"]).observe(record["score"])
 
     tap_published(engine, observed)

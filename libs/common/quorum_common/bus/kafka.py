@@ -1,8 +1,9 @@
 """The Kafka transport (confluent-kafka).
 
 - Producers are idempotent with ``acks=all``.
-- A service's consumer group commits offsets manually, only after a batch was handled and its
-  outputs were delivered (``at_least_once``), or inside the same transaction as the outputs
+- A service's consumer group commits offsets manually, only after the records were handled and
+  their outputs delivered (``at_least_once``: when the consumer has caught up, every
+  ``commit_every`` records while it is busy, and at a graceful stop), or inside the same transaction as the outputs
   (``exactly_once``: transactional producer, ``read_committed`` consumer, offsets sent to the
   transaction).
 - A record that fails to decode, or whose handler raises, goes to ``dlq.<topic>`` with the reason
@@ -32,7 +33,7 @@ from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
-from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.metrics import ServiceMetrics, labelled
 from quorum_common.runtime.tracing import consume_span, inject_headers
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class KafkaPublisher:
             except BufferError:
                 self.producer.poll(0.05)
         self.producer.poll(0)
-        self._bus.metrics_for(self._service).messages_out.labels(topic).inc()
+        labelled(self._bus.metrics_for(self._service).messages_out, topic).inc()
 
     def begin(self) -> None:
         """Start buffering the outputs of one handler call."""
@@ -150,6 +151,7 @@ class KafkaBus(Bus):
         topic_prefix: str = "",
         delivery: Delivery = "at_least_once",
         batch_size: int = 500,
+        commit_every: int = 1000,
         poll_timeout_s: float = 0.05,
         linger_ms: int = 1,
         instance_id: str = "0",
@@ -167,6 +169,7 @@ class KafkaBus(Bus):
         self.prefix = topic_prefix
         self.delivery = delivery
         self.batch_size = batch_size
+        self.commit_every = commit_every
         self.poll_timeout_s = poll_timeout_s
         self.linger_ms = linger_ms
         self.instance_id = instance_id
@@ -282,6 +285,9 @@ class ConsumerLoop:
         self.handled = 0
         self.ready = threading.Event()
         self._last_lag_check = 0.0
+        self._uncommitted: dict[tuple[str, int], int] = {}
+        """Next offset per partition of records handled (at least once) but not yet committed."""
+        self._since_commit = 0
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
@@ -293,11 +299,13 @@ class ConsumerLoop:
         eos = self.bus.delivery == "exactly_once"
         producer = self.publisher.producer  # create (and init transactions) before consuming
         idle_since: float | None = None
+        failed = False
         try:
             while not stop.is_set():
-                msgs = self._next_batch()
+                msgs = self._next_batch(wait=not self._uncommitted)
                 self._maybe_report_lag()
                 if not msgs:
+                    self._settle()
                     if idle_exit_s is not None and self.ready.is_set():
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since > idle_exit_s:
@@ -308,26 +316,51 @@ class ConsumerLoop:
                     self._process_transaction(producer, msgs)
                 else:
                     self._process_at_least_once(msgs)
+        except BaseException:
+            failed = True
+            raise
         finally:
-            self.consumer.close()
-            self.publisher.flush()
+            try:
+                if not failed:
+                    self._settle()
+            finally:
+                self.consumer.close()
+                self.publisher.flush()
 
-    def _next_batch(self) -> list:
-        """Wait for one record (up to the poll timeout), then take whatever else is already queued.
+    def _next_batch(self, wait: bool = True) -> list:
+        """Wait for one record (up to the poll timeout; not at all when ``wait`` is False), then take
+        whatever else is already queued.
 
         ``consume(n, timeout)`` alone waits for ``n`` records or the whole timeout, which would add
         the timeout to every hop when traffic is light.
         """
-        first = self.consumer.poll(self.bus.poll_timeout_s)
+        first = self.consumer.poll(self.bus.poll_timeout_s if wait else 0)
         if first is None:
             return []
         return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
 
     def _process_at_least_once(self, msgs: list) -> None:
-        offsets = self._handle_batch(msgs)
+        """Handle a batch; its outputs are produced at once, its offsets committed by :meth:`_settle`."""
+        for tp in self._handle_batch(msgs):
+            self._uncommitted[(tp.topic, tp.partition)] = tp.offset
+        self._since_commit += len(msgs)
+        if self._since_commit >= self.bus.commit_every:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait for every output to be acknowledged, then commit the offsets handled so far.
+
+        Called when the consumer has caught up (nothing more queued), every ``commit_every`` records
+        while it is busy, and at a graceful stop: the wait for acknowledgements and the commit are
+        paid once per burst, not once per record, so they stay off the path of the next record.
+        """
+        if not self._uncommitted:
+            return
         self.publisher.flush()
-        if offsets:
-            self._commit(offsets)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
+        self._commit(offsets)
+        self._uncommitted = {}
+        self._since_commit = 0
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
@@ -372,7 +405,7 @@ class ConsumerLoop:
         key = m.key().decode("utf-8", "replace") if m.key() is not None else None
         headers = _headers_to_dict(m.headers())
         payload = m.value() or b""
-        self.metrics.messages_in.labels(topic).inc()
+        labelled(self.metrics.messages_in, topic).inc()
         try:
             schema, record = self.bus.codec.decode(topic, payload)
         except CodecError as exc:
@@ -406,7 +439,7 @@ class ConsumerLoop:
             return
         for out in self.publisher.take():
             self.publisher.produce(out)
-        self.metrics.handler_seconds.labels(topic).observe(time.perf_counter() - start)
+        labelled(self.metrics.handler_seconds, topic).observe(time.perf_counter() - start)
         self.handled += 1
 
     def _dead_letter(self, letter: DeadLetter) -> None:

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
         "exactly_once", description="Commit offsets after delivery, or inside a Kafka transaction."
     )
     batch_size: int = Field(500, ge=1, le=100_000, description="Records consumed per batch.")
+    commit_every: int = Field(1000, ge=1, le=1_000_000, description="At-least-once: most records handled between "
+                              "two offset commits while the consumer is busy (it also commits whenever it catches "
+                              "up); a crash may repeat up to this many per partition.")
     linger_ms: int = Field(1, ge=0, le=1000, description="Producer linger: latency against batching.")
     instance_id: str = Field("0", description="Distinguishes replicas (transactional ids).")
     lockstep: bool = Field(False, description="Deliver in clock-tick phases (deterministic replays): bus/lockstep.py.")
