@@ -101,10 +101,10 @@ def test_benchmark_times_both_measures() -> None:
 def test_a_failed_objective_falls_back_to_min_risk(returns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     real_solve = optimiser._solve
 
-    def sharpe_fails(p: Problem, symbols: list[str], solvers: tuple[str, ...]) -> pd.Series | None:
+    def sharpe_fails(port: object, p: Problem, solvers: tuple[str, ...]) -> pd.Series | None:
         if p.objective == "MAX_SHARPE":
             raise RuntimeError("solver crashed")
-        return real_solve(p, symbols, solvers)
+        return real_solve(port, p, solvers)
 
     monkeypatch.setattr(optimiser, "_solve", sharpe_fails)
     p = problem(returns, sector_caps={"Health Care": 0.2})
@@ -115,3 +115,47 @@ def test_a_failed_objective_falls_back_to_min_risk(returns: pd.DataFrame, monkey
     min_risk = optimise(problem(returns, sector_caps={"Health Care": 0.2}, objective="MIN_RISK"))
     assert not min_risk.fallback
     assert result.weights == pytest.approx(min_risk.weights, abs=1e-6)
+
+
+def test_an_unbeatable_risk_free_rate_falls_back_to_the_same_min_risk_weights(returns: pd.DataFrame) -> None:
+    """MAX_SHARPE is infeasible (no portfolio returns the risk-free rate); the retry solves MIN_RISK on the same
+    riskfolio Portfolio and gets exactly what a MIN_RISK mandate gets."""
+    kw = {"risk_measure": "CDAR", "risk_free_rate": 1.0, "sector_caps": {"Health Care": 0.2}}
+    result = optimise(problem(returns, **kw))
+    assert result.fallback and result.status == "fallback: MIN_RISK (MAX_SHARPE infeasible or no solver succeeded)"
+    min_risk = optimise(problem(returns, objective="MIN_RISK", **kw))
+    assert not min_risk.fallback
+    assert result.weights == min_risk.weights and result.expected_risk == min_risk.expected_risk
+
+
+@pytest.mark.parametrize("rm", ["MDD", "CDAR"])
+def test_the_status_keeping_solver_solves_exactly_as_the_named_one(returns: pd.DataFrame, rm: str) -> None:
+    p = problem(returns, risk_measure=rm, sector_caps={"Health Care": 0.2})
+    symbols = sorted(returns.columns)
+    port = optimiser._portfolio(p, symbols)
+    keeping = optimiser._status_keeping("CLARABEL")()
+    by_instance = optimiser._optimization(port, p, [keeping])
+    assert keeping.status == "optimal"
+    pd.testing.assert_frame_equal(by_instance, optimiser._optimization(port, p, ["CLARABEL"]), check_exact=True)
+
+
+def test_a_certified_infeasible_problem_is_not_handed_to_the_next_solver(
+        returns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, list[str]]] = []
+    real = optimiser._optimization
+
+    def recording(port: object, p: Problem, solvers: list) -> pd.DataFrame | None:
+        asked.append((p.objective, [s if isinstance(s, str) else s.name() for s in solvers]))
+        return real(port, p, solvers)
+
+    monkeypatch.setattr(optimiser, "_optimization", recording)
+    result = optimise(problem(returns, upper_risk=1e-5), ("CLARABEL", "SCS"))  # no portfolio draws down this little
+    assert result.fallback
+    assert asked == [("MAX_SHARPE", ["QUORUM_CLARABEL"]), ("MIN_RISK", ["QUORUM_CLARABEL"])]
+
+
+def test_a_solver_that_fails_without_a_certificate_hands_over_to_the_next(returns: pd.DataFrame) -> None:
+    p = problem(returns, sector_caps={"Health Care": 0.2})
+    handed_over = optimise(p, ("NOT_A_SOLVER", "CLARABEL"))  # cvxpy raises SolverError for the first
+    assert not handed_over.fallback
+    assert handed_over.weights == optimise(p, ("CLARABEL",)).weights
