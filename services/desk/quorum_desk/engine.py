@@ -49,14 +49,17 @@ def run_embedded(
     progress: Callable[[int, int], None] | None = None,
     extra_taps: list[Callable] | None = None,
     progress_every: int = 100_000,
+    roundtrip: bool = True,
 ) -> EmbeddedRun:
     """Run the whole desk in this process until the replay is exhausted.
 
     ``overrides`` maps a service name to settings fields (e.g. ``{"ingest": {"end": ...}}``);
     ``inject`` adds records (e.g. a risk officer's RESUME command) at their event times.
+    ``roundtrip`` (the default) passes every delivered record through the Avro codec, so engines see
+    exactly what they would see over Kafka; without it records are handed over as published.
     """
     overrides = overrides or {}
-    bus = InProcessBus(lockstep=True, trace=False)
+    bus = InProcessBus(lockstep=True, trace=False, roundtrip=roundtrip)
     recorder = RunRecorder()
     bus.tap(recorder.record)
     for tap in extra_taps or []:
