@@ -141,6 +141,11 @@ def _pid() -> int | None:
     return pid
 
 
+def broker_pid() -> int | None:
+    """The pid of the broker started by :func:`up`, while it runs."""
+    return _pid()
+
+
 def _wait_ready(proc_pid: int, timeout_s: float) -> None:
     from confluent_kafka.admin import AdminClient
 

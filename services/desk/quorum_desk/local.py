@@ -110,8 +110,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return tokens
 
 
-def down(purge: bool = False) -> None:
-    """Stop every service started by :func:`up`, then the broker."""
+def down(purge: bool = False, broker: bool = True) -> None:
+    """Stop every service started by :func:`up`, then (``broker``) the broker."""
     for pid_file in sorted(RUN_DIR.glob("*.pid")):
         pid = int(pid_file.read_text())
         try:
@@ -124,4 +124,5 @@ def down(purge: bool = False) -> None:
             pass
         pid_file.unlink()
         _say(f"stopped {pid_file.stem}")
-    kafka_local.down(purge=purge)
+    if broker:
+        kafka_local.down(purge=purge)

@@ -2,8 +2,9 @@
 
 - Producers are idempotent with ``acks=all``.
 - A service's consumer group commits offsets manually, only after the records were handled and
-  their outputs delivered (``at_least_once``: when the consumer has caught up, every
-  ``commit_every`` records while it is busy, and at a graceful stop), or inside the same transaction as the outputs
+  their outputs delivered (``at_least_once``: when the consumer has caught up, at most every
+  ``commit_interval_ms`` (at once in lockstep), every ``commit_every`` records while it is busy,
+  and at a graceful stop), or inside the same transaction as the outputs
   (``exactly_once``: transactional producer, ``read_committed`` consumer, offsets sent to the
   transaction).
 - A record that fails to decode, or whose handler raises, goes to ``dlq.<topic>`` with the reason
@@ -152,6 +153,7 @@ class KafkaBus(Bus):
         delivery: Delivery = "at_least_once",
         batch_size: int = 500,
         commit_every: int = 1000,
+        commit_interval_ms: int = 100,
         poll_timeout_s: float = 0.05,
         linger_ms: int = 1,
         instance_id: str = "0",
@@ -170,6 +172,7 @@ class KafkaBus(Bus):
         self.delivery = delivery
         self.batch_size = batch_size
         self.commit_every = commit_every
+        self.commit_interval_ms = commit_interval_ms
         self.poll_timeout_s = poll_timeout_s
         self.linger_ms = linger_ms
         self.instance_id = instance_id
@@ -246,7 +249,7 @@ class KafkaBus(Bus):
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed" if self.delivery == "exactly_once" else "read_uncommitted",
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": 100,
             **self.consumer_overrides,
         })
 
@@ -288,6 +291,8 @@ class ConsumerLoop:
         self._uncommitted: dict[tuple[str, int], int] = {}
         """Next offset per partition of records handled (at least once) but not yet committed."""
         self._since_commit = 0
+        self._commit_due = 0.0
+        """Monotonic time before which a caught-up consumer does not commit (see ``commit_interval_ms``)."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
@@ -302,10 +307,11 @@ class ConsumerLoop:
         failed = False
         try:
             while not stop.is_set():
-                msgs = self._next_batch(wait=not self._uncommitted)
+                msgs = self._next_batch(self._wait_s())
                 self._maybe_report_lag()
                 if not msgs:
-                    self._settle()
+                    if time.monotonic() >= self._commit_due:
+                        self._settle()
                     if idle_exit_s is not None and self.ready.is_set():
                         idle_since = idle_since or time.monotonic()
                         if time.monotonic() - idle_since > idle_exit_s:
@@ -327,14 +333,20 @@ class ConsumerLoop:
                 self.consumer.close()
                 self.publisher.flush()
 
-    def _next_batch(self, wait: bool = True) -> list:
-        """Wait for one record (up to the poll timeout; not at all when ``wait`` is False), then take
-        whatever else is already queued.
+    def _wait_s(self) -> float:
+        """How long the next poll may wait: the poll timeout, or until the pending commit is due."""
+        if not self._uncommitted:
+            return self.bus.poll_timeout_s
+        return min(self.bus.poll_timeout_s, max(0.0, self._commit_due - time.monotonic()))
+
+    def _next_batch(self, wait_s: float | None = None) -> list:
+        """Wait for one record (up to ``wait_s``, by default the poll timeout), then take whatever
+        else is already queued.
 
         ``consume(n, timeout)`` alone waits for ``n`` records or the whole timeout, which would add
         the timeout to every hop when traffic is light.
         """
-        first = self.consumer.poll(self.bus.poll_timeout_s if wait else 0)
+        first = self.consumer.poll(self.bus.poll_timeout_s if wait_s is None else wait_s)
         if first is None:
             return []
         return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
@@ -350,9 +362,11 @@ class ConsumerLoop:
     def _settle(self) -> None:
         """Wait for every output to be acknowledged, then commit the offsets handled so far.
 
-        Called when the consumer has caught up (nothing more queued), every ``commit_every`` records
-        while it is busy, and at a graceful stop: the wait for acknowledgements and the commit are
-        paid once per burst, not once per record, so they stay off the path of the next record.
+        Called when the consumer has caught up (nothing more queued) and ``commit_interval_ms`` has
+        passed since the last commit, every ``commit_every`` records while it is busy, and at a
+        graceful stop: the wait for acknowledgements and the commit are paid once per burst or
+        interval, not once per record, so they stay off the path of the next record and the broker
+        is not asked for a commit per record.
         """
         if not self._uncommitted:
             return
@@ -361,6 +375,9 @@ class ConsumerLoop:
         self._commit(offsets)
         self._uncommitted = {}
         self._since_commit = 0
+        # Lockstep replays wait for every group to commit before each tick: they commit at once.
+        interval_s = 0.0 if self.bus.lockstep else self.bus.commit_interval_ms / 1000
+        self._commit_due = time.monotonic() + interval_s
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
@@ -450,14 +467,19 @@ class ConsumerLoop:
         self.publisher.produce((letter.dlq_topic, letter.key, letter.payload, headers))
 
     def _maybe_report_lag(self, every_s: float = 5.0) -> None:
+        """Set the consumer-lag gauge from the high watermarks the last fetches brought back.
+
+        The cached watermarks cost no broker round trip: asking the broker for every assigned
+        partition would stall the loop (and every record queued behind it) each time.
+        """
         now = time.monotonic()
         if now - self._last_lag_check < every_s:
             return
         self._last_lag_check = now
         try:
             for tp in self.consumer.position(self.consumer.assignment()):
-                _low, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
-                if tp.offset >= 0:
+                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
                     gauge = self.metrics.consumer_lag.labels(self.bus.logical(tp.topic), str(tp.partition))
                     gauge.set(high - tp.offset)
         except KafkaException as exc:

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     commit_every: int = Field(1000, ge=1, le=1_000_000, description="At-least-once: most records handled between "
                               "two offset commits while the consumer is busy (it also commits whenever it catches "
                               "up); a crash may repeat up to this many per partition.")
+    commit_interval_ms: int = Field(100, ge=0, le=60_000, description="At-least-once, without lockstep: least time "
+                                     "between two commits of a consumer that keeps catching up (fewer commit "
+                                     "requests on the broker; a crash may repeat what this window handled).")
     linger_ms: int = Field(1, ge=0, le=1000, description="Producer linger: latency against batching.")
     instance_id: str = Field("0", description="Distinguishes replicas (transactional ids).")
     lockstep: bool = Field(False, description="Deliver in clock-tick phases (deterministic replays): bus/lockstep.py.")
