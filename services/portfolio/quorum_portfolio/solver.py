@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -110,8 +111,19 @@ def _warm_up() -> None:
     """Runs in the new worker so that its imports (cvxpy, riskfolio) are paid before the first solve."""
 
 
+WORKER_NICENESS = 10
+"""How much lower than the service the worker's scheduling priority is: a solve is background work and
+yields the CPU to the record path whenever both want it."""
+
+
+def _lower_priority() -> None:
+    """Worker initializer: run at a lower scheduling priority than the service."""
+    os.nice(WORKER_NICENESS)
+
+
 class ProcessSolver:
-    """Solves in one worker process (started with ``spawn``: the parent runs librdkafka threads)."""
+    """Solves in one worker process (started with ``spawn``: the parent runs librdkafka threads), at a
+    lower scheduling priority than the service (``WORKER_NICENESS``)."""
 
     def __init__(self) -> None:
         self._pool = self._start()
@@ -120,7 +132,8 @@ class ProcessSolver:
 
     @staticmethod
     def _start() -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_lower_priority)
         pool.submit(_warm_up)
         return pool
 

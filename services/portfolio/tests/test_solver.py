@@ -3,6 +3,7 @@ tick with the trigger they were solved for, and a calendar rebalance waits for t
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -11,7 +12,15 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_portfolio.config import PortfolioSettings
 from quorum_portfolio.engine import PortfolioEngine
 from quorum_portfolio.optimiser import Problem
-from quorum_portfolio.solver import InlineSolver, ProcessSolver, Solved, SolveRequest, make_solver, solve
+from quorum_portfolio.solver import (
+    WORKER_NICENESS,
+    InlineSolver,
+    ProcessSolver,
+    Solved,
+    SolveRequest,
+    make_solver,
+    solve,
+)
 
 DAY = 86_400_000_000_000
 T0 = 1_600_000_000 * 1_000_000_000
@@ -36,6 +45,8 @@ def test_the_worker_process_gives_the_inline_result(records: Any) -> None:
         with pytest.raises(RuntimeError, match="in flight"):
             worker.submit(req)
         assert worker.wait(120)
+        (pid,) = worker._pool._processes  # the one worker process
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
         done = worker.take()
         assert done is not None and done.request is req and not worker.busy and worker.take() is None
     finally:
