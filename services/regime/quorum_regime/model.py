@@ -329,19 +329,20 @@ def _finish(hmm: GaussianHMM, features: np.ndarray, center: np.ndarray, scale: n
                              log_alpha, warm)
 
 
-def _fit_warm(previous: FittedRegimeModel, features: np.ndarray, z: np.ndarray, center: np.ndarray,
-              scale: np.ndarray, params: HmmParams, fitted_ts: int, uses_vix: bool) -> FittedRegimeModel | None:
-    """The fit started from ``previous``; None when it fails or degenerates (the caller then fits cold)."""
+def _fit(hmm: GaussianHMM, features: np.ndarray, z: np.ndarray, center: np.ndarray, scale: np.ndarray,
+         params: HmmParams, fitted_ts: int, uses_vix: bool, warm: bool) -> FittedRegimeModel | None:
+    """Run EM from ``hmm``'s start on the scaled rows ``z``; None when it fails or degenerates (logged:
+    a failed warm fit at INFO, since a cold one follows; a failed cold fit at WARNING)."""
+    level, what = (logging.INFO, "warm HMM fit") if warm else (logging.WARNING, "HMM fit")
     try:
-        hmm = _warm_hmm(previous, center, scale, params)
         with _THREADPOOLS.limit(limits=1):
             hmm.fit(z)
     except (ValueError, np.linalg.LinAlgError) as exc:
-        log.info("warm HMM fit failed; fitting cold", extra={"error": str(exc), "rows": len(features)})
+        log.log(level, f"{what} failed", extra={"error": str(exc), "rows": len(features)})
         return None
-    model = _finish(hmm, features, center, scale, params, fitted_ts, uses_vix, warm=True)
+    model = _finish(hmm, features, center, scale, params, fitted_ts, uses_vix, warm=warm)
     if model is None:
-        log.info("warm HMM fit degenerate; fitting cold", extra={"rows": len(features)})
+        log.log(level, f"{what} degenerate", extra={"rows": len(features)})
     return model
 
 
@@ -357,18 +358,14 @@ def fit_regime_model(features: np.ndarray, params: HmmParams, fitted_ts: int, us
     scale = np.where(scale > 1e-12, scale, 1.0)
     z = (features - center) / scale
     if previous is not None and previous.n_features == features.shape[1]:
-        model = _fit_warm(previous, features, z, center, scale, params, fitted_ts, uses_vix)
-        if model is not None:
-            return model
+        try:
+            warm_hmm = _warm_hmm(previous, center, scale, params)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.info("warm HMM start failed; fitting cold", extra={"error": str(exc), "rows": len(features)})
+        else:
+            model = _fit(warm_hmm, features, z, center, scale, params, fitted_ts, uses_vix, warm=True)
+            if model is not None:
+                return model
     hmm = GaussianHMM(n_components=params.n_states, covariance_type=params.covariance_type, n_iter=params.n_iter,
                       tol=params.tol, random_state=params.random_state)
-    try:
-        with _THREADPOOLS.limit(limits=1):
-            hmm.fit(z)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        log.warning("HMM fit failed", extra={"error": str(exc), "rows": len(features)})
-        return None
-    model = _finish(hmm, features, center, scale, params, fitted_ts, uses_vix, warm=False)
-    if model is None:
-        log.warning("HMM fit degenerate", extra={"rows": len(features)})
-    return model
+    return _fit(hmm, features, z, center, scale, params, fitted_ts, uses_vix, warm=False)
