@@ -50,12 +50,15 @@ class RegimeEngine(Engine):
         """Feature rows (return, realised_vol, vix; NaN before the first VIX bar), oldest first."""
         self._rows_seen = 0
         self._next_fit_at = settings.min_fit_bars
-        self.model: FittedRegimeModel | None = None
         self._filter: RegimeFilter | None = None
-        """The forward filter of ``self.model``, at the feature row ``self._filter_row`` (1-based)."""
-        self._filter_row = 0
+        """The forward filter of the model in force, at the last feature row."""
         self.fits = 0
         self._last: tuple[int, str] | None = None
+
+    @property
+    def model(self) -> FittedRegimeModel | None:
+        """The model in force (the last successful fit), or None before the first one."""
+        return self._filter.model if self._filter is not None else None
 
     def handle(self, msg: Message) -> None:
         """Feed a bar of the market proxy or the VIX; publish the regime of every completed row."""
@@ -85,24 +88,25 @@ class RegimeEngine(Engine):
         if self._keep is not None:
             self._x = self._x[-self._keep:]
         self._rows_seen += 1
+        fitted = False
         if self._rows_seen >= self._next_fit_at:
             self._next_fit_at = self._rows_seen + self.settings.refit_every
-            self._refit(row.ts)
-        if self.model is not None and self._filter is not None:
-            if self._filter_row < self._rows_seen:  # no fit at this row: step the filter with it
-                self._filter.step(self._x[-1, :self.model.n_features])
-                self._filter_row = self._rows_seen
-            self._publish(row, self.model, self._filter.probabilities)
+            fitted = self._refit(row.ts)
+        if self._filter is not None:
+            if not fitted:  # a new fit's filter is already at this row (the last of its window)
+                self._filter.step(self._x[-1, :self._filter.model.n_features])
+            self._publish(row, self._filter.model, self._filter.probabilities)
 
-    def _refit(self, ts: int) -> None:
+    def _refit(self, ts: int) -> bool:
+        """Fit on the window ending at the current row; whether a new model is in force."""
         with_vix = not np.isnan(self._x[:, 2]).any()
         previous = self.model if self.settings.warm_start else None
         model = fit_regime_model(self._x if with_vix else self._x[:, :2], self._params, ts, with_vix, previous)
-        if model is not None:
-            self.model = model
-            self._filter = model.filter()  # at the last row of the fit window: the current row
-            self._filter_row = self._rows_seen
-            self.fits += 1
+        if model is None:
+            return False
+        self._filter = model.filter()
+        self.fits += 1
+        return True
 
     def _publish(self, row: FeatureRow, model: FittedRegimeModel, probs: np.ndarray) -> None:
         state = int(np.argmax(probs))

@@ -304,7 +304,6 @@ class ConsumerLoop:
         eos = self.bus.delivery == "exactly_once"
         producer = self.publisher.producer  # create (and init transactions) before consuming
         idle_since: float | None = None
-        failed = False
         try:
             while not stop.is_set():
                 msgs = self._next_batch(self._wait_s())
@@ -322,16 +321,10 @@ class ConsumerLoop:
                     self._process_transaction(producer, msgs)
                 else:
                     self._process_at_least_once(msgs)
-        except BaseException:
-            failed = True
-            raise
+            self._settle()  # a graceful stop commits what was handled (a failure commits nothing)
         finally:
-            try:
-                if not failed:
-                    self._settle()
-            finally:
-                self.consumer.close()
-                self.publisher.flush()
+            self.consumer.close()
+            self.publisher.flush()
 
     def _wait_s(self) -> float:
         """How long the next poll may wait: the poll timeout, or until the pending commit is due."""
@@ -339,14 +332,13 @@ class ConsumerLoop:
             return self.bus.poll_timeout_s
         return min(self.bus.poll_timeout_s, max(0.0, self._commit_due - time.monotonic()))
 
-    def _next_batch(self, wait_s: float | None = None) -> list:
-        """Wait for one record (up to ``wait_s``, by default the poll timeout), then take whatever
-        else is already queued.
+    def _next_batch(self, wait_s: float) -> list:
+        """Wait for one record (up to ``wait_s``), then take whatever else is already queued.
 
         ``consume(n, timeout)`` alone waits for ``n`` records or the whole timeout, which would add
         the timeout to every hop when traffic is light.
         """
-        first = self.consumer.poll(self.bus.poll_timeout_s if wait_s is None else wait_s)
+        first = self.consumer.poll(wait_s)
         if first is None:
             return []
         return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
