@@ -1,15 +1,19 @@
 """Lockstep mode: an engine fed by several topics and partitions sees the same sequence on Kafka as
-in-process, because the source waits for the consumer groups to catch up before each clock tick."""
+in-process, because each tick waits for every consumer's report on the previous one and carries the
+offsets its consumers must have read (bus/phase_barrier.py)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message
-from quorum_common.bus.quiescence import Quiescence
+from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
+from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import Source, envelope
 from quorum_common.phases import clock_tick
 from quorum_common.runtime.service import publish_source
@@ -18,6 +22,7 @@ from quorum_common.testing.samples import sample_record
 
 pytestmark = pytest.mark.kafka
 CATALOG = default_catalog()
+CODEC = TopicCodec(CATALOG)
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG"]
 SIGNAL = sample_record(CATALOG.schema_for("signals.raw"))
 
@@ -61,7 +66,7 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
     inproc.run()
     assert len(expected) == 12 * (2 * len(SYMBOLS) + 2)
 
-    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock")
+    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
     got: list = []
     bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
     wire(bus, got)
@@ -72,20 +77,55 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
     try:
         for s in ("relay", "probe"):
             assert bus.loop(s).ready.wait(30)
-        groups = {prefix + "relay": [prefix + "md.bars", prefix + "sys.clock"],
-                  prefix + "probe": [prefix + t for t in ("md.bars", "signals.raw", "sys.clock")]}
-        quiet = Quiescence(kafka_config, groups, timeout_s=30)
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
-        pub = source_bus.publisher("ingest")
-
-        def barrier() -> None:
-            source_bus.flush()
-            quiet.wait()
-
-        publish_source(Bars(), pub, threading.Event(), barrier=barrier)
+        barrier = source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30)
+        publish_source(Bars(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
         barrier()
+        barrier.close()
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
     assert got == expected
+
+
+def test_a_tick_waits_for_the_records_it_is_stamped_after_and_is_reported(kafka_config, kafka_topics) -> None:
+    """A consumer handles a tick only once it has read up to the tick's ``x-after`` offsets, then reports it."""
+    prefix = kafka_topics("md.bars", "sys.clock", "sys.progress")
+    seen: list = []
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+    bus.subscribe("probe", ["md.bars", "sys.clock"], lambda msg: seen.append((msg.topic, msg.ts_event)))
+    stop = threading.Event()
+    thread = threading.Thread(target=bus.run_service, args=("probe", stop))
+    thread.start()
+    source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+    pub = source_bus.publisher("ingest")
+    late = source_bus.publisher("late")  # publishes the bar only after the tick is out
+    try:
+        assert bus.loop("probe").ready.wait(30)
+        bar = sample_record(CATALOG.schema_for("md.bars"), seed=3)
+        bar.update(envelope(1_000_000, "bar", "AAA"), symbol="AAA")
+        partition = 2
+        pub.after = {("md.bars", partition): 1}  # the tick follows the first record of md.bars[2]
+        tick = clock_tick("BAR_CLOSE", 1_000_000, 1)
+        pub.publish("sys.clock", tick, key="XNYS")
+        pub.flush()
+        time.sleep(1.5)
+        assert seen == [], "the tick was handled before the record it must follow was read"
+        late.producer.produce(prefix + "md.bars", CODEC.encode("md.bars", bar), key=b"AAA", partition=partition,
+                              headers=[("x-phase", b"0")])
+        late.flush()
+        deadline = time.monotonic() + 20
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == [("md.bars", 1_000_000), ("sys.clock", tick["ts_event"])]
+        reports = Consumer({**kafka_config, "group.id": f"{prefix}check", "auto.offset.reset": "earliest"})
+        reports.assign([TopicPartition(prefix + PROGRESS_TOPIC, 0, 0)])
+        m = reports.poll(20)
+        reports.close()
+        assert m is not None and m.error() is None
+        report = CODEC.decode(PROGRESS_TOPIC, m.value())[1]
+        assert (report["service"], report["tick_id"]) == ("probe", tick["event_id"])
+    finally:
+        stop.set()
+        thread.join(timeout=30)

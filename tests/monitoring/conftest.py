@@ -183,7 +183,7 @@ def _start_desk(procs: Processes, bootstrap: str, prefix: str, ports: dict[str, 
                  f"{spec.name} to be ready:\n{procs.log_tail(spec.name)}")
     procs.start(SOURCE.name, [sys.executable, "-m", f"quorum_{SOURCE.name}.app"],
                 {**common, "QUORUM_HTTP_PORT": str(ports[SOURCE.name]), "QUORUM_SERVICE_NAME": SOURCE.name,
-                 "QUORUM_LOCKSTEP_GROUPS": json.dumps(consumer_inputs())})
+                 "QUORUM_LOCKSTEP_GROUPS": json.dumps(sorted(consumer_inputs()))})
 
 
 def _exercise_sidecar(socket_path: Path) -> None:

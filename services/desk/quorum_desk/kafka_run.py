@@ -10,7 +10,6 @@ from typing import Any
 
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import ensure_topics
-from quorum_common.bus.quiescence import Quiescence
 from quorum_common.runtime.service import publish_source
 from quorum_common.schemas import default_catalog
 
@@ -48,20 +47,14 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         for name, bus in buses:
             if not bus.loop(name).ready.wait(60):
                 raise RuntimeError(f"{name} got no partitions within 60 s")
-        groups = {prefix + g: [prefix + t for t in topics] for g, topics in consumer_inputs().items()}
-        quiet = Quiescence(client_config, groups, timeout_s=timeout_s)
         source_bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
-        waited = [0.0]
-
-        def barrier() -> None:
-            source_bus.flush()
-            waited[0] += quiet.wait()
-
+        barrier = source_bus.phase_barrier(SOURCE.name, consumer_inputs(), timeout_s=timeout_s)
         started = time.perf_counter()
         source = SOURCE.source(service_settings(SOURCE, overrides))
         published = publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(), barrier=barrier)
         barrier()
-        return KafkaRun(prefix, published, time.perf_counter() - started, waited[0])
+        barrier.close()
+        return KafkaRun(prefix, published, time.perf_counter() - started, barrier.waited_s)
     finally:
         stop.set()
         for t in threads:

@@ -3,7 +3,7 @@
 Each service runs ``python -m quorum_<name>.app`` with its HTTP endpoint (``/healthz``, ``/readyz``,
 ``/metrics``; the admin API too) on ``127.0.0.1:<base port + n>``, logs in ``.run/logs/<name>.log``
 and its pid in ``.run/<name>.pid``. The consumers start first; once all are ready the ingest replay
-starts in lockstep, waiting before every clock tick until all consumer groups caught up, so the run
+starts in lockstep, waiting before every clock tick until every consumer reported the last phase done, so the run
 over Kafka takes the same decisions as the embedded one. The admin API gets three fresh bearer tokens
 (viewer, operator, risk officer), written to ``.run/admin-tokens.json`` (mode 600); only their
 SHA-256 digests reach the service.
@@ -103,7 +103,7 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
         _wait_ready(name)
     _say("every service is ready")
     if replay:
-        groups = json.dumps(consumer_inputs())
+        groups = json.dumps(sorted(consumer_inputs()))
         pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups})
         mode = "in lockstep" if lockstep else "as in live trading (no lockstep)"
         _say(f"ingest     pid {pid:<7} replaying {mode} (logs: {RUN_DIR / 'logs'})")

@@ -3,7 +3,7 @@
 - Producers are idempotent with ``acks=all``.
 - A service's consumer group commits offsets manually, only after the records were handled and
   their outputs delivered (``at_least_once``: when the consumer has caught up, at most every
-  ``commit_interval_ms`` (at once in lockstep), every ``commit_every`` records while it is busy,
+  ``commit_interval_ms``, every ``commit_every`` records while it is busy,
   and at a graceful stop), or inside the same transaction as the outputs
   (``exactly_once``: transactional producer, ``read_committed`` consumer, offsets sent to the
   transaction).
@@ -14,7 +14,9 @@
 - ``stop()`` ends the loop after the current batch, which is committed; then the consumer closes
   and the producer is flushed.
 - ``lockstep=True`` delivers in clock-tick phases, as the in-process bus does
-  (:mod:`quorum_common.bus.lockstep`); every record is tagged with its publisher's phase. Records
+  (:mod:`quorum_common.bus.lockstep`); every record is tagged with its publisher's phase. A tick is
+  held until the consumer has read up to the offsets it carries, and every handled tick is reported
+  to the source (:mod:`quorum_common.bus.phase_barrier`). Records
   held for a later phase are committed when received: lockstep is a mode for deterministic replays,
   not for surviving a crash of the consumer mid-phase.
 """
@@ -32,6 +34,15 @@ from quorum_common.bus.base import Bus, Handler
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
+from quorum_common.bus.phase_barrier import (
+    AFTER_HEADER,
+    PROGRESS_TOPIC,
+    Offsets,
+    PhaseBarrier,
+    decode_after,
+    encode_after,
+    phase_report,
+)
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 from quorum_common.runtime.metrics import ServiceMetrics, labelled
@@ -65,7 +76,13 @@ class KafkaPublisher:
         self._errors: list[str] = []
         self.transactional = False
         self.phase = 0
-        """``ts_event`` of the last clock tick this service handled (lockstep tagging)."""
+        """``ts_event`` of the last clock tick this service handled or published (lockstep tagging)."""
+        self.published_offsets: Offsets = {}
+        """Per (logical topic, partition): the offset after the last acknowledged record (phase reports)."""
+        self.last_tick_id: str | None = None
+        """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
+        self.after: Offsets | None = None
+        """Offsets stamped on the next clock tick as ``x-after`` (set by the source's phase barrier)."""
 
     @property
     def producer(self) -> Producer:
@@ -81,6 +98,10 @@ class KafkaPublisher:
         headers.append(("ts_event", str(record["ts_event"]).encode()))
         if self._bus.lockstep:
             headers.append((PHASE_HEADER, str(self.phase).encode()))
+            if topic == CLOCK_TOPIC:  # a lockstep source's tick: it opens the next phase
+                if self.after is not None:
+                    headers.append((AFTER_HEADER, encode_after(self.after).encode()))
+                self.phase, self.last_tick_id = int(record["ts_event"]), record["event_id"]
         out = (topic, key, value, headers)
         if self._buffer is not None:
             self._buffer.append(out)
@@ -128,6 +149,10 @@ class KafkaPublisher:
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err}")
+            return
+        tp = (self._bus.logical(msg.topic()), msg.partition())
+        if msg.offset() >= self.published_offsets.get(tp, 0):
+            self.published_offsets[tp] = msg.offset() + 1
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every produced record is acknowledged; raise :class:`DeliveryFailed` otherwise."""
@@ -164,7 +189,7 @@ class KafkaBus(Bus):
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
         if lockstep and delivery == "exactly_once":
-            # Transaction markers keep end offsets ahead of committed ones, so quiescence never shows.
+            # Phase reports are published after a flush, outside the transaction of the outputs.
             raise ValueError("lockstep needs delivery='at_least_once' (QUORUM_DELIVERY=at_least_once)")
         self.client_config = dict(client_config)
         self.codec = codec or TopicCodec()
@@ -228,8 +253,9 @@ class KafkaBus(Bus):
             **self.client_config,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": self.linger_ms,
+            "linger.ms": 0 if self.lockstep else self.linger_ms,  # lockstep: a phase waits on every send
             "compression.type": "lz4",
+            "socket.nagle.disable": True,
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
             **self.producer_overrides,
         }
@@ -250,8 +276,13 @@ class KafkaBus(Bus):
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed" if self.delivery == "exactly_once" else "read_uncommitted",
             "fetch.wait.max.ms": 100,
+            "socket.nagle.disable": True,
             **self.consumer_overrides,
         })
+
+    def phase_barrier(self, source: str, services: Iterable[str], timeout_s: float = 120.0) -> PhaseBarrier:
+        """The lockstep barrier of the data source ``source``: it waits for the phase reports of ``services``."""
+        return PhaseBarrier(self.client_config, self.publisher(source), services, self.prefix, timeout_s, self.codec)
 
     def loop(self, service: str) -> ConsumerLoop:
         """The consumer loop of a subscribed service."""
@@ -293,13 +324,16 @@ class ConsumerLoop:
         self._since_commit = 0
         self._commit_due = 0.0
         """Monotonic time before which a caught-up consumer does not commit (see ``commit_interval_ms``)."""
+        self._assigned: set[tuple[str, int]] = set()
+        self._tick: tuple[Message, bytes, Offsets] | None = None
+        """Lockstep: the clock tick received but not yet handled, with the offsets it waits for."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
         self.consumer = self.bus._make_consumer(self.service)
         self.consumer.subscribe(
             [self.bus.physical(t) for t in self.topics],
-            on_assign=lambda c, parts: self.ready.set(),
+            on_assign=self._on_assign,
         )
         eos = self.bus.delivery == "exactly_once"
         producer = self.publisher.producer  # create (and init transactions) before consuming
@@ -325,6 +359,10 @@ class ConsumerLoop:
         finally:
             self.consumer.close()
             self.publisher.flush()
+
+    def _on_assign(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
+        self._assigned = {(tp.topic, tp.partition) for tp in parts}
+        self.ready.set()
 
     def _wait_s(self) -> float:
         """How long the next poll may wait: the poll timeout, or until the pending commit is due."""
@@ -367,9 +405,7 @@ class ConsumerLoop:
         self._commit(offsets)
         self._uncommitted = {}
         self._since_commit = 0
-        # Lockstep replays wait for every group to commit before each tick: they commit at once.
-        interval_s = 0.0 if self.bus.lockstep else self.bus.commit_interval_ms / 1000
-        self._commit_due = time.monotonic() + interval_s
+        self._commit_due = time.monotonic() + self.bus.commit_interval_ms / 1000
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
@@ -407,6 +443,8 @@ class ConsumerLoop:
                 continue
             self._handle_one(m)
             next_offsets[(m.topic(), m.partition())] = m.offset() + 1
+        if self._tick is not None:
+            self._try_tick()
         return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
 
     def _handle_one(self, m: Any) -> None:
@@ -427,11 +465,39 @@ class ConsumerLoop:
         elif topic != CLOCK_TOPIC:
             self.held.add(msg, payload)
         else:
-            self.publisher.phase = msg.ts_event
-            for held, held_payload in self.held.release(msg.ts_event):
-                self._dispatch(held, held_payload)
-            if self.wants_clock:
-                self._dispatch(msg, payload)
+            try:
+                after = decode_after(headers[AFTER_HEADER]) if AFTER_HEADER in headers else {}
+            except ValueError as exc:
+                self._dead_letter(DeadLetter(topic, key, payload, REASON_DECODE, str(exc), self.service,
+                                             m.partition(), m.offset(), headers))
+                return
+            self._tick = (msg, payload, after)
+
+    def _try_tick(self) -> None:
+        """Handle the held tick once every assigned partition was read up to the offsets it carries."""
+        msg, payload, after = self._tick
+        need = {(self.bus.physical(t), p): o for (t, p), o in after.items()}
+        tps = [TopicPartition(t, p) for (t, p) in need if (t, p) in self._assigned]
+        for tp in self.consumer.position(tps) if tps else []:
+            offset = need[(tp.topic, tp.partition)]
+            if tp.offset < offset and not self._started_past(tp, offset):
+                return
+        self._tick = None
+        self.publisher.phase = msg.ts_event
+        for held, held_payload in self.held.release(msg.ts_event):
+            self._dispatch(held, held_payload)
+        if self.wants_clock:
+            self._dispatch(msg, payload)
+        self.publisher.flush()  # the report promises that every output so far is acknowledged
+        report = phase_report(self.service, msg.value, self.publisher.published_offsets)
+        self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []))
+
+    def _started_past(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether a partition that returned no record yet (position unknown) starts at or after ``offset``."""
+        if tp.offset >= 0:
+            return False
+        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)[0].offset
+        return committed >= offset
 
     def _dispatch(self, msg: Message, payload: bytes) -> None:
         """Run the handler for one record; its outputs are produced only if it returns."""

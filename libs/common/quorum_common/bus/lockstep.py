@@ -12,9 +12,10 @@ of ``sys.clock`` (one partition, published by the data source) cut time into pha
   engine subscribed to ``sys.clock``).
 
 Each hop through a service therefore takes exactly one tick, whatever the timing, and every engine
-sees the same sequence on the in-process bus and on Kafka — provided that on Kafka a tick is only
-published once every record of the previous phase has been consumed (the source waits for the
-consumer groups to be caught up: :mod:`quorum_common.bus.quiescence`).
+sees the same sequence on the in-process bus and on Kafka — provided that on Kafka a consumer
+handles a tick only once it has read every record of the phases before it (the source waits for every
+consumer's report on the previous tick and stamps the tick with the offsets to read:
+:mod:`quorum_common.bus.phase_barrier`).
 """
 
 from __future__ import annotations

@@ -46,10 +46,10 @@ class ServiceSettings(BaseSettings):
     linger_ms: int = Field(1, ge=0, le=1000, description="Producer linger: latency against batching.")
     instance_id: str = Field("0", description="Distinguishes replicas (transactional ids).")
     lockstep: bool = Field(False, description="Deliver in clock-tick phases (deterministic replays): bus/lockstep.py.")
-    lockstep_groups: dict[str, list[str]] = Field(
-        default_factory=dict,
-        description="For a lockstep source: consumer group (service name) -> logical topics it consumes; the source "
-        "waits for all of them to catch up before each clock tick.",
+    lockstep_groups: list[str] = Field(
+        default_factory=list,
+        description="For a lockstep source: the consumer services (JSON list) whose phase reports it waits for "
+        "before each clock tick (bus/phase_barrier.py).",
     )
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")

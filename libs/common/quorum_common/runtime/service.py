@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.bus.kafka import KafkaBus, KafkaPublisher
+from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.bus.lockstep import CLOCK_TOPIC
-from quorum_common.bus.quiescence import Quiescence
 from quorum_common.engine import Engine, Source
 from quorum_common.runtime.config import ServiceSettings
 from quorum_common.runtime.http import HttpServer, build_app
@@ -61,8 +60,8 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
                    progress_every: int = 10_000, barrier: Callable[[], object] | None = None) -> int:
     """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
 
-    ``barrier`` (lockstep runs) is called before every clock tick, e.g. to wait until every
-    consumer group has caught up; after a tick the publisher's phase moves to the tick's time.
+    ``barrier`` (lockstep runs over Kafka: a :class:`~quorum_common.bus.phase_barrier.PhaseBarrier`)
+    is called before every clock tick.
     """
     count = 0
     first_ts: int | None = None
@@ -81,8 +80,6 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
         if is_tick and barrier is not None:
             barrier()
         publisher.publish(topic, record, key=key)
-        if is_tick and isinstance(publisher, KafkaPublisher):
-            publisher.phase = int(record["ts_event"])
         count += 1
         if count % progress_every == 0:
             log.info("published", extra={"records": count})
@@ -134,10 +131,11 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         if source is not None:
             publisher = bus.publisher(spec.name)
             source.attach(publisher)
-            barrier = _lockstep_barrier(bus, settings) if settings.lockstep else None
+            barrier = bus.phase_barrier(spec.name, settings.lockstep_groups) if settings.lockstep else None
             n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
             if barrier is not None:
-                barrier()
+                barrier()  # the last tick's phase is complete too
+                barrier.close()
             bus.flush()
             log.info("source finished", extra={"records": n})
         elif loop is not None:
@@ -146,21 +144,6 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         bus.close()
         http.stop()
         log.info("service stopped")
-
-
-def _lockstep_barrier(bus: KafkaBus, settings: ServiceSettings) -> Callable[[], object]:
-    """Flush, then wait until every lockstep consumer group has caught up."""
-    if not settings.lockstep_groups:
-        raise ValueError("a lockstep source needs QUORUM_LOCKSTEP_GROUPS (consumer group -> topics)")
-    groups = {settings.topic_prefix + g: [bus.physical(t) for t in topics]
-              for g, topics in settings.lockstep_groups.items()}
-    quiet = Quiescence(bus.client_config, groups, timeout_s=120)
-
-    def barrier() -> float:
-        bus.flush()
-        return quiet.wait()
-
-    return barrier
 
 
 def run_all_inprocess(bus: InProcessBus, specs: Iterable[tuple[ServiceSpec, ServiceSettings]]) -> int:
