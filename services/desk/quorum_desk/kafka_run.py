@@ -1,5 +1,5 @@
 """The desk over a real Kafka broker inside one process: each service its own consumer group and
-thread, the ingest replay in lockstep. Used by the equivalence test and the pipeline benchmark."""
+thread, the ingest replay in lockstep. Used by the equivalence and replay tests."""
 
 from __future__ import annotations
 

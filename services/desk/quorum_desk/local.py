@@ -83,8 +83,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return the admin tokens by role.
 
     ``lockstep`` (the default) makes the run reproduce the embedded one exactly; without it every
-    service handles records as they come, as in live trading (used by the latency benchmark), and the
-    portfolio's solves run in a worker process.
+    service handles records as they come and the portfolio's solves run in a worker process, but the
+    clock ticks overtake the records of their phase (README: phases and lockstep).
     """
     bootstrap = kafka_local.up()
     common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": str(lockstep).lower(),

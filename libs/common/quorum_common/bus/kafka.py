@@ -150,6 +150,8 @@ class KafkaPublisher:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err}")
             return
+        if not self._bus.lockstep:  # only phase reports need the offsets: keep the live path lean
+            return
         tp = (self._bus.logical(msg.topic()), msg.partition())
         if msg.offset() >= self.published_offsets.get(tp, 0):
             self.published_offsets[tp] = msg.offset() + 1
