@@ -78,10 +78,8 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
         for s in ("relay", "probe"):
             assert bus.loop(s).ready.wait(30)
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
-        barrier = source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30)
-        publish_source(Bars(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
-        barrier()
-        barrier.close()
+        with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
+            publish_source(Bars(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
     finally:
         stop.set()
         for t in threads:
@@ -126,6 +124,34 @@ def test_a_tick_waits_for_the_records_it_is_stamped_after_and_is_reported(kafka_
         assert m is not None and m.error() is None
         report = CODEC.decode(PROGRESS_TOPIC, m.value())[1]
         assert (report["service"], report["tick_id"]) == ("probe", tick["event_id"])
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_a_tick_with_a_malformed_after_header_goes_to_the_dead_letter_topic(kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics("md.bars", "sys.clock", "sys.progress")
+    seen: list = []
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+    bus.subscribe("probe", ["md.bars", "sys.clock"], lambda msg: seen.append(msg.topic))
+    stop = threading.Event()
+    thread = threading.Thread(target=bus.run_service, args=("probe", stop))
+    thread.start()
+    try:
+        assert bus.loop("probe").ready.wait(30)
+        source = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once").publisher("ingest")
+        tick = clock_tick("BAR_CLOSE", 1_000_000, 1)
+        source.producer.produce(prefix + "sys.clock", CODEC.encode("sys.clock", tick), key=b"XNYS",
+                                headers=[("x-phase", b"0"), ("x-after", b"not json")])
+        source.flush()
+        letters = Consumer({**kafka_config, "group.id": f"{prefix}dlq", "auto.offset.reset": "earliest"})
+        letters.assign([TopicPartition(prefix + "dlq.sys.clock", 0, 0)])
+        m = letters.poll(20)
+        letters.close()
+        assert m is not None and m.error() is None, "the tick never reached dlq.sys.clock"
+        headers = {k: v.decode() for k, v in m.headers()}
+        assert "x-after" in headers["dlq.error"] and headers["dlq.service"] == "probe"
+        assert seen == [], "a tick whose offsets cannot be read must not be handled"
     finally:
         stop.set()
         thread.join(timeout=30)

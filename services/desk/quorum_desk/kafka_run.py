@@ -24,7 +24,6 @@ class KafkaRun:
     prefix: str
     published: int
     wall_s: float
-    barrier_s: float
 
 
 def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[str, dict[str, Any]] | None = None,
@@ -48,13 +47,11 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
             if not bus.loop(name).ready.wait(60):
                 raise RuntimeError(f"{name} got no partitions within 60 s")
         source_bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
-        barrier = source_bus.phase_barrier(SOURCE.name, consumer_inputs(), timeout_s=timeout_s)
         started = time.perf_counter()
         source = SOURCE.source(service_settings(SOURCE, overrides))
-        published = publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(), barrier=barrier)
-        barrier()
-        barrier.close()
-        return KafkaRun(prefix, published, time.perf_counter() - started, barrier.waited_s)
+        with source_bus.phase_barrier(SOURCE.name, consumer_inputs(), timeout_s=timeout_s) as barrier:
+            published = publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(), barrier=barrier)
+        return KafkaRun(prefix, published, time.perf_counter() - started)
     finally:
         stop.set()
         for t in threads:

@@ -85,7 +85,6 @@ class PhaseBarrier:
             raise ValueError("a phase barrier needs the lockstep consumer services (QUORUM_LOCKSTEP_GROUPS)")
         self.timeout_s = timeout_s
         self.codec = codec or TopicCodec()
-        self.waited_s = 0.0
         self._after: Offsets = {}
         self._reports = Consumer({**client_config, "group.id": f"phase-barrier-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 100,
@@ -95,18 +94,20 @@ class PhaseBarrier:
         _low, high = watermark_offsets(self._reports, TopicPartition(topic, 0), timeout_s=30)
         self._reports.assign([TopicPartition(topic, 0, high if high >= 0 else OFFSET_END)])
 
-    def __call__(self) -> float:
-        """Wait for every report on the last tick published; stamp the next tick; return the seconds waited."""
-        start = time.monotonic()
+    def __enter__(self) -> PhaseBarrier:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __call__(self) -> None:
+        """Wait for every report on the last tick published, then stamp the next tick with the offsets."""
         self.publisher.flush()
         merge_offsets(self._after, self.publisher.published_offsets)
         if self.publisher.last_tick_id is not None:
             for offsets in self._collect(self.publisher.last_tick_id):
                 merge_offsets(self._after, offsets)
         self.publisher.after = dict(self._after)
-        waited = time.monotonic() - start
-        self.waited_s += waited
-        return waited
 
     def _collect(self, tick_id: str) -> list[Offsets]:
         """The offsets reported by every service on ``tick_id`` (raises :class:`PhaseTimeout`)."""

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from quorum_common.bus.base import Publisher
@@ -61,7 +62,8 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
 
     ``barrier`` (lockstep runs over Kafka: a :class:`~quorum_common.bus.phase_barrier.PhaseBarrier`)
-    is called before every clock tick.
+    is called before every clock tick, and once more at the end so the last tick's phase completes too
+    (not after ``stop``: a stopping source does not wait for its consumers).
     """
     count = 0
     first_ts: int | None = None
@@ -83,6 +85,8 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
         count += 1
         if count % progress_every == 0:
             log.info("published", extra={"records": count})
+    if barrier is not None and not stop.is_set():
+        barrier()
     return count
 
 
@@ -131,11 +135,9 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         if source is not None:
             publisher = bus.publisher(spec.name)
             source.attach(publisher)
-            barrier = bus.phase_barrier(spec.name, settings.lockstep_groups) if settings.lockstep else None
-            n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
-            if barrier is not None:
-                barrier()  # the last tick's phase is complete too
-                barrier.close()
+            with bus.phase_barrier(spec.name, settings.lockstep_groups) if settings.lockstep else nullcontext() \
+                    as barrier:
+                n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
             bus.flush()
             log.info("source finished", extra={"records": n})
         elif loop is not None:
