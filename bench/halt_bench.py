@@ -12,8 +12,6 @@ import time
 import uuid
 
 from quorum_common.benchjson import Figure, write_result
-from quorum_common.bus.kafka_admin import delete_topics
-from quorum_common.schemas import default_catalog, dlq_topic
 from quorum_desk.halt_drill import HaltDrill
 from quorum_risk import testing as rt
 
@@ -30,22 +28,18 @@ def run(conf: dict[str, str], cycles: int = 50) -> None:
     prefix = f"haltbench{uuid.uuid4().hex[:6]}."
     drill = HaltDrill(conf, prefix)
     latencies = []
-    try:
-        with drill.running():
-            states = drill.watch("control.state")
-            drill.send("mandate.compiled", rt.mandate(), key="m1")
+    with drill.running():
+        states = drill.watch("control.state")
+        drill.send("mandate.compiled", rt.mandate(), key="m1")
+        _until(states, "ACTIVE")
+        for i in range(cycles + 1):
+            start = time.monotonic()
+            assert drill.call("operator", "POST", "/halt", json={"reason": "bench"}) == 202
+            halted = _until(states, "HALTED")
+            if i:  # cycle 0 warms up the admin API's producer (a live service keeps its own)
+                latencies.append((halted - start) * 1000)
+            assert drill.call("risk_officer", "POST", "/resume", json={"reason": "bench"}) == 202
             _until(states, "ACTIVE")
-            for i in range(cycles + 1):
-                start = time.monotonic()
-                assert drill.call("operator", "POST", "/halt", json={"reason": "bench"}) == 202
-                halted = _until(states, "HALTED")
-                if i:  # cycle 0 warms up the admin API's producer (a live service keeps its own)
-                    latencies.append((halted - start) * 1000)
-                assert drill.call("risk_officer", "POST", "/resume", json={"reason": "bench"}) == 202
-                _until(states, "ACTIVE")
-    finally:
-        delete_topics(conf, [prefix + t.name for t in default_catalog()]
-                      + [prefix + dlq_topic(t.name) for t in default_catalog()])
     q = statistics.quantiles(latencies, n=100)
     write_result("halt_latency", [
         Figure("HALT to refusal p50", round(q[49], 2), "ms", None),

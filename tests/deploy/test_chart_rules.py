@@ -336,3 +336,22 @@ def test_replay_ingest_is_a_job_and_live_ingest_a_deployment(renders: dict[str, 
     assert job["metadata"]["name"] not in names, "a changed replay Job must get a new name (immutable template)"
     refused = template(helm, [], "--set", "services.ingest.pdb.enabled=true")
     assert refused.returncode != 0 and "services.ingest" in refused.stderr
+
+
+def test_the_cluster_desk_runs_in_lockstep_with_the_desks_consumers(rendered: Rendered) -> None:
+    """Ingest waits for the reports of exactly the desk's lockstep consumers, each of them runs in lockstep
+    as one instance, and the optimiser runs inline (reproducible): the cluster decides as the embedded desk."""
+    from quorum_desk.composition import consumer_inputs
+    desk = sorted(consumer_inputs())
+    ingest = env_of(container(pod_of(rendered, "ingest"), "ingest"))
+    assert ingest["QUORUM_LOCKSTEP"]["value"] == "true"
+    assert yaml.safe_load(ingest["QUORUM_LOCKSTEP_GROUPS"]["value"]) == desk
+    assert float(ingest["QUORUM_LOCKSTEP_TIMEOUT_S"]["value"]) >= 120
+    services = enabled(rendered)
+    for name in desk:
+        env = env_of(container(pod_of(rendered, name), name))
+        assert env["QUORUM_LOCKSTEP"]["value"] == "true", name
+        assert env.get("QUORUM_OPTIMISER_WORKER", {"value": "inline"})["value"] == "inline", name
+        assert services[name]["replicas"] == 1 and not services[name]["hpa"]["enabled"], name
+    for name in set(services) - {*desk, "ingest"}:
+        assert "QUORUM_LOCKSTEP" not in env_of(container(pod_of(rendered, name), name)), name

@@ -47,8 +47,22 @@ def test_bad_value_is_refused_naming_the_field(helm: str, flag: str, field: str)
 
 
 def test_hpa_without_partition_topic_is_refused(helm: str) -> None:
-    proc = template(helm, [], "--set", "services.alpha.hpa.enabled=true", "--set", "services.alpha.hpa.partitionedBy=")
+    proc = template(helm, [], "--set", "services.alpha.hpa.enabled=true", "--set", "services.alpha.hpa.partitionedBy=",
+                    "--set", "lockstep.enabled=false")  # lockstep refuses any HPA of alpha before this rule
     assert proc.returncode != 0 and "services.alpha.hpa.partitionedBy" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("flags", [
+    ["services.alpha.replicas=2"],
+    ["services.portfolio.hpa.enabled=true", "services.portfolio.hpa.partitionedBy=md.bars"],
+])
+def test_a_scaled_lockstep_service_is_refused(helm: str, flags: list[str]) -> None:
+    """One instance per lockstep service: only one member of a group would get the clock ticks."""
+    args = [a for f in flags for a in ("--set", f)]
+    proc = template(helm, [], *args)
+    service = flags[0].split(".")[1]
+    assert proc.returncode != 0 and f"services.{service} must run one instance" in proc.stderr, proc.stderr
+    assert template(helm, [], *args, "--set", "lockstep.enabled=false").returncode == 0, "lockstep off: allowed"
 
 
 def test_sasl_without_secret_is_refused(helm: str) -> None:

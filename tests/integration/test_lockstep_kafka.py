@@ -58,7 +58,8 @@ def wire(bus, seen: list) -> None:
     bus.subscribe("probe", ["md.bars", "signals.raw", "sys.clock"], probe)
 
 
-def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, kafka_topics) -> None:
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, kafka_topics, delivery: str) -> None:
     expected: list = []
     inproc = InProcessBus(lockstep=True)
     wire(inproc, expected)
@@ -68,7 +69,7 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
 
     prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
     got: list = []
-    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
     wire(bus, got)
     stop = threading.Event()
     threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in ("relay", "probe")]
@@ -77,7 +78,7 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
     try:
         for s in ("relay", "probe"):
             assert bus.loop(s).ready.wait(30)
-        source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+        source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
             publish_source(Bars(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
     finally:
@@ -155,3 +156,53 @@ def test_a_tick_with_a_malformed_after_header_goes_to_the_dead_letter_topic(kafk
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _run_probe(kafka_config: dict, prefix: str, delivery: str, seen: list) -> tuple[KafkaBus, threading.Event,
+                                                                                      threading.Thread]:
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True, commit_interval_ms=0)
+    bus.subscribe("probe", ["md.bars", "sys.clock"], lambda msg: seen.append((msg.topic, msg.key)))
+    stop = threading.Event()
+    thread = threading.Thread(target=bus.run_service, args=("probe", stop))
+    thread.start()
+    assert bus.loop("probe").ready.wait(30)
+    return bus, stop, thread
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_records_held_by_a_stopped_consumer_are_handled_by_its_successor(kafka_config, kafka_topics,
+                                                                           delivery: str) -> None:
+    """A lockstep consumer stopped mid-phase (a rolling restart) commits none of the records it holds."""
+    prefix = kafka_topics("md.bars", "sys.clock", "sys.progress")
+    source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
+    source = source_bus.publisher("ingest")
+    first: list = []
+    bus, stop, thread = _run_probe(kafka_config, prefix, delivery, first)
+    try:
+        for s in SYMBOLS:
+            bar = sample_record(CATALOG.schema_for("md.bars"), seed=1)
+            bar.update(envelope(1_000_000, "bar", s), symbol=s)
+            source.publish("md.bars", bar, key=s)
+        source.flush()
+        deadline = time.monotonic() + 20
+        while len(bus.loop("probe").held) < len(SYMBOLS) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(bus.loop("probe").held) == len(SYMBOLS), "the first consumer never read the bars"
+        time.sleep(0.3)  # past commit_interval_ms: an eager commit would have happened by now
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert first == [], "no tick was sent: nothing may be handled yet"
+
+    second: list = []
+    bus, stop, thread = _run_probe(kafka_config, prefix, delivery, second)
+    try:
+        with source_bus.phase_barrier("ingest", ["probe"], timeout_s=30) as barrier:
+            barrier()
+            source.publish("sys.clock", clock_tick("BAR_CLOSE", 1_000_000, 1), key="XNYS")
+            barrier()  # returns once the successor reported the tick
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert sorted(second[:-1]) == [("md.bars", s) for s in SYMBOLS], "the successor lost the held bars"
+    assert second[-1] == ("sys.clock", "XNYS")

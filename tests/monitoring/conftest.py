@@ -28,9 +28,9 @@ import httpx
 import pytest
 import yaml
 from confluent_kafka.admin import AdminClient
-from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
+from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
 from quorum_common.paths import REPO_ROOT
-from quorum_common.schemas import default_catalog, dlq_topic
+from quorum_common.schemas import default_catalog
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 
 DASHBOARDS_DIR = REPO_ROOT / "deploy" / "helm" / "quorum" / "dashboards"
@@ -245,5 +245,4 @@ def monitoring(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         yield mon
     finally:
         procs.stop_all()
-        catalog = default_catalog()
-        delete_topics(client, [prefix + t.name for t in catalog] + [prefix + dlq_topic(t.name) for t in catalog])
+        delete_catalog_topics(client, default_catalog(), prefix)

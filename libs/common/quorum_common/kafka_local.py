@@ -110,6 +110,9 @@ def _properties() -> str:
         "transaction.state.log.num.partitions=10",
         "group.initial.rebalance.delay.ms=0",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms=10000",
+        # Deleted topics (every test and replay prefix) leave their files at once, not a minute later:
+        # a broker that is stopped sooner would otherwise keep them until it next runs that long.
+        "file.delete.delay.ms=1000",
         "",
     ])
 

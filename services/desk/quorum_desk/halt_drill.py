@@ -22,7 +22,7 @@ from quorum_admin.api import AdminApi
 from quorum_admin.config import Principal
 from quorum_admin.view import AdminView
 from quorum_common.bus.kafka import KafkaBus
-from quorum_common.bus.kafka_admin import ensure_topics
+from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.schemas import default_catalog
 from quorum_risk.app import SPEC as RISK
@@ -72,7 +72,7 @@ class HaltDrill:
 
     @contextmanager
     def running(self) -> Iterator[HaltDrill]:
-        """Run the risk service's consumer loop for the duration of the block."""
+        """Run the risk service's consumer loop for the duration of the block; then delete the drill's topics."""
         self._thread.start()
         try:
             if not self.risk_bus.loop("risk").ready.wait(60):
@@ -83,6 +83,7 @@ class HaltDrill:
             self._thread.join(timeout=30)
             self.feed.close()
             self.api_bus.close()
+            delete_catalog_topics(self.config, default_catalog(), self.prefix)
 
     def watch(self, topic: str) -> Watch:
         """Read ``topic`` (of this drill's prefix) from its beginning."""

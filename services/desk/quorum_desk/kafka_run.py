@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka import Delivery, KafkaBus
 from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.runtime.service import publish_source
 from quorum_common.schemas import default_catalog
@@ -27,14 +27,14 @@ class KafkaRun:
 
 
 def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[str, dict[str, Any]] | None = None,
-                   timeout_s: float = 600.0) -> KafkaRun:
+                   timeout_s: float = 600.0, delivery: Delivery = "at_least_once") -> KafkaRun:
     """Replay the data through every service over Kafka under ``prefix``; return when all is consumed."""
     overrides = overrides or {}
     ensure_topics(client_config, default_catalog(), prefix)
     stop = threading.Event()
     threads, buses = [], []
     for spec in CONSUMERS:
-        bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True,
+        bus = KafkaBus(client_config, topic_prefix=prefix, delivery=delivery, lockstep=True,
                        consumer_overrides={"session.timeout.ms": 6000})
         engine = spec.engine(service_settings(spec, overrides), bus.publisher(spec.name))
         bus.subscribe(spec.name, engine.inputs, engine.on_message)
@@ -46,7 +46,7 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         for name, bus in buses:
             if not bus.loop(name).ready.wait(60):
                 raise RuntimeError(f"{name} got no partitions within 60 s")
-        source_bus = KafkaBus(client_config, topic_prefix=prefix, delivery="at_least_once", lockstep=True)
+        source_bus = KafkaBus(client_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         started = time.perf_counter()
         source = SOURCE.source(service_settings(SOURCE, overrides))
         with source_bus.phase_barrier(SOURCE.name, consumer_inputs(), timeout_s=timeout_s) as barrier:

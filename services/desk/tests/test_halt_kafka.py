@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from confluent_kafka.admin import AdminClient
+from quorum_common.bus.kafka_admin import delete_catalog_topics
+from quorum_common.schemas import default_catalog
 from quorum_desk.halt_drill import HaltDrill
 from quorum_risk import testing as rt
 
@@ -52,3 +55,10 @@ def test_halt_stops_risk_increasing_orders_until_a_risk_officer_resumes(kafka_co
         assert verdict(decisions, "after-resume")["verdict"] == "APPROVED"
         got = {approved.next()[0]["client_order_id"] for _ in range(2)}
         assert got == {"before-halt", "after-resume"}, "a halted order reached orders.approved"
+    left = [t for t in AdminClient(kafka_config).list_topics(timeout=10).topics if t.startswith(drill.prefix)]
+    assert left == [], "the drill must delete its topics (a broker crowded with them slows every later run)"
+
+
+def test_deleting_the_catalog_without_a_prefix_is_refused(kafka_config) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        delete_catalog_topics(kafka_config, default_catalog(), "")

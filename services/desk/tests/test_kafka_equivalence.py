@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from quorum_common.bus.kafka_admin import delete_topics
+from quorum_common.bus.kafka_admin import delete_catalog_topics
 from quorum_common.bus.topic_codec import TopicCodec
-from quorum_common.schemas import default_catalog, dlq_topic
+from quorum_common.schemas import default_catalog
 from quorum_common.testing.kafka_helpers import read_topics
 from quorum_desk.engine import run_embedded
 from quorum_desk.kafka_run import run_over_kafka
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.kafka
 STREAMS = ("signals.decisions", "orders.proposed", "risk.decisions", "orders.approved", "exec.fills")
 
 
-def test_embedded_and_kafka_runs_give_the_same_orders(kafka_config, desk_window) -> None:
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_embedded_and_kafka_runs_give_the_same_orders(kafka_config, desk_window, delivery: str) -> None:
     overrides = desk_window("2006-07-01", "2006-11-30")
     expected: dict[str, list[dict]] = {t: [] for t in STREAMS}
     embedded = run_embedded(overrides, extra_taps=[
@@ -26,13 +27,12 @@ def test_embedded_and_kafka_runs_give_the_same_orders(kafka_config, desk_window)
 
     prefix = f"eq{uuid.uuid4().hex[:8]}."
     try:
-        run = run_over_kafka(kafka_config, prefix, overrides)
+        run = run_over_kafka(kafka_config, prefix, overrides, delivery=delivery)
         assert run.published == embedded.recorder.counts["md.bars"] + embedded.recorder.counts["sys.clock"]
         got = read_topics(kafka_config, [prefix + t for t in STREAMS], idle_s=1.0,
                           expected=sum(len(v) for v in expected.values()))
     finally:
-        delete_topics(kafka_config, [prefix + t.name for t in default_catalog()]
-                      + [prefix + dlq_topic(t.name) for t in default_catalog()])
+        delete_catalog_topics(kafka_config, default_catalog(), prefix)
     codec = TopicCodec()
     for topic in STREAMS:
         records = [codec.decode(topic, m.value())[1] for m in got[prefix + topic]]

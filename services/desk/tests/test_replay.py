@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from fastavro import reader
-from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
+from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
 from quorum_common.bus.topic_codec import TopicCodec
-from quorum_common.schemas import default_catalog, dlq_topic
+from quorum_common.schemas import default_catalog
 from quorum_common.testing.kafka_helpers import read_topics
 from quorum_desk.kafka_run import run_over_kafka
 from quorum_desk.replay import (
@@ -49,11 +49,6 @@ WINDOW = ("2006-09-01", "2006-11-30")
 """Compared window; the recording starts two months earlier (warm-up history)."""
 
 
-def _drop_prefix(config: dict[str, str], prefix: str) -> None:
-    names = [t.name for t in default_catalog()]
-    delete_topics(config, [prefix + n for n in names] + [prefix + dlq_topic(n) for n in names])
-
-
 def _desk_conftest(request: pytest.FixtureRequest) -> Any:
     """This folder's conftest module (not importable under ``--import-mode=importlib``; its
     ``desk_window`` fixture is function-scoped, too narrow for a module-scoped recording)."""
@@ -75,7 +70,7 @@ def recorded(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[t
         assert run.published > 1000
         yield config, prefix, load_recording(config, prefix)
     finally:
-        _drop_prefix(config, prefix)
+        delete_catalog_topics(config, default_catalog(), prefix)
 
 
 def _args(config: dict[str, str], prefix: str, *more: str) -> argparse.Namespace:
@@ -211,7 +206,7 @@ def test_recorded_commands_are_redriven_where_they_were_released(recorded) -> No
                                                                 (critic, ticks[0].kafka_ts_ms)]})
         report = replay(config, copy, start=WINDOW[0], end=WINDOW[1], config=ReplayConfig(TEST_MANDATE))
     finally:
-        _drop_prefix(config, copy)
+        delete_catalog_topics(config, default_catalog(), copy)
     assert report.fed[COMMANDS] == 1
     first = report.comparison.first
     after = [r for r in rec.values("risk.decisions")

@@ -127,3 +127,35 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* Lockstep settings of one service (.root, .name): QUORUM_LOCKSTEP for ingest (the source) and the
+services of lockstep.services; ingest also gets the services whose reports it waits for. A lockstep
+service must run one instance: sys.clock has one partition, read by one member of a consumer group. */}}
+{{- define "quorum.lockstepEnv" -}}
+{{- $ls := .root.Values.lockstep -}}
+{{- if $ls.enabled -}}
+{{- $groups := list -}}
+{{- range $name := $ls.services -}}
+{{- $svc := index $.root.Values.services $name | default dict -}}
+{{- if not $svc -}}
+{{- fail (printf "lockstep.services names %s, which is not a service of services:" $name) -}}
+{{- end -}}
+{{- if $svc.enabled -}}
+{{- if or (ne (int $svc.replicas) 1) $svc.hpa.enabled -}}
+{{- fail (printf "services.%s must run one instance while lockstep.enabled (replicas 1, hpa.enabled false): sys.clock has one partition, read by one member of its group" $name) -}}
+{{- end -}}
+{{- $groups = append $groups $name -}}
+{{- end -}}
+{{- end -}}
+{{- if or (eq .name "ingest") (has .name $groups) }}
+- name: QUORUM_LOCKSTEP
+  value: "true"
+{{- end }}
+{{- if eq .name "ingest" }}
+- name: QUORUM_LOCKSTEP_GROUPS
+  value: {{ $groups | sortAlpha | toJson | quote }}
+- name: QUORUM_LOCKSTEP_TIMEOUT_S
+  value: {{ $ls.timeoutSeconds | quote }}
+{{- end }}
+{{- end -}}
+{{- end -}}

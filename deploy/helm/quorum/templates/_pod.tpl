@@ -51,6 +51,7 @@ spec:
         {{- include "quorum.commonEnv" $root | nindent 8 }}
         - name: QUORUM_SERVICE_NAME
           value: {{ $name | quote }}
+        {{- include "quorum.lockstepEnv" (dict "root" $root "name" $name) | nindent 8 }}
         {{- if $sidecar }}
         - name: QUORUM_SIDECAR_SOCKET
           value: {{ $socket | quote }}

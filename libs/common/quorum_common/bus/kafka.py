@@ -16,9 +16,10 @@
 - ``lockstep=True`` delivers in clock-tick phases, as the in-process bus does
   (:mod:`quorum_common.bus.lockstep`); every record is tagged with its publisher's phase. A tick is
   held until the consumer has read up to the offsets it carries, and every handled tick is reported
-  to the source (:mod:`quorum_common.bus.phase_barrier`). Records
-  held for a later phase are committed when received: lockstep is a mode for deterministic replays,
-  not for surviving a crash of the consumer mid-phase.
+  to the source (:mod:`quorum_common.bus.phase_barrier`). A record held for a later phase (and a
+  held tick) is not committed before it is handled: a consumer stopped or crashed mid-phase leaves
+  it to the next one. Under ``exactly_once`` the phase report is part of the transaction of the
+  tick's outputs, so the source sees it exactly when they become readable.
 """
 
 from __future__ import annotations
@@ -190,9 +191,6 @@ class KafkaBus(Bus):
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
-        if lockstep and delivery == "exactly_once":
-            # Phase reports are published after a flush, outside the transaction of the outputs.
-            raise ValueError("lockstep needs delivery='at_least_once' (QUORUM_DELIVERY=at_least_once)")
         self.client_config = dict(client_config)
         self.codec = codec or TopicCodec()
         self.prefix = topic_prefix
@@ -284,7 +282,8 @@ class KafkaBus(Bus):
 
     def phase_barrier(self, source: str, services: Iterable[str], timeout_s: float = 120.0) -> PhaseBarrier:
         """The lockstep barrier of the data source ``source``: it waits for the phase reports of ``services``."""
-        return PhaseBarrier(self.client_config, self.publisher(source), services, self.prefix, timeout_s, self.codec)
+        return PhaseBarrier(self.client_config, self.publisher(source), services, self.prefix, timeout_s, self.codec,
+                            read_committed=self.delivery == "exactly_once")
 
     def loop(self, service: str) -> ConsumerLoop:
         """The consumer loop of a subscribed service."""
@@ -329,6 +328,8 @@ class ConsumerLoop:
         self._assigned: set[tuple[str, int]] = set()
         self._tick: tuple[Message, bytes, Offsets] | None = None
         """Lockstep: the clock tick received but not yet handled, with the offsets it waits for."""
+        self._received: dict[tuple[str, int], int] = {}
+        """Lockstep: next offset per partition of the records received (handled or held)."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
@@ -364,6 +365,7 @@ class ConsumerLoop:
 
     def _on_assign(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
         self._assigned = {(tp.topic, tp.partition) for tp in parts}
+        self._received = {tp: o for tp, o in self._received.items() if tp in self._assigned}
         self.ready.set()
 
     def _wait_s(self) -> float:
@@ -428,6 +430,9 @@ class ConsumerLoop:
                 raise
 
     def _rewind(self) -> None:
+        """Seek back to the committed offsets after an aborted transaction (held records are read again)."""
+        if self.held is not None:
+            self.held, self._tick, self._received = PhaseBuffer(self.bus.topic_rank), None, {}
         assignment = self.consumer.assignment()
         for tp in self.consumer.committed(assignment, timeout=30):
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
@@ -445,9 +450,25 @@ class ConsumerLoop:
                 continue
             self._handle_one(m)
             next_offsets[(m.topic(), m.partition())] = m.offset() + 1
+        if self.held is None:
+            return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        self._received.update(next_offsets)
         if self._tick is not None:
             self._try_tick()
-        return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        return self._lockstep_offsets()
+
+    def _lockstep_offsets(self) -> list[TopicPartition]:
+        """Lockstep: the offsets to commit, per partition up to its first record not yet handled.
+
+        Held records and a held tick stay uncommitted, so a consumer that stops or crashes mid-phase
+        leaves them to its successor instead of losing them.
+        """
+        first = {(self.bus.physical(t), p): o for (t, p), o in self.held.first_offsets().items()}
+        if self._tick is not None:
+            tick = self._tick[0]
+            tp = (self.bus.physical(tick.topic), tick.partition)
+            first[tp] = min(first.get(tp, tick.offset), tick.offset)
+        return [TopicPartition(t, p, min(o, first.get((t, p), o))) for (t, p), o in self._received.items()]
 
     def _handle_one(self, m: Any) -> None:
         topic = self.bus.logical(m.topic())
@@ -490,7 +511,9 @@ class ConsumerLoop:
             self._dispatch(held, held_payload)
         if self.wants_clock:
             self._dispatch(msg, payload)
-        self.publisher.flush()  # the report promises that every output so far is acknowledged
+        # The report promises that every output so far is acknowledged (exactly_once: it is part of their
+        # transaction, so it becomes readable with them).
+        self.publisher.flush()
         report = phase_report(self.service, msg.value, self.publisher.published_offsets)
         self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []))
 

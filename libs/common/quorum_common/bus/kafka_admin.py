@@ -71,6 +71,14 @@ def delete_topics(client_config: dict[str, str], names: list[str], timeout_s: fl
             log.warning("could not delete topic", extra={"topic": name, "error": str(exc)})
 
 
+def delete_catalog_topics(client_config: dict[str, str], catalog: TopicCatalog, prefix: str,
+                          timeout_s: float = 30.0) -> None:
+    """Delete every catalog topic and its ``dlq.`` topic under ``prefix`` (the undo of :func:`ensure_topics`)."""
+    if not prefix:
+        raise ValueError("refusing to delete the unprefixed catalog topics: give the prefix of a test or replay")
+    delete_topics(client_config, [prefix + n for t in catalog for n in (t.name, dlq_topic(t.name))], timeout_s)
+
+
 def main() -> int:
     """``python -m quorum_common.bus.kafka_admin``: create every catalog topic (the Helm chart's Job).
 

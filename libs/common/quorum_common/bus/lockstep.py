@@ -52,6 +52,15 @@ class PhaseBuffer:
         ready.sort(key=lambda mc: canonical_key(mc[0], self.topic_rank))
         return ready
 
+    def first_offsets(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the offset of the earliest record still held (what may not be committed yet)."""
+        first: dict[tuple[str, int], int] = {}
+        for _p, m, _c in self._items:
+            tp = (m.topic, m.partition)
+            if m.offset < first.get(tp, m.offset + 1):
+                first[tp] = m.offset
+        return first
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -7,7 +7,8 @@ partitions, so the barrier works with offsets:
 1. A lockstep consumer that has handled a tick (the records released at it, then the tick) waits
    until everything it published is acknowledged, then publishes a ``PhaseCompleted`` report to
    ``sys.progress``: the tick's id and, for every partition it has published to, the offset after
-   its last record.
+   its last record. Under ``exactly_once`` the report is produced in the transaction of those
+   outputs (the source reads ``read_committed``), so it becomes readable exactly when they do.
 2. The data source publishes the next tick only when every consumer has reported on the previous
    one, and stamps it with the header ``x-after``: the highest of those offsets and its own, per
    partition. Waiting on a report is one Kafka hop, not a poll of the broker's group offsets.
@@ -78,7 +79,8 @@ class PhaseBarrier:
     """The data source's side: called before every clock tick it publishes (see the module doc)."""
 
     def __init__(self, client_config: dict[str, str], publisher: KafkaPublisher, services: Iterable[str],
-                 topic_prefix: str = "", timeout_s: float = 120.0, codec: TopicCodec | None = None) -> None:
+                 topic_prefix: str = "", timeout_s: float = 120.0, codec: TopicCodec | None = None,
+                 read_committed: bool = False) -> None:
         self.publisher = publisher
         self.services = sorted(set(services))
         if not self.services:
@@ -88,6 +90,8 @@ class PhaseBarrier:
         self._after: Offsets = {}
         self._reports = Consumer({**client_config, "group.id": f"phase-barrier-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 100,
+                                  # exactly_once: a report is readable once the outputs it vouches for are
+                                  "isolation.level": "read_committed" if read_committed else "read_uncommitted",
                                   "socket.nagle.disable": True})
         topic = topic_prefix + PROGRESS_TOPIC
         # An explicit start offset: OFFSET_END resolves lazily and could skip a report sent meanwhile.

@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
         description="For a lockstep source: the consumer services (JSON list) whose phase reports it waits for "
         "before each clock tick (bus/phase_barrier.py).",
     )
+    lockstep_timeout_s: float = Field(120.0, gt=0, le=86_400, description="For a lockstep source: how long it "
+                                      "waits for the phase reports of a tick before it stops with an error naming "
+                                      "the silent services (a consumer that is starting or restarting must fit).")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -135,8 +135,8 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
         if source is not None:
             publisher = bus.publisher(spec.name)
             source.attach(publisher)
-            with bus.phase_barrier(spec.name, settings.lockstep_groups) if settings.lockstep else nullcontext() \
-                    as barrier:
+            with bus.phase_barrier(spec.name, settings.lockstep_groups, settings.lockstep_timeout_s) \
+                    if settings.lockstep else nullcontext() as barrier:
                 n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
             bus.flush()
             log.info("source finished", extra={"records": n})
