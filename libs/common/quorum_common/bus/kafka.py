@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -76,6 +76,9 @@ class KafkaPublisher:
         self._producer: Producer | None = None
         self._errors: list[str] = []
         self.transactional = False
+        self.in_transaction = False
+        """exactly_once: whether a transaction is open (one begins with the first record produced)."""
+        self._plain: Producer | None = None
         self.phase = 0
         """``ts_event`` of the last clock tick this service handled or published (lockstep tagging)."""
         self.published_offsets: Offsets = {}
@@ -122,20 +125,37 @@ class KafkaPublisher:
         else:
             self.produce(out)
 
-    def produce(self, out: _Out) -> None:
-        """Hand one encoded record to the producer, waiting for queue space when it is full."""
+    def begin_transaction(self) -> None:
+        """exactly_once: open a transaction unless one is open."""
+        if self.transactional and not self.in_transaction:
+            self.producer.begin_transaction()
+            self.in_transaction = True
+
+    def produce(self, out: _Out, *, outside_transaction: bool = False) -> None:
+        """Hand one encoded record to the producer, waiting for queue space when it is full.
+
+        ``outside_transaction`` (exactly_once): send it at once with a plain idempotent producer, in no
+        transaction (a phase report that vouches only for outputs already committed).
+        """
+        if outside_transaction and self.transactional:
+            if self._plain is None:
+                self._plain = self._bus._make_producer(self._service, transactional=False)
+            producer = self._plain
+        else:
+            self.begin_transaction()
+            producer = self.producer
         topic, key, value, headers = out
         physical = self._bus.physical(topic)
         while True:
             try:
-                self.producer.produce(
+                producer.produce(
                     physical, value=value, key=key.encode() if key is not None else None,
                     headers=headers, on_delivery=self._on_delivery,
                 )
                 break
             except BufferError:
-                self.producer.poll(0.05)
-        self.producer.poll(0)
+                producer.poll(0.05)
+        producer.poll(0)
         labelled(self._bus.metrics_for(self._service).messages_out, topic).inc()
 
     def begin(self) -> None:
@@ -159,6 +179,8 @@ class KafkaPublisher:
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every produced record is acknowledged; raise :class:`DeliveryFailed` otherwise."""
+        if self._plain is not None:
+            self._plain.flush(timeout_s)
         if self._producer is None:
             return
         remaining = self._producer.flush(timeout_s)
@@ -330,6 +352,8 @@ class ConsumerLoop:
         """Lockstep: the clock tick received but not yet handled, with the offsets it waits for."""
         self._received: dict[tuple[str, int], int] = {}
         """Lockstep: next offset per partition of the records received (handled or held)."""
+        self._committed: dict[tuple[str, int], int] = {}
+        """The offsets last committed (or sent in a committed transaction), per partition."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
@@ -339,7 +363,7 @@ class ConsumerLoop:
             on_assign=self._on_assign,
         )
         eos = self.bus.delivery == "exactly_once"
-        producer = self.publisher.producer  # create (and init transactions) before consuming
+        _ = self.publisher.producer  # create (and init transactions) before consuming
         idle_since: float | None = None
         try:
             while not stop.is_set():
@@ -355,7 +379,7 @@ class ConsumerLoop:
                     continue
                 idle_since = None
                 if eos:
-                    self._process_transaction(producer, msgs)
+                    self._process_transaction(msgs)
                 else:
                     self._process_at_least_once(msgs)
             self._settle()  # a graceful stop commits what was handled (a failure commits nothing)
@@ -385,10 +409,16 @@ class ConsumerLoop:
             return []
         return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
 
+    def _note_handled(self, offsets: list[TopicPartition]) -> None:
+        """Remember the offsets to commit next (those that moved since the last commit)."""
+        for tp in offsets:
+            key = (tp.topic, tp.partition)
+            if self._committed.get(key) != tp.offset:
+                self._uncommitted[key] = tp.offset
+
     def _process_at_least_once(self, msgs: list) -> None:
         """Handle a batch; its outputs are produced at once, its offsets committed by :meth:`_settle`."""
-        for tp in self._handle_batch(msgs):
-            self._uncommitted[(tp.topic, tp.partition)] = tp.offset
+        self._note_handled(self._handle_batch(msgs))
         self._since_commit += len(msgs)
         if self._since_commit >= self.bus.commit_every:
             self._settle()
@@ -404,9 +434,13 @@ class ConsumerLoop:
         """
         if not self._uncommitted:
             return
+        if self.bus.delivery == "exactly_once":
+            self._transact(self._commit_transaction)  # offsets only: no batch since had outputs
+            return
         self.publisher.flush()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
         self._commit(offsets)
+        self._committed.update(self._uncommitted)
         self._uncommitted = {}
         self._since_commit = 0
         self._commit_due = time.monotonic() + self.bus.commit_interval_ms / 1000
@@ -415,22 +449,46 @@ class ConsumerLoop:
         """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
         self.consumer.commit(offsets=offsets, asynchronous=False)
 
-    def _process_transaction(self, producer: Producer, msgs: list) -> None:
-        producer.begin_transaction()
+    def _process_transaction(self, msgs: list) -> None:
+        """Handle a batch; when it produced anything, commit its outputs in one transaction with every
+        offset handled so far. A batch that produced nothing (lockstep: records held for a later phase,
+        a tick this service only reports) opens no transaction: its offsets ride with the next one, or
+        with :meth:`_settle` once the consumer has caught up."""
+        def handle() -> None:
+            self._note_handled(self._handle_batch(msgs))
+            if self.publisher.in_transaction:
+                self._commit_transaction()
+        self._transact(handle)
+
+    def _commit_transaction(self) -> None:
+        """Send the offsets handled so far into the open transaction (opening one if needed) and commit it."""
+        producer = self.publisher.producer
+        self.publisher.begin_transaction()
+        if self._uncommitted:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
+            producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+        self.publisher.in_transaction = False
+        self._committed.update(self._uncommitted)
+        self._uncommitted = {}
+        self._commit_due = time.monotonic() + self.bus.commit_interval_ms / 1000
+
+    def _transact(self, work: Callable[[], None]) -> None:
+        """Run ``work``; on a Kafka error abort the open transaction and rewind to the committed offsets."""
         try:
-            offsets = self._handle_batch(msgs)
-            if offsets:
-                producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(30)
+            work()
         except KafkaException as exc:
             log.error("transaction failed, aborting and rewinding", extra={"service": self.service, "error": str(exc)})
-            producer.abort_transaction(30)
+            if self.publisher.in_transaction:
+                self.publisher.producer.abort_transaction(30)
+                self.publisher.in_transaction = False
             self._rewind()
             if exc.args and exc.args[0].fatal():
                 raise
 
     def _rewind(self) -> None:
         """Seek back to the committed offsets after an aborted transaction (held records are read again)."""
+        self._uncommitted, self._committed = {}, {}
         if self.held is not None:
             self.held, self._tick, self._received = PhaseBuffer(self.bus.topic_rank), None, {}
         assignment = self.consumer.assignment()
@@ -511,11 +569,13 @@ class ConsumerLoop:
             self._dispatch(held, held_payload)
         if self.wants_clock:
             self._dispatch(msg, payload)
-        # The report promises that every output so far is acknowledged (exactly_once: it is part of their
-        # transaction, so it becomes readable with them).
+        # The report promises that every output so far is acknowledged. exactly_once: when this batch
+        # produced outputs, the report is part of their transaction and becomes readable with them;
+        # otherwise it vouches only for committed transactions and goes out at once, outside any.
         self.publisher.flush()
         report = phase_report(self.service, msg.value, self.publisher.published_offsets)
-        self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []))
+        self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []),
+                               outside_transaction=not self.publisher.in_transaction)
 
     def _started_past(self, tp: TopicPartition, offset: int) -> bool:
         """Whether a partition that returned no record yet (position unknown) starts at or after ``offset``."""
