@@ -6,7 +6,8 @@
   ``commit_interval_ms``, every ``commit_every`` records while it is busy,
   and at a graceful stop), or inside the same transaction as the outputs
   (``exactly_once``: transactional producer, ``read_committed`` consumer, offsets sent to the
-  transaction).
+  transaction; a batch that produced nothing opens no transaction, its offsets ride with the next
+  one or are committed alone once the consumer has caught up).
 - A record that fails to decode, or whose handler raises, goes to ``dlq.<topic>`` with the reason
   in headers, and the loop goes on with the next record. A handler's outputs are buffered and only
   produced when the handler returns, so a failed record leaves no half of its outputs behind.
