@@ -20,7 +20,7 @@
   to the source (:mod:`quorum_common.bus.phase_barrier`). A record held for a later phase (and a
   held tick) is not committed before it is handled: a consumer stopped or crashed mid-phase leaves
   it to the next one. Under ``exactly_once`` the phase report is part of the transaction of the
-  tick's outputs, so the source sees it exactly when they become readable.
+  tick's outputs (when it had any), so the source sees it exactly when they become readable.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ partitions, so the barrier works with offsets:
 1. A lockstep consumer that has handled a tick (the records released at it, then the tick) waits
    until everything it published is acknowledged, then publishes a ``PhaseCompleted`` report to
    ``sys.progress``: the tick's id and, for every partition it has published to, the offset after
-   its last record. Under ``exactly_once`` the report is produced in the transaction of those
-   outputs (the source reads ``read_committed``), so it becomes readable exactly when they do.
+   its last record. Under ``exactly_once`` a report on a phase with outputs is produced in their
+   transaction (the source reads ``read_committed``), so it becomes readable exactly when they do;
+   a report on a phase without outputs vouches only for committed ones and goes out at once.
 2. The data source publishes the next tick only when every consumer has reported on the previous
    one, and stamps it with the header ``x-after``: the highest of those offsets and its own, per
    partition. Waiting on a report is one Kafka hop, not a poll of the broker's group offsets.
