@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
@@ -227,3 +227,29 @@ def test_a_trace_started_in_one_service_is_continued_by_the_consumer(kafka_confi
     assert consumer_span.context.trace_id == origin.get_span_context().trace_id
     assert consumer_span.parent.span_id == origin.get_span_context().span_id
     assert consumer_span.kind == trace.SpanKind.CONSUMER
+
+
+def test_exactly_once_commits_the_offsets_of_records_that_produced_nothing(kafka_config, kafka_topics) -> None:
+    """Batches without outputs open no transaction, yet their offsets are committed once the consumer has
+    caught up (not only at a stop): a restart does not handle them all again."""
+    prefix = kafka_topics("md.bars")
+    bars = [bar(i) for i in range(60)]
+    produce_raw(kafka_config, prefix + "md.bars", [(b["symbol"], CODEC.encode("md.bars", b)) for b in bars])
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="exactly_once", batch_size=5, commit_interval_ms=0)
+    bus.subscribe("silent", ["md.bars"], lambda _msg: None)
+    stop = threading.Event()
+    thread = threading.Thread(target=bus.run_service, args=("silent", stop))
+    thread.start()
+    probe = Consumer({**kafka_config, "group.id": bus.physical("silent")})
+    parts = [TopicPartition(prefix + "md.bars", p) for p in range(CATALOG.topic("md.bars").partitions)]
+    try:
+        deadline, committed = time.monotonic() + 30, 0
+        while time.monotonic() < deadline and committed < 60:
+            time.sleep(0.2)
+            committed = sum(max(tp.offset, 0) for tp in probe.committed(parts, timeout=10))
+        assert bus.loop("silent").handled == 60
+        assert committed == 60, f"{committed} of 60 offsets committed while the consumer runs"
+    finally:
+        probe.close()
+        stop.set()
+        thread.join(timeout=30)

@@ -441,6 +441,10 @@ class ConsumerLoop:
         self.publisher.flush()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
         self._commit(offsets)
+        self._mark_committed()
+
+    def _mark_committed(self) -> None:
+        """After a commit: the pending offsets are committed, the next commit is due after the interval."""
         self._committed.update(self._uncommitted)
         self._uncommitted = {}
         self._since_commit = 0
@@ -453,11 +457,13 @@ class ConsumerLoop:
     def _process_transaction(self, msgs: list) -> None:
         """Handle a batch; when it produced anything, commit its outputs in one transaction with every
         offset handled so far. A batch that produced nothing (lockstep: records held for a later phase,
-        a tick this service only reports) opens no transaction: its offsets ride with the next one, or
-        with :meth:`_settle` once the consumer has caught up."""
+        a tick this service only reports) opens no transaction: its offsets ride with the next one, are
+        committed alone every ``commit_every`` records while it is busy, or by :meth:`_settle` once it has
+        caught up."""
         def handle() -> None:
             self._note_handled(self._handle_batch(msgs))
-            if self.publisher.in_transaction:
+            self._since_commit += len(msgs)
+            if self.publisher.in_transaction or (self._uncommitted and self._since_commit >= self.bus.commit_every):
                 self._commit_transaction()
         self._transact(handle)
 
@@ -470,9 +476,7 @@ class ConsumerLoop:
             producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
         producer.commit_transaction(30)
         self.publisher.in_transaction = False
-        self._committed.update(self._uncommitted)
-        self._uncommitted = {}
-        self._commit_due = time.monotonic() + self.bus.commit_interval_ms / 1000
+        self._mark_committed()
 
     def _transact(self, work: Callable[[], None]) -> None:
         """Run ``work``; on a Kafka error abort the open transaction and rewind to the committed offsets."""
