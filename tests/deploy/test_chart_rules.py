@@ -328,7 +328,9 @@ def test_no_duplicate_keys_in_the_render(rendered: Rendered) -> None:
 
 def test_replay_ingest_is_a_job_and_live_ingest_a_deployment(renders: dict[str, Rendered], helm: str) -> None:
     job = renders["default"].workload("ingest")
-    assert job["kind"] == "Job" and job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    # A retried replay would publish every bar again to consumers that kept their state: never retried.
+    assert job["kind"] == "Job" and job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] == 0
     assert renders["production"].workload("ingest")["kind"] == "Deployment"
     changed = template(helm, [], "--set", "services.ingest.env.QUORUM_MAX_BARS=5")
     assert changed.returncode == 0, changed.stderr

@@ -29,7 +29,7 @@ spec:
   {{- include "quorum.podCommon" $root | nindent 2 }}
   terminationGracePeriodSeconds: 30
   {{- if eq $svc.kind "Job" }}
-  restartPolicy: OnFailure
+  restartPolicy: Never
   {{- end }}
   securityContext:
     {{- include "quorum.podSecurity" $root | nindent 4 }}
