@@ -114,7 +114,8 @@ def run(start: str = "2007-01-01", end: str = "2007-12-31") -> None:
     write_result("pipeline", figures, notes=(
         f"{start}..{end}, default mandate; every service its own process in lockstep (phase barrier before "
         "every clock tick), at-least-once unless the figure says exactly_once (a Kafka transaction per handled "
-        "batch, the phase report inside it), optimiser inline (a solve runs in its rebalance tick); after a "
+        "batch, the phase report inside it), optimiser early (a solve starts in a worker at BAR_CLOSE and lands "
+        "in its rebalance tick, as inline); after a "
         "warm-up replay of the year before on the same broker; latency from the producer timestamp of the last "
         "bar of a bar time to each order's arrival"))
 

@@ -342,7 +342,8 @@ def test_replay_ingest_is_a_job_and_live_ingest_a_deployment(renders: dict[str, 
 
 def test_the_cluster_desk_runs_in_lockstep_with_the_desks_consumers(rendered: Rendered) -> None:
     """Ingest waits for the reports of exactly the desk's lockstep consumers, each of them runs in lockstep
-    as one instance, and the optimiser runs inline (reproducible): the cluster decides as the embedded desk."""
+    as one instance, and the optimiser's weights land as inline (reproducible): the cluster decides as the
+    embedded desk."""
     from quorum_desk.composition import consumer_inputs
     desk = sorted(consumer_inputs())
     ingest = env_of(container(pod_of(rendered, "ingest"), "ingest"))
@@ -353,7 +354,7 @@ def test_the_cluster_desk_runs_in_lockstep_with_the_desks_consumers(rendered: Re
     for name in desk:
         env = env_of(container(pod_of(rendered, name), name))
         assert env["QUORUM_LOCKSTEP"]["value"] == "true", name
-        assert env.get("QUORUM_OPTIMISER_WORKER", {"value": "inline"})["value"] == "inline", name
+        assert env.get("QUORUM_OPTIMISER_WORKER", {"value": "inline"})["value"] in ("inline", "early"), name
         assert services[name]["replicas"] == 1 and not services[name]["hpa"]["enabled"], name
     for name in set(services) - {*desk, "ingest"}:
         assert "QUORUM_LOCKSTEP" not in env_of(container(pod_of(rendered, name), name)), name

@@ -57,6 +57,10 @@ class Engine(ABC):
     def handle(self, msg: Message) -> None:
         """React to one message."""
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the engine holds outside its state (e.g. a worker process); called when its
+        service stops. Default: nothing."""
+
 
 class Source(ABC):
     """Domain logic of a service that produces records from outside the bus (data replay, feeds)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.engine import Source, SourceItem
+from quorum_common.engine import Engine, Source, SourceItem
 from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.service import ServiceSpec, wire_inprocess
 
@@ -69,5 +69,10 @@ def run_embedded(
     if inject:
         bus.add_source("injected", InjectedSource(inject).records())
     started = time.perf_counter()
-    events = bus.run(progress=progress, progress_every=progress_every)
+    try:
+        events = bus.run(progress=progress, progress_every=progress_every)
+    finally:
+        for engine in engines.values():
+            if isinstance(engine, Engine):
+                engine.close()
     return EmbeddedRun(recorder, bus, events, time.perf_counter() - started, engines)

@@ -32,13 +32,14 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
     overrides = overrides or {}
     ensure_topics(client_config, default_catalog(), prefix)
     stop = threading.Event()
-    threads, buses = [], []
+    threads, buses, engines = [], [], []
     for spec in CONSUMERS:
         bus = KafkaBus(client_config, topic_prefix=prefix, delivery=delivery, lockstep=True,
                        consumer_overrides={"session.timeout.ms": 6000})
         engine = spec.engine(service_settings(spec, overrides), bus.publisher(spec.name))
         bus.subscribe(spec.name, engine.inputs, engine.on_message)
         buses.append((spec.name, bus))
+        engines.append(engine)
         threads.append(threading.Thread(target=bus.run_service, args=(spec.name, stop), name=spec.name, daemon=True))
     for t in threads:
         t.start()
@@ -56,3 +57,5 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         stop.set()
         for t in threads:
             t.join(timeout=30)
+        for engine in engines:
+            engine.close()

@@ -20,9 +20,11 @@ class PortfolioSettings(ServiceSettings):
     min_history_bars: int = Field(60, ge=2, description="Returns a symbol needs before the optimiser includes it.")
     reoptimise_bars: int = Field(21, ge=1, description="Sessions between two optimiser solves (the expensive part).")
     solvers: tuple[str, ...] = Field(("CLARABEL", "SCS"), min_length=1, description="cvxpy solvers, tried in order.")
-    optimiser_worker: Literal["inline", "process"] = Field(
-        "inline", description="Where solves run: inline (the rebalance tick waits; reproducible) or process (a worker "
-        "process: no record waits for a solve, its weights land at the first tick after it finished).")
+    optimiser_worker: Literal["inline", "early", "process"] = Field(
+        "inline", description="Where solves run: inline (the rebalance tick waits; reproducible), early (started in a "
+        "worker process at BAR_CLOSE, landing as inline does: reproducible, a shorter wait; lockstep services) or "
+        "process (a worker process: no record waits for a solve, its weights land at the first tick after it "
+        "finished).")
     periods_per_year: int = Field(252, ge=1, description="Bars per year (annualises the risk-free rate and returns).")
     tilt: float = Field(0.5, ge=0.0, le=1.0, description="Target weight × (1 + tilt × decision score).")
     decision_max_age_days: float = Field(5.0, gt=0.0, description="Older decisions no longer tilt the targets.")

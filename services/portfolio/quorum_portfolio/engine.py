@@ -27,9 +27,11 @@ Inputs and what each does:
 
 Where solves run is the ``optimiser_worker`` setting (:mod:`quorum_portfolio.solver`). ``inline``: in
 the tick that asked for them, so their weights serve that tick's rebalance (reproducible: backtests,
-replays, the embedded desk). ``process``: in a worker process, so no record waits for a solve; the
-weights land at the first tick after the solve finished, and a calendar rebalance that asked for the
-solve waits for it and runs then (a risk-state rebalance does not wait).
+replays, the embedded desk). ``early``: the same weights in the same tick, but the solve the rebalance
+is expected to ask for starts in a worker process at the bar's ``BAR_CLOSE`` tick. ``process``: in a
+worker process, so no record waits for a solve; the weights land at the first tick after the solve
+finished, and a calendar rebalance that asked for the solve waits for it and runs then (a risk-state
+rebalance does not wait).
 
 On the lockstep bus (``quorum_common.bus.lockstep``) bars are released at ``BAR_CLOSE``, fills at
 ``VOTE`` and decisions and the mandate just before ``REBALANCE``, so the rebalance sees every input of
@@ -47,7 +49,7 @@ import pandas as pd
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.engine import Engine, envelope, event_id
-from quorum_common.phases import bar_time
+from quorum_common.phases import PHASE_OFFSETS_NS, bar_time
 from quorum_common.runtime.clock import EventClock
 from quorum_common.universe import INSTRUMENTS
 
@@ -115,6 +117,10 @@ class PortfolioEngine(Engine):
         }.get(msg.topic)
         if handler is not None:
             handler(msg)
+
+    def close(self) -> None:
+        """Stop the optimiser's worker process, if any."""
+        self.solver.close()
 
     # ----- inputs -------------------------------------------------------------------------------------
 
@@ -189,8 +195,12 @@ class PortfolioEngine(Engine):
             log.info("trading state followed", extra={"state": self.trading_state, "reason": state["reason"]})
 
     def _on_clock(self, msg: Message) -> None:
-        if msg.value["kind"] == self.settings.rebalance_tick and self.mandate is not None:
+        if self.mandate is None:
+            return
+        if msg.value["kind"] == self.settings.rebalance_tick:
             self._session(msg.ts_event, self.mandate)
+        elif msg.value["kind"] == "BAR_CLOSE" and self.solver.starts_early:
+            self._solve_early(msg.ts_event, self.mandate)
 
     # ----- the rebalance tick ---------------------------------------------------------------------------
 
@@ -198,8 +208,11 @@ class PortfolioEngine(Engine):
         self.sessions += 1
         self._expire_inflight()
         calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
-        if not self.solver.busy and self._solve_due(calendar_trigger):
-            self._request_solve(ts, mandate, self.pending_trigger or calendar_trigger)
+        if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions):
+            request = self._solve_request(ts, mandate, self.pending_trigger or calendar_trigger)
+            if request is not None:
+                self.solver.submit(request)
+                self.last_solve_session = self.sessions
         solved = self._land(self.solver.take(), ts)
         if solved is None and self.solver.busy and self.pending_trigger is None and calendar_trigger is not None:
             # A calendar rebalance is done with fresh weights: it waits while a solve runs (worker mode).
@@ -220,11 +233,23 @@ class PortfolioEngine(Engine):
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
 
-    def _solve_due(self, calendar_trigger: str | None) -> bool:
+    def _solve_due(self, calendar_trigger: str | None, session: int) -> bool:
         if not self.base_weights or self.pending_trigger or calendar_trigger:
             return True
-        return self.last_solve_session is None or self.sessions - self.last_solve_session >= \
-            self.settings.reoptimise_bars
+        return self.last_solve_session is None or session - self.last_solve_session >= self.settings.reoptimise_bars
+
+    def _solve_early(self, ts: int, mandate: Mandate) -> None:
+        """At ``BAR_CLOSE`` (every bar of the bar time is in): start the solve the coming rebalance tick
+        will ask for, as far as is known now (an ``early`` solver checks it is the same solve then)."""
+        offset = PHASE_OFFSETS_NS.get(self.settings.rebalance_tick)
+        if offset is None or self.solver.busy:
+            return
+        rebalance_ts = bar_time(ts) + offset
+        calendar_trigger = rebalance_trigger(mandate.rebalance, rebalance_ts, self.last_rebalance_ts, 0.0)
+        if self._solve_due(calendar_trigger, self.sessions + 1):
+            request = self._solve_request(rebalance_ts, mandate, self.pending_trigger or calendar_trigger)
+            if request is not None:
+                self.solver.prestart(request)
 
     def _caps(self, mandate: Mandate, returns: pd.DataFrame | None = None) -> Problem:
         """The mandate's constraints (and ``returns``, when given) as an optimiser problem."""
@@ -240,17 +265,17 @@ class PortfolioEngine(Engine):
             min_weights=mandate.min_weights, asset_caps={a.symbol: mandate.asset_cap(a) for a in tradable},
         )
 
-    def _request_solve(self, ts: int, mandate: Mandate, trigger: str | None) -> None:
-        """Hand a solve on the trailing returns to the solver; nothing while fewer than two assets have history."""
+    def _solve_request(self, ts: int, mandate: Mandate, trigger: str | None) -> SolveRequest | None:
+        """A solve on the trailing returns up to the bar time of ``ts``; None while fewer than two assets
+        have history."""
         bars = min(self.settings.lookback_bars, mandate.rebalance.lookback_days or self.settings.lookback_bars)
         symbols = [a.symbol for a in mandate.universe if a.tradable]
         returns = self.history.returns(symbols, bar_time(ts), bars, self.settings.min_history_bars)
         if returns.shape[1] < 2:
             log.info("not enough history to optimise", extra={"assets": returns.shape[1]})
-            return
-        self.solver.submit(SolveRequest(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
-                                        self.settings.periods_per_year, ts, trigger, mandate.key))
-        self.last_solve_session = self.sessions
+            return None
+        return SolveRequest(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
+                            self.settings.periods_per_year, ts, trigger, mandate.key)
 
     def _land(self, solved: Solved | None, ts: int) -> Solved | None:
         """Adopt a finished solve's weights; one that lands after the tick that asked for it brings that

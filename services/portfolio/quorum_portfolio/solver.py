@@ -1,17 +1,22 @@
-"""Where the optimiser's solves run: inline (the rebalance tick waits for them) or in a worker process.
+"""Where the optimiser's solves run: inline (the rebalance tick waits for them), started early in a
+worker process, or in a worker process off the order path.
 
 A solve costs tens to hundreds of milliseconds; a bar costs microseconds. With ``optimiser_worker =
 "process"`` the engine hands a due solve to one worker process and keeps handling records, so a
 solve never holds up the order path; the weights are taken at the first rebalance tick after the
-solve finished. With ``"inline"`` (lockstep replays and the embedded desk, where runs must be
-reproducible) the solve runs inside the tick that asked for it and lands in the same tick.
+solve finished. With ``"inline"`` (the embedded desk, where runs must be reproducible) the solve runs
+inside the tick that asked for it and lands in the same tick. ``"early"`` lands the same weights in
+the same tick as ``"inline"`` (reproducible), but starts the solve in a worker process at the bar's
+``BAR_CLOSE`` tick, so it runs while alpha and the manager work (lockstep services over Kafka).
 
-Both have the same interface: :meth:`submit` a :class:`SolveRequest` when none is in flight,
-:meth:`take` the :class:`Solved` result at a tick (``None`` while it is still running).
+All have the same interface: :meth:`submit` a :class:`SolveRequest` when none is in flight,
+:meth:`take` the :class:`Solved` result at a tick (``None`` while it is still running);
+:meth:`prestart` is the early start (a no-op unless ``starts_early``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -59,8 +64,26 @@ def solve(request: SolveRequest) -> Result:
     return optimise(request.problem, request.solvers, request.previous, request.periods_per_year)
 
 
+def same_solve(a: SolveRequest, b: SolveRequest) -> bool:
+    """Whether two requests ask for the same solve (so they have the same result): returns, constraints,
+    solvers, previous weights, annualisation and mandate. Their time and trigger do not enter the solve."""
+    if not a.problem.returns.equals(b.problem.returns):
+        return False
+    if any(getattr(a.problem, f.name) != getattr(b.problem, f.name)
+           for f in dataclasses.fields(Problem) if f.name != "returns"):
+        return False
+    return (a.solvers, a.previous, a.periods_per_year, a.mandate_key) == \
+        (b.solvers, b.previous, b.periods_per_year, b.mandate_key)
+
+
 class Solver(Protocol):
     """Runs solves; at most one in flight."""
+
+    starts_early: bool
+    """Whether :meth:`prestart` does anything (the engine only builds an early request then)."""
+
+    def prestart(self, request: SolveRequest) -> None:
+        """Start the solve the next rebalance tick is expected to ask for (``early`` only)."""
 
     @property
     def busy(self) -> bool:
@@ -82,8 +105,13 @@ class Solver(Protocol):
 class InlineSolver:
     """Solves inside :meth:`submit`: the result is ready at once."""
 
+    starts_early = False
+
     def __init__(self) -> None:
         self._done: Solved | None = None
+
+    def prestart(self, request: SolveRequest) -> None:
+        """Nothing: inline solves start when asked."""
 
     @property
     def busy(self) -> bool:
@@ -125,10 +153,15 @@ class ProcessSolver:
     """Solves in one worker process (started with ``spawn``: the parent runs librdkafka threads), at a
     lower scheduling priority than the service (``WORKER_NICENESS``)."""
 
+    starts_early = False
+
     def __init__(self) -> None:
         self._pool = self._start()
         self._future: Future[Result] | None = None
         self._request: SolveRequest | None = None
+
+    def prestart(self, request: SolveRequest) -> None:
+        """Nothing: a worker solve already stays off the order path."""
 
     @staticmethod
     def _start() -> ProcessPoolExecutor:
@@ -180,10 +213,69 @@ class ProcessSolver:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class EarlySolver:
+    """The results of :class:`InlineSolver`, in the same ticks, with a shorter wait.
+
+    :meth:`prestart` hands the solve the next rebalance tick is expected to ask for to a worker process
+    (at ``BAR_CLOSE``, while alpha and the manager work). :meth:`submit` adopts it when the rebalance asks
+    for the same solve (:func:`same_solve`) and waits for it; otherwise (the mandate or the risk state
+    changed meanwhile), and whenever the worker fails, it solves inline. So what lands never depends on
+    timing: a replay reproduces it, and the embedded desk (inline) takes the same decisions.
+    """
+
+    starts_early = True
+
+    def __init__(self) -> None:
+        self._pool = ProcessSolver._start()
+        self._early: tuple[SolveRequest, Future[Result]] | None = None
+        self._done: Solved | None = None
+        self.adopted = 0
+        """Solves served by an early start (the rest were solved inline)."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a solved result is waiting to be taken."""
+        return self._done is not None
+
+    def prestart(self, request: SolveRequest) -> None:
+        """Start ``request`` in the worker (replacing an early start that was never asked for)."""
+        self._early = (request, self._pool.submit(solve, request))
+
+    def submit(self, request: SolveRequest) -> None:
+        """Take the early start's result if it is this solve (waiting for it), else solve now."""
+        early, self._early = self._early, None
+        if early is not None and same_solve(early[0], request):
+            try:
+                self._done = Solved(request, early[1].result())
+                self.adopted += 1
+                return
+            except BrokenProcessPool as exc:
+                log.error("optimiser worker died; restarting it and solving inline", extra={"error": str(exc)})
+                self._pool = ProcessSolver._start()
+            except Exception as exc:  # the inline solve below gives the same answer, or the same error
+                log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
+        self._done = Solved(request, solve(request))
+
+    def take(self) -> Solved | None:
+        """The result of the last submit, once."""
+        done, self._done = self._done, None
+        return done
+
+    def wait(self, timeout_s: float) -> bool:
+        """Always finished (submit waits)."""
+        return True
+
+    def close(self) -> None:
+        """Stop the worker (an early start nobody asked for is abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def make_solver(kind: str) -> Solver:
     """The solver for the ``optimiser_worker`` setting."""
     if kind == "inline":
         return InlineSolver()
+    if kind == "early":
+        return EarlySolver()
     if kind == "process":
         return ProcessSolver()
-    raise ValueError(f"optimiser_worker must be 'inline' or 'process', not {kind!r}")
+    raise ValueError(f"optimiser_worker must be 'inline', 'early' or 'process', not {kind!r}")

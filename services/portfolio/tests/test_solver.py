@@ -14,11 +14,13 @@ from quorum_portfolio.engine import PortfolioEngine
 from quorum_portfolio.optimiser import Problem
 from quorum_portfolio.solver import (
     WORKER_NICENESS,
+    EarlySolver,
     InlineSolver,
     ProcessSolver,
     Solved,
     SolveRequest,
     make_solver,
+    same_solve,
     solve,
 )
 
@@ -161,3 +163,39 @@ def test_a_calendar_rebalance_waits_for_the_weights_solved_for_it(records: Any) 
     assert landed[0][0] == cal + 2 and landed[0][1]["trigger"] == "CALENDAR"
     assert next(k for k, t, _ in out if t == "orders.proposed" and k > cal) == cal + 2
     assert [k for k, t, _ in out if t == "portfolio.snapshots"] == list(range(90))  # one snapshot every tick
+
+
+def test_an_early_solver_adopts_the_early_start_only_for_the_same_solve(records: Any) -> None:
+    req = request(records)
+    other = SolveRequest(req.problem, req.solvers, {"AAPL": 1.0}, req.periods_per_year, req.ts, req.trigger,
+                         req.mandate_key)
+    same_later = SolveRequest(req.problem, req.solvers, None, req.periods_per_year, req.ts + 2, "CALENDAR",
+                              req.mandate_key)
+    assert same_solve(req, same_later) and not same_solve(req, other)
+    early = make_solver("early")
+    assert isinstance(early, EarlySolver) and early.starts_early
+    try:
+        early.prestart(req)
+        early.submit(same_later)  # the time and trigger differ, the solve does not: adopted
+        done = early.take()
+        assert early.adopted == 1 and done is not None and done.request is same_later
+        assert done.result.weights == solve(req).weights
+        early.prestart(req)
+        early.submit(other)  # another solve (other previous weights): solved inline, not adopted
+        done = early.take()
+        assert early.adopted == 1 and done is not None and done.request is other
+        assert done.result.weights == solve(other).weights
+    finally:
+        early.close()
+
+
+def test_an_early_solver_lands_the_inline_weights_in_the_same_ticks(records: Any) -> None:
+    inline_out = drive(records, PortfolioEngine(PortfolioSettings(**SETTINGS), None), 45)  # type: ignore[arg-type]
+    engine = PortfolioEngine(PortfolioSettings(**SETTINGS, optimiser_worker="early"), None)  # type: ignore[arg-type]
+    try:
+        out = drive(records, engine, 45)
+    finally:
+        engine.solver.close()
+    assert engine.solver.adopted >= 1, "no solve was started early"
+    timeless = lambda rows: [(k, t, {f: x for f, x in v.items() if f != "solve_ms"}) for k, t, v in rows]  # noqa: E731
+    assert timeless(out) == timeless(inline_out)  # everything but how long the solves took

@@ -144,6 +144,8 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
             bus.run_service(spec.name, stop)
     finally:
         bus.close()
+        if spec.engine is not None:
+            engine.close()
         http.stop()
         log.info("service stopped")
 
