@@ -41,3 +41,15 @@ def test_a_phase_report_is_a_valid_record_of_its_topic() -> None:
     assert decoded["tick_id"] == tick["event_id"] and decoded["ts_event"] == tick["ts_event"]
     assert decoded["offsets"] == [{"topic": "signals.raw", "partition": 2, "next_offset": 40}]
     assert phase_report("alpha", tick, {})["event_id"] == report["event_id"]  # deterministic id
+
+
+@pytest.mark.parametrize("lockstep", [False, True])
+def test_only_a_lockstep_source_sends_without_linger(lockstep: bool) -> None:
+    """A lockstep consumer flushes its outputs (and its report) at every tick, so it may batch; a
+    lockstep source's ticks must leave at once. No broker is contacted: producers are made lazily."""
+    from quorum_common.bus.kafka import KafkaBus
+
+    bus = KafkaBus({"bootstrap.servers": "127.0.0.1:1"}, linger_ms=7, lockstep=lockstep)
+    bus.subscribe("alpha", ["md.bars"], lambda _msg: None)
+    assert bus.publisher("alpha")._linger_ms() == 7
+    assert bus.publisher("ingest")._linger_ms() == (0 if lockstep else 7)

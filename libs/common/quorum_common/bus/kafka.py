@@ -88,13 +88,20 @@ class KafkaPublisher:
         """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
         self.after: Offsets | None = None
         """Offsets stamped on the next clock tick as ``x-after`` (set by the source's phase barrier)."""
+        self.flushed_per_phase = False
+        """Lockstep consumer: every output is flushed when the tick that follows it is handled, so its
+        producer may linger (batch) freely; a lockstep source's ticks must leave at once (no linger)."""
 
     @property
     def producer(self) -> Producer:
         """The service's producer, created on first use."""
         if self._producer is None:
-            self._producer = self._bus._make_producer(self._service, self.transactional)
+            self._producer = self._bus._make_producer(self._service, self.transactional, self._linger_ms())
         return self._producer
+
+    def _linger_ms(self) -> int:
+        """The producer's ``linger.ms``: the bus's, except 0 for a lockstep source (see ``flushed_per_phase``)."""
+        return 0 if self._bus.lockstep and not self.flushed_per_phase else self._bus.linger_ms
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
         """Encode ``record`` for ``topic`` and produce it (or buffer it while a handler runs)."""
@@ -140,7 +147,7 @@ class KafkaPublisher:
         """
         if outside_transaction and self.transactional:
             if self._plain is None:
-                self._plain = self._bus._make_producer(self._service, transactional=False)
+                self._plain = self._bus._make_producer(self._service, False, self._linger_ms())
             producer = self._plain
         else:
             self.begin_transaction()
@@ -267,16 +274,18 @@ class KafkaBus(Bus):
                 raise RuntimeError(f"{service} published before subscribing; exactly_once needs subscribe first")
             pub.transactional = True
         wants_clock = CLOCK_TOPIC in topics
-        if self.lockstep and not wants_clock:
-            topics.append(CLOCK_TOPIC)
+        if self.lockstep:
+            pub.flushed_per_phase = True
+            if not wants_clock:
+                topics.append(CLOCK_TOPIC)
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock)
 
-    def _make_producer(self, service: str, transactional: bool) -> Producer:
+    def _make_producer(self, service: str, transactional: bool, linger_ms: int) -> Producer:
         conf: dict[str, Any] = {
             **self.client_config,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 0 if self.lockstep else self.linger_ms,  # lockstep: a phase waits on every send
+            "linger.ms": linger_ms,
             "compression.type": "lz4",
             "socket.nagle.disable": True,
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
@@ -579,8 +588,11 @@ class ConsumerLoop:
         # otherwise it vouches only for committed transactions and goes out at once, outside any.
         self.publisher.flush()
         report = phase_report(self.service, msg.value, self.publisher.published_offsets)
+        outside = not self.publisher.in_transaction
         self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []),
-                               outside_transaction=not self.publisher.in_transaction)
+                               outside_transaction=outside)
+        if outside:  # in a transaction the commit sends it; else the producer's linger must not hold it
+            self.publisher.flush()
 
     def _started_past(self, tp: TopicPartition, offset: int) -> bool:
         """Whether a partition that returned no record yet (position unknown) starts at or after ``offset``."""
