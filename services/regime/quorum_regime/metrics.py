@@ -67,10 +67,10 @@ def instrument(engine: RegimeEngine, metrics: ServiceMetrics) -> None:
             if record["is_transition"]:
                 transitions.labels(record["scope"], record["label"]).inc()
 
-    def timed_refit(ts: int) -> None:
+    def timed_refit(ts: int) -> bool:  # the engine reads whether a new model is in force
         started = time.perf_counter()
         try:
-            refit(ts)
+            return refit(ts)
         finally:
             fit_seconds.observe(time.perf_counter() - started)
 

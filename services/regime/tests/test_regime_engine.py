@@ -107,6 +107,23 @@ def test_replay_is_deterministic(market, result) -> None:
     assert again.out == result[1].out
 
 
+def test_the_service_metrics_do_not_change_what_the_engine_publishes(market, result) -> None:
+    """The regime service wraps the engine's refit to time it (``instrument``); the records must be the
+    ones of the bare engine. A wrapper that dropped the refit's answer stepped the filter twice on every
+    refit row, so the desk in its own processes parted from the embedded desk (probabilities first)."""
+    from quorum_common.runtime.metrics import ServiceMetrics
+    from quorum_regime.metrics import instrument
+
+    closes, vix = market
+    pub = Collect()
+    engine = RegimeEngine(RegimeSettings(**FAST), pub)
+    instrument(engine, ServiceMetrics("regime_probe"))
+    for rec in bar_records(closes, vix):
+        engine.on_message(Message("md.bars", rec["symbol"], rec, "quorum.v1.BarClosed"))
+    assert engine.fits > 1, "the window must hold refits"
+    assert pub.out == result[1].out
+
+
 def test_vix_before_or_after_the_market_bar_gives_the_same_output(market, result) -> None:
     closes, vix = market
     _, swapped = run(bar_records(closes, vix, vix_first=True))
