@@ -213,7 +213,7 @@ class ProcessSolver:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class EarlySolver:
+class EarlySolver(InlineSolver):
     """The results of :class:`InlineSolver`, in the same ticks, with a shorter wait.
 
     :meth:`prestart` hands the solve the next rebalance tick is expected to ask for to a worker process
@@ -226,16 +226,11 @@ class EarlySolver:
     starts_early = True
 
     def __init__(self) -> None:
+        super().__init__()
         self._pool = ProcessSolver._start()
         self._early: tuple[SolveRequest, Future[Result]] | None = None
-        self._done: Solved | None = None
         self.adopted = 0
         """Solves served by an early start (the rest were solved inline)."""
-
-    @property
-    def busy(self) -> bool:
-        """Whether a solved result is waiting to be taken."""
-        return self._done is not None
 
     def prestart(self, request: SolveRequest) -> None:
         """Start ``request`` in the worker (replacing an early start that was never asked for)."""
@@ -254,16 +249,7 @@ class EarlySolver:
                 self._pool = ProcessSolver._start()
             except Exception as exc:  # the inline solve below gives the same answer, or the same error
                 log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
-        self._done = Solved(request, solve(request))
-
-    def take(self) -> Solved | None:
-        """The result of the last submit, once."""
-        done, self._done = self._done, None
-        return done
-
-    def wait(self, timeout_s: float) -> bool:
-        """Always finished (submit waits)."""
-        return True
+        super().submit(request)
 
     def close(self) -> None:
         """Stop the worker (an early start nobody asked for is abandoned)."""
