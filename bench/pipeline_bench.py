@@ -9,8 +9,8 @@ the phase barrier before each of the BAR_CLOSE, VOTE and REBALANCE ticks.
 
 Every replay runs on topics of its own (a fresh prefix: new consumer groups, no state left on compacted
 topics by an earlier replay), so each one is a fresh desk: it replays the year before unmeasured (the desk
-builds its history and positions, the broker's JVM warms up) and goes on into the measured window. The runs
-must then propose the very same orders, and the benchmark fails if they do not.
+builds its history and positions, the broker's JVM warms up) and goes on into the measured window. Every run
+must propose the very orders of the embedded desk over the same window, and the benchmark fails if one does not.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
 from quorum_common.schemas import default_catalog
 from quorum_desk import local
+from quorum_desk.engine import run_embedded
 
 SYMBOLS_PER_DAY = 23  # the default data: 20 stocks, SPX, VIX and (monthly) BTC-USD
 RUNS = ((1000, "at_least_once"), (150, "at_least_once"), (1000, "exactly_once"))
@@ -65,7 +66,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     """One paced replay of ``start``..``end`` at about ``rate`` bars/s under ``delivery`` on a fresh desk (topics
     of its own, deleted afterwards), measured from ``measure_from`` (default ``start``) on; its figures and a
     digest of the orders it proposed in the measured part. The broker is left running."""
-    since = int(datetime.fromisoformat(measure_from or start).replace(tzinfo=UTC).timestamp()) * 10**9
+    since = _since_ns(measure_from or start)
     kafka_local.up()
     conf = {"bootstrap.servers": kafka_local.BOOTSTRAP}
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
@@ -126,17 +127,35 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         Figure(f"orders measured at {at}", len(latencies), "orders", None),
         Figure(f"broker CPU during the replay at {at}", round((broker_last - broker_first)
                / max(sampled_at - sampled_since, 1e-9), 2), "cores", None),
-    ], hashlib.sha256("\n".join(sorted(order_ids)).encode()).hexdigest()[:16]
+    ], _digest(order_ids)
+
+
+def _since_ns(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 10**9
+
+
+def _digest(order_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(order_ids)).encode()).hexdigest()[:16]
+
+
+def embedded_digest(start: str, end: str, measure_from: str) -> str:
+    """The digest of the orders the embedded desk proposes from ``measure_from`` on, replaying ``start``..``end``."""
+    since, ids = _since_ns(measure_from), []
+    run_embedded({"ingest": {"start": start, "end": end}}, extra_taps=[
+        lambda m: ids.append(m.value["client_order_id"])
+        if m.topic == "orders.proposed" and m.value["ts_event"] >= since else None])
+    return _digest(ids)
 
 
 def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "2007-12-31") -> None:
     """Every run of :data:`RUNS`: ``warm_from``..``end``, measured from ``start``; writes ``pipeline.json``."""
+    expected = embedded_digest(warm_from, end, start)
     try:
         runs = [measure(rate, warm_from, end, delivery, measure_from=start) for rate, delivery in RUNS]
     finally:
         kafka_local.down()
-    figures = [f for run_figures, _digest in runs for f in run_figures]
-    digests = {digest for _figures, digest in runs}
+    figures = [f for run_figures, _run_digest in runs for f in run_figures]
+    digests = [digest for _figures, digest in runs]
     write_result("pipeline", figures, notes=(
         f"{start}..{end}, default mandate; every service its own process in lockstep (phase barrier before "
         "every clock tick), at-least-once unless the figure says exactly_once (a Kafka transaction per handled "
@@ -144,10 +163,11 @@ def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "20
         "in its rebalance tick, as inline); every replay a fresh desk on topics of its own, from "
         f"{warm_from} (unmeasured warm-up of the desk and the broker) on; latency from the producer timestamp of "
         "the last bar of a bar time to each order's arrival; "
-        f"and every one proposed the same orders (client order ids digest {min(digests)})"
-        if len(digests) == 1 else f"THE RUNS PROPOSED DIFFERENT ORDERS: digests {[d for _f, d in runs]}"))
-    if len(digests) != 1:
-        raise RuntimeError(f"the replays of {start}..{end} proposed different orders: {[d for _f, d in runs]}")
+        f"every run proposed the embedded desk's orders (client order ids digest {expected})"
+        if set(digests) == {expected} else f"ORDERS DIFFER: embedded {expected}, runs {digests}"))
+    if set(digests) != {expected}:
+        raise RuntimeError(f"the replays of {start}..{end} proposed other orders than the embedded desk's "
+                           f"(digest {expected}): {digests}")
 
 
 if __name__ == "__main__":
