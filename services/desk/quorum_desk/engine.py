@@ -10,6 +10,7 @@ from typing import Any
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.engine import Engine, Source, SourceItem
 from quorum_common.runtime.config import load_settings
+from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_common.runtime.service import ServiceSpec, wire_inprocess
 
 from quorum_desk.composition import CONSUMERS, SOURCE
@@ -50,6 +51,7 @@ def run_embedded(
     extra_taps: list[Callable] | None = None,
     progress_every: int = 100_000,
     roundtrip: bool = True,
+    instrument: bool = False,
 ) -> EmbeddedRun:
     """Run the whole desk in this process until the replay is exhausted.
 
@@ -57,6 +59,8 @@ def run_embedded(
     ``inject`` adds records (e.g. a risk officer's RESUME command) at their event times.
     ``roundtrip`` (the default) passes every delivered record through the Avro codec, so engines see
     exactly what they would see over Kafka; without it records are handed over as published.
+    ``instrument`` registers every service's own metrics on its engine, as a service process does
+    (``ServiceSpec.instrument``): those hooks must not change what an engine decides.
     """
     overrides = overrides or {}
     bus = InProcessBus(lockstep=True, trace=False, roundtrip=roundtrip)
@@ -65,6 +69,9 @@ def run_embedded(
     for tap in extra_taps or []:
         bus.tap(tap)
     engines = {spec.name: wire_inprocess(bus, spec, service_settings(spec, overrides)) for spec in CONSUMERS}
+    for spec in CONSUMERS if instrument else ():
+        if spec.instrument is not None:
+            spec.instrument(engines[spec.name], ServiceMetrics(spec.name))
     engines[SOURCE.name] = wire_inprocess(bus, SOURCE, service_settings(SOURCE, overrides))
     if inject:
         bus.add_source("injected", InjectedSource(inject).records())

@@ -43,6 +43,20 @@ def test_two_runs_of_the_same_input_decide_identically(short_window) -> None:
     assert first.records and first.records == second.records
 
 
+def test_the_services_own_metrics_change_no_record(desk_window) -> None:
+    """A service process registers its own metrics on its engine (``ServiceSpec.instrument``), which the
+    embedded desk and the equivalence test do not; those hooks must leave every record as it is. The
+    window holds regime refits after the warm-up (a dropped refit answer once changed the regime)."""
+    topics = ("regime.state", "signals.raw", "signals.decisions", "orders.proposed", "risk.decisions",
+              "exec.fills", "critic.reports")
+    window = desk_window("2006-01-01", "2007-04-30")
+    bare, instrumented = Collect(*topics), Collect(*topics)
+    run_embedded(window, extra_taps=[bare])
+    run_embedded(window, extra_taps=[instrumented], instrument=True)
+    assert len({r["fitted_ts"] for r in bare.records if r["topic"] == "regime.state"}) > 1, "the window must refit"
+    assert instrumented.records == bare.records
+
+
 def test_data_after_t_changes_no_decision_before_t(desk_window) -> None:
     short, long = Collect("signals.decisions", "orders.proposed"), Collect("signals.decisions", "orders.proposed")
     run_embedded(desk_window("2006-07-01", "2007-01-31"), extra_taps=[short])
