@@ -29,7 +29,7 @@ from quorum_common.benchjson import Figure, write_result
 from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
-from quorum_common.schemas import default_catalog
+from quorum_common.schemas import TopicCatalog, default_catalog
 from quorum_desk import local
 from quorum_desk.engine import run_embedded
 
@@ -43,13 +43,22 @@ IDLE_END_S = 10.0
 """Once records flow, this long without one ends the run."""
 
 
-def _watcher(prefix: str, topics: list[str]) -> Consumer:
+def _since_ns(day: str) -> int:
+    """Midnight UTC of ``day`` (ISO date) in event-time nanoseconds."""
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 10**9
+
+
+def _digest(order_ids: list[str]) -> str:
+    """A short digest of a set of client order ids (order-independent)."""
+    return hashlib.sha256("\n".join(sorted(order_ids)).encode()).hexdigest()[:16]
+
+
+def _watcher(prefix: str, topics: list[str], catalog: TopicCatalog) -> Consumer:
     """A consumer of the freshly created ``prefix`` + ``topics`` from their first offset. The partitions come
     from the catalog, not from the broker's metadata, which may not list a topic yet just after its creation."""
     consumer = Consumer({"bootstrap.servers": kafka_local.BOOTSTRAP, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 100,
                          "socket.nagle.disable": True})
-    catalog = default_catalog()
     consumer.assign([TopicPartition(prefix + t, p, OFFSET_BEGINNING)
                      for t in topics for p in range(catalog.topic(t).partitions)])
     return consumer
@@ -68,10 +77,10 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     digest of the orders it proposed in the measured part. The broker is left running."""
     since = _since_ns(measure_from or start)
     kafka_local.up()
-    conf = {"bootstrap.servers": kafka_local.BOOTSTRAP}
+    conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog()
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-    ensure_topics(conf, default_catalog(), prefix)
-    watcher = _watcher(prefix, ["md.bars", "orders.proposed"])
+    ensure_topics(conf, catalog, prefix)
+    watcher = _watcher(prefix, ["md.bars", "orders.proposed"], catalog)
     # Event-time pacing: 5 trading days per 7 calendar days.
     speed = rate / SYMBOLS_PER_DAY * 86_400 * 7 / 5
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
@@ -113,7 +122,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     finally:
         watcher.close()
         local.down(broker=False)
-        delete_catalog_topics(conf, default_catalog(), prefix)
+        delete_catalog_topics(conf, catalog, prefix)
     latencies = [(seen - last_bar[t]) * 1000 for t, seen in orders if t in last_bar]
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
     if not bars or not latencies:
@@ -128,14 +137,6 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         Figure(f"broker CPU during the replay at {at}", round((broker_last - broker_first)
                / max(sampled_at - sampled_since, 1e-9), 2), "cores", None),
     ], _digest(order_ids)
-
-
-def _since_ns(day: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 10**9
-
-
-def _digest(order_ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(order_ids)).encode()).hexdigest()[:16]
 
 
 def embedded_digest(start: str, end: str, measure_from: str) -> str:

@@ -210,7 +210,9 @@ class PortfolioEngine(Engine):
         calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
         if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions):
             request = self._solve_request(ts, mandate, self.pending_trigger or calendar_trigger)
-            if request is not None:
+            if request is None:
+                log.info("not enough history to optimise", extra={"ts": ts})
+            else:
                 self.solver.submit(request)
                 self.last_solve_session = self.sessions
         solved = self._land(self.solver.take(), ts)
@@ -272,7 +274,6 @@ class PortfolioEngine(Engine):
         symbols = [a.symbol for a in mandate.universe if a.tradable]
         returns = self.history.returns(symbols, bar_time(ts), bars, self.settings.min_history_bars)
         if returns.shape[1] < 2:
-            log.info("not enough history to optimise", extra={"assets": returns.shape[1]})
             return None
         return SolveRequest(self._caps(mandate, returns), self.settings.solvers, self.base_weights or None,
                             self.settings.periods_per_year, ts, trigger, mandate.key)
