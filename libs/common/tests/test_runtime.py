@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import httpx
 import pytest
-from quorum_common.engine import envelope, event_id
+from quorum_common.engine import Source, envelope, event_id
+from quorum_common.phases import phase_ticks
 from quorum_common.runtime.clock import EventClock
 from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings
 from quorum_common.runtime.http import HttpServer, build_app
 from quorum_common.runtime.logging import JsonFormatter
 from quorum_common.runtime.metrics import ServiceMetrics
+from quorum_common.runtime.service import publish_source
 
 
 def test_settings_come_from_quorum_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,3 +82,26 @@ def test_http_endpoint_serves_health_readiness_and_prometheus_metrics() -> None:
         assert "quorum_probe_svc_handler_duration_seconds_bucket" in text
     finally:
         server.stop()
+
+
+def test_a_lockstep_source_holds_a_bar_time_until_the_desk_finished_the_last_phase() -> None:
+    """The barrier runs before every tick and before the first record after a tick: the bars of the
+    next bar time leave only once every consumer reported on the last tick (so no bar waits in a topic
+    while the desk is still busy), and the tick that follows them needs no second wait."""
+    class Records(Source):
+        def records(self):
+            for day in (1_000_000, 2_000_000):
+                for symbol in ("KO", "PEP"):
+                    yield "md.bars", symbol, {"ts_event": day, "symbol": symbol}
+                for tick in phase_ticks(day, 0)[:2]:
+                    yield "sys.clock", "XNYS", tick
+
+    seen: list[str] = []
+
+    class Log:
+        def publish(self, topic: str, record: dict, *, key: str | None = None) -> None:
+            seen.append(key if topic == "md.bars" else record["kind"])
+
+    publish_source(Records(), Log(), threading.Event(), barrier=lambda: seen.append("|"))
+    assert seen == [
+        "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|", "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|"]

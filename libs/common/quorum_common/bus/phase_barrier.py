@@ -89,6 +89,8 @@ class PhaseBarrier:
         self.timeout_s = timeout_s
         self.codec = codec or TopicCodec()
         self._after: Offsets = {}
+        self._collected: str | None = None
+        """The last tick whose reports were collected."""
         self._reports = Consumer({**client_config, "group.id": f"phase-barrier-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 100,
                                   # exactly_once: a report is readable once the outputs it vouches for are
@@ -106,12 +108,15 @@ class PhaseBarrier:
         self.close()
 
     def __call__(self) -> None:
-        """Wait for every report on the last tick published, then stamp the next tick with the offsets."""
+        """Wait for every report on the last tick published (once per tick: a second call before the
+        next tick only adds the source's own records), then stamp the next tick with the offsets."""
         self.publisher.flush()
         merge_offsets(self._after, self.publisher.published_offsets)
-        if self.publisher.last_tick_id is not None:
-            for offsets in self._collect(self.publisher.last_tick_id):
+        tick_id = self.publisher.last_tick_id
+        if tick_id is not None and tick_id != self._collected:
+            for offsets in self._collect(tick_id):
                 merge_offsets(self._after, offsets)
+            self._collected = tick_id
         self.publisher.after = dict(self._after)
 
     def _collect(self, tick_id: str) -> list[Offsets]:

@@ -62,12 +62,15 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
 
     ``barrier`` (lockstep runs over Kafka: a :class:`~quorum_common.bus.phase_barrier.PhaseBarrier`)
-    is called before every clock tick, and once more at the end so the last tick's phase completes too
-    (not after ``stop``: a stopping source does not wait for its consumers).
+    is called before every clock tick, before the first record after a tick (the bars of the next bar
+    time leave only once the desk has finished the last phase, so no bar waits in a topic while the
+    desk is busy: the time from a bar to its orders is the desk's own), and once more at the end so the
+    last tick's phase completes too (not after ``stop``: a stopping source does not wait for its consumers).
     """
     count = 0
     first_ts: int | None = None
     started = 0.0
+    after_tick = False
     for topic, key, record in source.records():
         if stop.is_set():
             break
@@ -79,8 +82,9 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
             if delay > 0:
                 time.sleep(delay)
         is_tick = topic == CLOCK_TOPIC
-        if is_tick and barrier is not None:
+        if barrier is not None and (is_tick or after_tick):
             barrier()
+        after_tick = is_tick
         publisher.publish(topic, record, key=key)
         count += 1
         if count % progress_every == 0:
