@@ -25,6 +25,12 @@ class PortfolioSettings(ServiceSettings):
         "worker process at BAR_CLOSE, landing as inline does: reproducible, a shorter wait; lockstep services) or "
         "process (a worker process: no record waits for a solve, its weights land at the first tick after it "
         "finished).")
+    solve_lag_sessions: int = Field(
+        0, ge=0, le=21, description="Sessions between the rebalance tick that asks for a solve and the one that uses "
+        "its weights (and runs the rebalance it was asked for). 0: the same tick waits for it. With 1 or more the "
+        "solve, started early, runs while the desk handles the sessions between, so no order waits for it; the "
+        "trade is that many sessions later, on returns that end at the session that asked. The same in every run "
+        "mode, so a replay and the embedded desk still agree.")
     periods_per_year: int = Field(252, ge=1, description="Bars per year (annualises the risk-free rate and returns).")
     tilt: float = Field(0.5, ge=0.0, le=1.0, description="Target weight × (1 + tilt × decision score).")
     decision_max_age_days: float = Field(5.0, gt=0.0, description="Older decisions no longer tilt the targets.")

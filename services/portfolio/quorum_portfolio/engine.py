@@ -102,6 +102,8 @@ class PortfolioEngine(Engine):
         self.pending_trigger: str | None = None
         self.sessions = 0
         self.last_solve_session: int | None = None
+        self._solve_lands_at = 0
+        """The session from which the solve in flight may land (``solve_lag_sessions`` after it was asked for)."""
         self.snapshot_sequence = 0
         self.fallbacks = 0
         self._published_targets: dict[str, float] = {}
@@ -215,7 +217,8 @@ class PortfolioEngine(Engine):
             else:
                 self.solver.submit(request)
                 self.last_solve_session = self.sessions
-        solved = self._land(self.solver.take(), ts)
+                self._solve_lands_at = self.sessions + self.settings.solve_lag_sessions
+        solved = self._land(self.solver.take(), ts) if self.sessions >= self._solve_lands_at else None
         if solved is None and self.solver.busy and self.pending_trigger is None and calendar_trigger is not None:
             # A calendar rebalance is done with fresh weights: it waits while a solve runs (worker mode).
             self._snapshot(ts, mandate)

@@ -218,9 +218,11 @@ class EarlySolver(InlineSolver):
 
     :meth:`prestart` hands the solve the next rebalance tick is expected to ask for to a worker process
     (at ``BAR_CLOSE``, while alpha and the manager work). :meth:`submit` adopts it when the rebalance asks
-    for the same solve (:func:`same_solve`) and waits for it; otherwise (the mandate or the risk state
-    changed meanwhile), and whenever the worker fails, it solves inline. So what lands never depends on
-    timing: a replay reproduces it, and the embedded desk (inline) takes the same decisions.
+    for the same solve (:func:`same_solve`), and :meth:`take` waits for it: at once, or ``solve_lag_sessions``
+    later, so that the solve runs while the desk handles the sessions between. A request that changed
+    since ``BAR_CLOSE`` (the mandate or the risk state) is solved inline, as is one whose worker failed.
+    So what lands never depends on timing: a replay reproduces it, and the embedded desk (inline) takes
+    the same decisions.
     """
 
     starts_early = True
@@ -229,6 +231,7 @@ class EarlySolver(InlineSolver):
         super().__init__()
         self._pool = ProcessSolver._start()
         self._early: tuple[SolveRequest, Future[Result]] | None = None
+        self._adopted: tuple[SolveRequest, Future[Result]] | None = None
         self.adopted = 0
         """Solves served by an early start (the rest were solved inline)."""
 
@@ -236,20 +239,34 @@ class EarlySolver(InlineSolver):
         """Start ``request`` in the worker (replacing an early start that was never asked for)."""
         self._early = (request, self._pool.submit(solve, request))
 
+    @property
+    def busy(self) -> bool:
+        """Whether a submitted solve has not been taken yet."""
+        return self._adopted is not None or super().busy
+
     def submit(self, request: SolveRequest) -> None:
-        """Take the early start's result if it is this solve (waiting for it), else solve now."""
+        """Adopt the early start if it is this solve (without waiting for it), else solve now."""
         early, self._early = self._early, None
         if early is not None and same_solve(early[0], request):
-            try:
-                self._done = Solved(request, early[1].result())
-                self.adopted += 1
-                return
-            except BrokenProcessPool as exc:
-                log.error("optimiser worker died; restarting it and solving inline", extra={"error": str(exc)})
-                self._pool = ProcessSolver._start()
-            except Exception as exc:  # the inline solve below gives the same answer, or the same error
-                log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
+            self._adopted = (request, early[1])
+            return
         super().submit(request)
+
+    def take(self) -> Solved | None:
+        """The submitted solve, once: an adopted early start is waited for (solved inline if its worker failed)."""
+        if self._adopted is None:
+            return super().take()
+        (request, future), self._adopted = self._adopted, None
+        try:
+            result = future.result()
+            self.adopted += 1
+            return Solved(request, result)
+        except BrokenProcessPool as exc:
+            log.error("optimiser worker died; restarting it and solving inline", extra={"error": str(exc)})
+            self._pool = ProcessSolver._start()
+        except Exception as exc:  # the inline solve below gives the same answer, or the same error
+            log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return Solved(request, solve(request))
 
     def close(self) -> None:
         """Stop the worker (an early start nobody asked for is abandoned)."""

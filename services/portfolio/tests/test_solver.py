@@ -199,3 +199,37 @@ def test_an_early_solver_lands_the_inline_weights_in_the_same_ticks(records: Any
     assert engine.solver.adopted >= 1, "no solve was started early"
     timeless = lambda rows: [(k, t, {f: x for f, x in v.items() if f != "solve_ms"}) for k, t, v in rows]  # noqa: E731
     assert timeless(out) == timeless(inline_out)  # everything but how long the solves took
+
+
+@pytest.mark.parametrize("worker", ["inline", "early"])
+def test_with_a_solve_lag_the_weights_and_their_rebalance_land_that_many_sessions_later(records: Any,
+                                                                                       worker: str) -> None:
+    policy = {"calendar_days": 20, "drift_band": 1.0, "cooldown_days": 5, "min_trade_value": 500.0,
+              "lookback_days": 250}
+    mandate = records.mandate(rebalance=policy)
+    now = drive(records, PortfolioEngine(PortfolioSettings(**SETTINGS), None), 90, mandate=mandate)  # type: ignore[arg-type]
+    engine = PortfolioEngine(PortfolioSettings(**SETTINGS, optimiser_worker=worker, solve_lag_sessions=2),
+                             None)  # type: ignore[arg-type]
+    asked: list[int] = []  # the day (session - 1) of every solve asked for
+    submit = engine.solver.submit
+    engine.solver.submit = lambda req: (asked.append(engine.sessions - 1), submit(req))  # type: ignore[method-assign]
+    try:
+        lagged = drive(records, engine, 90, mandate=mandate)
+    finally:
+        engine.close()
+    solved_now = [(k, v) for k, t, v in now if t == "portfolio.targets"]
+    solved_later = [(k, v) for k, t, v in lagged if t == "portfolio.targets"]
+    assert len(solved_now) >= 2, "the window holds the initial solve and a calendar re-solve"
+    # The initial solve (asked for at the same session either way) lands two sessions later, with its
+    # trigger and the same weights; the orders of its rebalance wait for it.
+    (k0, first_now), (k1, first_later) = solved_now[0], solved_later[0]
+    assert k1 == k0 + 2 and first_later["trigger"] == first_now["trigger"] == "INITIAL"
+    assert first_later["lookback_bars"] == first_now["lookback_bars"]
+    weights = lambda v: {e["symbol"]: round(e["weight"], 9) for e in v["targets"]}  # noqa: E731
+    assert weights(first_later) == weights(first_now)
+    assert min(k for k, t, _ in lagged if t == "orders.proposed") == k1
+    # Every solve lands two sessions after the session that asked for it (the last may still be in flight).
+    assert len(asked) >= 2 and [k for k, _ in solved_later] == [a + 2 for a in asked if a + 2 < 90]
+    assert "CALENDAR" in [v["trigger"] for _, v in solved_later]
+    if worker == "early":
+        assert engine.solver.adopted >= 1, "no solve was started early"
