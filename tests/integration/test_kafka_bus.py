@@ -253,3 +253,28 @@ def test_exactly_once_commits_the_offsets_of_records_that_produced_nothing(kafka
         probe.close()
         stop.set()
         thread.join(timeout=30)
+
+
+def test_a_topic_whose_partitions_differ_from_the_catalog_is_named_in_a_warning(kafka_config, caplog) -> None:
+    """Kafka cannot take partitions away: an old topic keeps its count, and the operator is told which."""
+    import logging
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
+
+    prefix = f"t-{uuid.uuid4().hex[:8]}-"
+    catalog = default_catalog()
+    old = prefix + "signals.raw"
+    admin = AdminClient(kafka_config)
+    admin.create_topics([NewTopic(old, num_partitions=catalog.topic("signals.raw").partitions + 2,
+                                  replication_factor=1)])[old].result()
+    try:
+        with caplog.at_level(logging.WARNING, logger="quorum_common.bus.kafka_admin"):
+            created = ensure_topics(kafka_config, catalog, prefix, only={"signals.raw", "md.bars"})
+        warned = [r for r in caplog.records if r.getMessage() == "topic partitions differ from the catalog"]
+        assert [(r.topic, r.partitions, r.catalog) for r in warned] == [
+            (old, catalog.topic("signals.raw").partitions + 2, catalog.topic("signals.raw").partitions)]
+        assert old not in created and prefix + "md.bars" in created
+    finally:
+        delete_topics(kafka_config, [old, prefix + "md.bars", prefix + "dlq.signals.raw", prefix + "dlq.md.bars"])

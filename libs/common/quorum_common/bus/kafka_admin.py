@@ -28,15 +28,20 @@ def ensure_topics(
 ) -> list[str]:
     """Create every catalog topic (or those in ``only``) and its ``dlq.`` topic under ``prefix``.
 
-    Returns the names created. Topics that already exist are left as they are; any other failure
-    raises with the topic's name.
+    Returns the names created. Topics that already exist are left as they are (one whose partition count
+    is not the catalog's is named in a warning: Kafka cannot take partitions away, so only recreating it,
+    e.g. ``kafka_local down --purge``, follows the catalog); any other failure raises with the topic's name.
     """
     admin = AdminClient(client_config)
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    existing = admin.list_topics(timeout=timeout_s).topics
     wanted: list[NewTopic] = []
     for spec in catalog:
         if only is not None and spec.name not in only:
             continue
+        found = existing.get(prefix + spec.name)
+        if found is not None and len(found.partitions) != spec.partitions:
+            log.warning("topic partitions differ from the catalog", extra={
+                "topic": prefix + spec.name, "partitions": len(found.partitions), "catalog": spec.partitions})
         for name, configs in (
             (prefix + spec.name, topic_configs(spec)),
             (prefix + dlq_topic(spec.name), {"cleanup.policy": "delete", "retention.ms": "-1"}),
