@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from quorum_common import kafka_local
@@ -34,12 +35,14 @@ from quorum_desk import local
 from quorum_desk.engine import run_embedded
 
 SYMBOLS_PER_DAY = 23  # the default data: 20 stocks, SPX, VIX and (monthly) BTC-USD
-SOLVE_LAG = 5
-"""``solve_lag_sessions`` of the latency run: a solve lands this many sessions after the rebalance that asked
-for it (README: portfolio settings), enough for the worker, which yields the CPU to the desk, to finish it."""
-RUNS = ((1000, "at_least_once", 0), (1000, "at_least_once", SOLVE_LAG), (1000, "exactly_once", 0))
-"""(bars/s asked for, delivery, solve lag): the issue's 1k as `make up` runs it by default, the same with the
-solves off the order path, and 1k under exactly_once, as the Helm chart runs it."""
+DEFAULT: dict[str, dict[str, Any]] = {}
+OFF_PATH: dict[str, dict[str, Any]] = {"portfolio": {"solve_lag_sessions": 5}, "regime": {"refit_lag_rows": 5}}
+"""The latency run's settings: optimiser solves and regime refits land five sessions after they were asked for
+(README: portfolio and regime settings), so no bar waits for one, and the workers, which yield the CPU to the
+desk, have the time to finish them."""
+RUNS = ((1000, "at_least_once", DEFAULT), (1000, "at_least_once", OFF_PATH), (1000, "exactly_once", DEFAULT))
+"""(bars/s asked for, delivery, settings by service): the issue's 1k as `make up` runs it by default, the same with
+solves and refits off the order path, and 1k under exactly_once, as the Helm chart runs it."""
 FIRST_RECORD_TIMEOUT_S = 180.0
 """How long the first bar may take (ingest starts, imports and loads the data sets) before the run fails."""
 IDLE_END_S = 10.0
@@ -73,12 +76,19 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _label(settings: dict[str, dict[str, Any]]) -> str:
+    """How a run's settings read in its figures' names."""
+    return "".join(f", {field}={value}" for fields in settings.values() for field, value in fields.items())
+
+
 def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
-            measure_from: str | None = None, solve_lag: int = 0) -> tuple[list[Figure], str]:
+            measure_from: str | None = None, settings: dict[str, dict[str, Any]] | None = None
+            ) -> tuple[list[Figure], str]:
     """One paced replay of ``start``..``end`` at about ``rate`` bars/s under ``delivery`` on a fresh desk (topics
-    of its own, deleted afterwards), measured from ``measure_from`` (default ``start``) on, the portfolio's
-    solves landing ``solve_lag`` sessions after they were asked for; its figures and a digest of the orders it
-    proposed in the measured part. The broker is left running."""
+    of its own, deleted afterwards), measured from ``measure_from`` (default ``start``) on, with ``settings``
+    (service → field → value, given to the services as ``QUORUM_<FIELD>``); its figures and a digest of the
+    orders it proposed in the measured part. The broker is left running."""
+    settings = settings or {}
     since = _since_ns(measure_from or start)
     kafka_local.up()
     conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog()
@@ -88,7 +98,8 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     # Event-time pacing: 5 trading days per 7 calendar days.
     speed = rate / SYMBOLS_PER_DAY * 86_400 * 7 / 5
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
-           "QUORUM_TOPIC_PREFIX": prefix, "QUORUM_SOLVE_LAG_SESSIONS": str(solve_lag)}
+           "QUORUM_TOPIC_PREFIX": prefix,
+           **{f"QUORUM_{field.upper()}": str(value) for fields in settings.values() for field, value in fields.items()}}
     codec = TopicCodec()
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
     orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
@@ -131,8 +142,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
     if not bars or not latencies:
         raise RuntimeError(f"the replay at {rate} bars/s produced {bars} bars and {len(latencies)} orders")
-    at = f"{rate} bars/s" + ("" if delivery == "at_least_once" else f", {delivery}") + \
-        (f", solves landing {solve_lag} sessions later" if solve_lag else "")
+    at = f"{rate} bars/s" + ("" if delivery == "at_least_once" else f", {delivery}") + _label(settings)
     target = 25.0 if (rate, delivery) == RUNS[0][:2] else None
     return [
         Figure(f"bars/s end to end (asked {at})", round(bars / max(last - first, 1e-9)), "bars/s", None),
@@ -144,11 +154,11 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     ], _digest(order_ids)
 
 
-def embedded_digest(start: str, end: str, measure_from: str, solve_lag: int = 0) -> str:
+def embedded_digest(start: str, end: str, measure_from: str, settings: dict[str, dict[str, Any]] | None = None) -> str:
     """The digest of the orders the embedded desk proposes from ``measure_from`` on, replaying ``start``..``end``
-    with the portfolio's solves landing ``solve_lag`` sessions after they were asked for."""
+    with ``settings`` (service → field → value)."""
     since, ids = _since_ns(measure_from), []
-    run_embedded({"ingest": {"start": start, "end": end}, "portfolio": {"solve_lag_sessions": solve_lag}}, extra_taps=[
+    run_embedded({**(settings or {}), "ingest": {"start": start, "end": end}}, extra_taps=[
         lambda m: ids.append(m.value["client_order_id"])
         if m.topic == "orders.proposed" and m.value["ts_event"] >= since else None])
     return _digest(ids)
@@ -156,27 +166,28 @@ def embedded_digest(start: str, end: str, measure_from: str, solve_lag: int = 0)
 
 def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "2007-12-31") -> None:
     """Every run of :data:`RUNS`: ``warm_from``..``end``, measured from ``start``; writes ``pipeline.json``."""
-    expected = {lag: embedded_digest(warm_from, end, start, lag) for lag in sorted({lag for *_, lag in RUNS})}
+    expected = {_label(s) or "default": embedded_digest(warm_from, end, start, s) for s in (DEFAULT, OFF_PATH)}
     try:
-        runs = [measure(rate, warm_from, end, delivery, measure_from=start, solve_lag=lag)
-                for rate, delivery, lag in RUNS]
+        runs = [measure(rate, warm_from, end, delivery, measure_from=start, settings=settings)
+                for rate, delivery, settings in RUNS]
     finally:
         kafka_local.down()
     figures = [f for run_figures, _run_digest in runs for f in run_figures]
     digests = [digest for _figures, digest in runs]
-    agree = digests == [expected[lag] for *_, lag in RUNS]
+    agree = digests == [expected[_label(s) or "default"] for *_, s in RUNS]
     write_result("pipeline", figures, notes=(
         f"{start}..{end}, default mandate; every service its own process in lockstep (phase barrier before "
         "every clock tick), at-least-once unless the figure says exactly_once (a Kafka transaction per handled "
         "batch, the phase report inside it), optimiser early (a solve starts in a worker at BAR_CLOSE and lands "
-        "in its rebalance tick, as inline, or the number of sessions later the figure says); every replay a "
+        "in its rebalance tick, as inline, or the number of sessions later the figure says); regime refits "
+        "inline, or landing the rows later the figure says, fitted in a worker; every replay a "
         f"fresh desk on topics of its own, from {warm_from} (unmeasured warm-up of the desk and the broker) on; "
         "latency from the producer timestamp of the last bar of a bar time to each order's arrival; "
         f"every run proposed the orders of the embedded desk with its settings (client order ids digests {expected})"
         if agree else f"ORDERS DIFFER: embedded {expected}, runs {digests}"))
     if not agree:
         raise RuntimeError(f"the replays of {start}..{end} proposed other orders than the embedded desk's "
-                           f"(digests by solve lag {expected}): {digests}")
+                           f"(digests by settings {expected}): {digests}")
 
 
 if __name__ == "__main__":

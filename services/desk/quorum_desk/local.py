@@ -91,7 +91,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
               "QUORUM_DELIVERY": "at_least_once",
               # Live: no record waits for a solve. Lockstep: solves land in their own tick (reproducible),
               # started at BAR_CLOSE in a worker so that they run while alpha and the manager work.
-              "QUORUM_OPTIMISER_WORKER": "early" if lockstep else "process", **(env or {})}
+              "QUORUM_OPTIMISER_WORKER": "early" if lockstep else "process",
+              "QUORUM_FIT_WORKER": "process", **(env or {})}  # a lagged regime refit runs in a worker
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
         _say(f"{spec.name:<10} pid {pid:<7} http://127.0.0.1:{port_of(spec.name)}")

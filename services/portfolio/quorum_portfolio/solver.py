@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
-import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
+
+from quorum_common.runtime.worker import worker_pool
 
 from quorum_portfolio.optimiser import Problem, Result, optimise
 
@@ -135,20 +135,6 @@ class InlineSolver:
         """Nothing to release."""
 
 
-def _warm_up() -> None:
-    """Runs in the new worker so that its imports (cvxpy, riskfolio) are paid before the first solve."""
-
-
-WORKER_NICENESS = 10
-"""How much lower than the service the worker's scheduling priority is: a solve is background work and
-yields the CPU to the record path whenever both want it."""
-
-
-def _lower_priority() -> None:
-    """Worker initializer: run at a lower scheduling priority than the service."""
-    os.nice(WORKER_NICENESS)
-
-
 class ProcessSolver:
     """Solves in one worker process (started with ``spawn``: the parent runs librdkafka threads), at a
     lower scheduling priority than the service (``WORKER_NICENESS``)."""
@@ -165,10 +151,7 @@ class ProcessSolver:
 
     @staticmethod
     def _start() -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_lower_priority)
-        pool.submit(_warm_up)
-        return pool
+        return worker_pool(__name__)  # the worker imports cvxpy and riskfolio before the first solve
 
     @property
     def busy(self) -> bool:

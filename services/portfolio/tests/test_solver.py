@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 from quorum_common.bus.inprocess import InProcessBus
+from quorum_common.runtime.worker import WORKER_NICENESS
 from quorum_portfolio.config import PortfolioSettings
 from quorum_portfolio.engine import PortfolioEngine
 from quorum_portfolio.optimiser import Problem
 from quorum_portfolio.solver import (
-    WORKER_NICENESS,
     EarlySolver,
     InlineSolver,
     ProcessSolver,

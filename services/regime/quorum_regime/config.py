@@ -35,6 +35,15 @@ class RegimeSettings(ServiceSettings):
                              "other local optima and the labels differ (712 of 3,251 on 2005-2018), so it is off "
                              "by default. Cold start also when there is no previous model of the same features "
                              "(the VIX appeared) or a warm fit fails or degenerates.")
+    refit_lag_rows: int = Field(0, ge=0, description="Feature rows between a refit's row and the row from "
+                                "which its model filters. 0: the refit's own row, which waits for the fit. With 1 "
+                                "or more the fit (on the window ending at its row, no look-ahead) runs meanwhile, in "
+                                "a worker process when fit_worker is process, the model in force keeps filtering, "
+                                "and the new model is then stepped over the rows between: the same results in "
+                                "every run mode, and no bar waits for a fit.")
+    fit_worker: Literal["inline", "process"] = Field("inline", description="Where a lagged refit runs: inline (at "
+                                                     "its row; the embedded desk) or process (a lower-priority "
+                                                     "worker process; services over Kafka).")
     max_pending_bars: int = Field(256, ge=1, description="Market bars that may wait for the VIX stream to reach "
                                   "their time (over Kafka the two symbols may be on different partitions) before "
                                   "the oldest is processed with the last VIX value.")
@@ -45,6 +54,9 @@ class RegimeSettings(ServiceSettings):
             raise ValueError("min_fit_bars must not exceed window_bars")
         if self.min_fit_bars < 5 * self.n_states:
             raise ValueError("min_fit_bars must be at least 5 * n_states")
+        if self.refit_lag_rows >= min(self.refit_every, self.min_fit_bars):
+            raise ValueError("refit_lag_rows must be less than refit_every and min_fit_bars (a fit lands before "
+                             "the next one is due)")
         if self.vix_symbol == self.market_symbol:
             raise ValueError("vix_symbol must differ from market_symbol")
         return self

@@ -17,7 +17,11 @@ the previous model (see :func:`~quorum_regime.model.fit_regime_model`).
 
 from __future__ import annotations
 
+import logging
 import math
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +29,7 @@ from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.engine import Engine, envelope
 from quorum_common.runtime.clock import EventClock
+from quorum_common.runtime.worker import worker_pool
 
 from quorum_regime.config import RegimeSettings
 from quorum_regime.features import FeatureBuilder, FeatureRow, StaleBarError
@@ -32,6 +37,19 @@ from quorum_regime.model import MODEL_NAME, FittedRegimeModel, HmmParams, Regime
 
 REGIME_TOPIC = "regime.state"
 BARS_TOPIC = "md.bars"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LaggedFit:
+    """A refit started at row ``fitted_at`` (rows seen), put in force at row ``lands_at``."""
+
+    lands_at: int
+    fitted_at: int
+    args: tuple
+    """The fit's arguments (kept to fit inline if the worker fails)."""
+    result: FittedRegimeModel | Future | None
 
 
 class RegimeEngine(Engine):
@@ -54,6 +72,10 @@ class RegimeEngine(Engine):
         """The forward filter of the model in force, at the last feature row."""
         self.fits = 0
         self._last: tuple[int, str] | None = None
+        self._lagged: LaggedFit | None = None
+        """A refit under way (``refit_lag_rows`` ≥ 1): it lands once the rows seen reach its ``lands_at``."""
+        self._worker = worker_pool("quorum_regime.model") \
+            if settings.refit_lag_rows and settings.fit_worker == "process" else None
 
     @property
     def model(self) -> FittedRegimeModel | None:
@@ -89,24 +111,67 @@ class RegimeEngine(Engine):
             self._x = self._x[-self._keep:]
         self._rows_seen += 1
         fitted = False
-        if self._rows_seen >= self._next_fit_at:
+        if self._rows_seen >= self._next_fit_at and self._lagged is None:
             self._next_fit_at = self._rows_seen + self.settings.refit_every
-            fitted = self._refit(row.ts)
+            if self.settings.refit_lag_rows:
+                self._start_refit(row.ts)
+            else:
+                fitted = self._refit(row.ts)
+        if self._lagged is not None and self._rows_seen >= self._lagged.lands_at:
+            fitted = self._land_refit()
         if self._filter is not None:
             if not fitted:  # a new fit's filter is already at this row (the last of its window)
                 self._filter.step(self._x[-1, :self._filter.model.n_features])
             self._publish(row, self._filter.model, self._filter.probabilities)
 
-    def _refit(self, ts: int) -> bool:
-        """Fit on the window ending at the current row; whether a new model is in force."""
+    def _fit_args(self, ts: int) -> tuple:
+        """The arguments of :func:`fit_regime_model` for the window ending at the current row."""
         with_vix = not np.isnan(self._x[:, 2]).any()
         previous = self.model if self.settings.warm_start else None
-        model = fit_regime_model(self._x if with_vix else self._x[:, :2], self._params, ts, with_vix, previous)
+        return self._x if with_vix else self._x[:, :2], self._params, ts, with_vix, previous
+
+    def _refit(self, ts: int) -> bool:
+        """Fit on the window ending at the current row; whether a new model is in force."""
+        model = fit_regime_model(*self._fit_args(ts))
         if model is None:
             return False
         self._filter = model.filter()
         self.fits += 1
         return True
+
+    def _start_refit(self, ts: int) -> None:
+        """Start the fit of the window ending at the current row; it lands ``refit_lag_rows`` rows later."""
+        args = self._fit_args(ts)
+        lands_at = self._rows_seen + self.settings.refit_lag_rows
+        if self._worker is None:
+            self._lagged = LaggedFit(lands_at, self._rows_seen, args, fit_regime_model(*args))
+        else:
+            self._lagged = LaggedFit(lands_at, self._rows_seen, args, self._worker.submit(fit_regime_model, *args))
+
+    def _land_refit(self) -> bool:
+        """Put the lagged fit's model in force, its filter stepped from the fit's row to the current one;
+        whether a new model is in force (a failed worker's fit is done here, with the same result)."""
+        lagged, self._lagged = self._lagged, None
+        model = lagged.result
+        if isinstance(model, Future):
+            try:
+                model = model.result()
+            except BrokenProcessPool as exc:
+                log.error("regime fit worker died; restarting it and fitting inline", extra={"error": str(exc)})
+                self._worker = worker_pool("quorum_regime.model")
+                model = fit_regime_model(*lagged.args)
+        if model is None:
+            return False
+        self._filter = model.filter()
+        for x in self._x[len(self._x) - (self._rows_seen - lagged.fitted_at):]:
+            self._filter.step(x[:model.n_features])
+        self.fits += 1
+        return True
+
+    def close(self) -> None:
+        """Stop the fit worker, if any."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
 
     def _publish(self, row: FeatureRow, model: FittedRegimeModel, probs: np.ndarray) -> None:
         state = int(np.argmax(probs))

@@ -2,7 +2,8 @@
 
 The latest ``regime.state`` record is observed as the engine publishes it (its publisher is wrapped) and
 exported at scrape time; the fit time is measured around the engine's refit step (wall time, for the
-operator only: nothing the engine decides reads it).
+operator only: nothing the engine decides reads it; a lagged refit, ``refit_lag_rows`` ≥ 1, runs apart from
+that step and is counted in ``fits`` only).
 """
 
 from __future__ import annotations

@@ -178,6 +178,7 @@ def test_records_match_the_schema_on_the_in_process_bus(market) -> None:
     ({"QUORUM_VIX_SYMBOL": "SPX"}, "vix_symbol"),
     ({"QUORUM_HIGH_VOL_MIN_RATIO": "0.5"}, "HIGH_VOL_MIN_RATIO"),
     ({"QUORUM_WINDOW_MODE": "weekly"}, "WINDOW_MODE"),
+    ({"QUORUM_REFIT_LAG_ROWS": "21"}, "refit_lag_rows"),
 ])
 def test_invalid_configuration_names_the_field(monkeypatch: pytest.MonkeyPatch, env: dict, field: str) -> None:
     for k, v in env.items():
@@ -236,3 +237,38 @@ def test_warm_start_is_a_setting(market, result) -> None:
     assert warm.model is not None and warm.model.warm_started
     assert cold.model is not None and not cold.model.warm_started
     assert len(cold_pub.out) == len(warm_pub.out) and cold.fits == warm.fits
+
+
+def by_row(pub: Collect) -> dict[int, dict[str, Any]]:
+    return {day(r): r for t, _k, r in pub.out if t == "regime.state"}
+
+
+@pytest.mark.parametrize("worker", ["inline", "process"])
+def test_a_lagged_refit_filters_as_the_refit_of_its_row_once_it_lands(market, result, worker: str) -> None:
+    """With ``refit_lag_rows`` = 3, a fit of the window ending at row r is put in force at row r + 3, its
+    filter stepped over the rows between: from there on every record is the one of the unlagged engine
+    (same fit, same steps); before it, the model in force keeps filtering. Inline or in a worker process,
+    the records are the same."""
+    closes, vix = market
+    engine, pub = run(bar_records(closes, vix), refit_lag_rows=3, fit_worker=worker)
+    engine.close()
+    now, lagged = by_row(result[1]), by_row(pub)
+    fit_rows = sorted({day(r) for r in now.values() if r["fitted_ts"] == r["ts_event"]})
+    assert len(fit_rows) >= 4 and engine.fits == result[0].fits
+    assert min(lagged) == fit_rows[0] + 3  # nothing before the first fit lands
+    lands = {r + 3 for r in fit_rows}
+    fields = ("state", "label", "probabilities", "state_labels", "fitted_ts", "window_bars")
+    same = 0
+    for row, rec in lagged.items():
+        in_force = max(r for r in fit_rows if r + 3 <= row)  # the last fit landed by this row
+        assert rec["fitted_ts"] == now[in_force]["fitted_ts"]
+        if now[row]["fitted_ts"] == rec["fitted_ts"]:  # the unlagged engine runs the same fit: same records
+            assert {f: rec[f] for f in fields} == {f: now[row][f] for f in fields}, row
+            same += 1
+        else:  # a newer fit, not landed yet: at most the lag's rows after it
+            assert row - max(r for r in fit_rows if r <= row) < 3, row
+    assert same == len(lagged) - 3 * (len(fit_rows) - 1)
+    assert lands <= set(lagged) | {max(now) + 1, max(now) + 2, max(now) + 3}
+    if worker == "process":
+        inline = by_row(run(bar_records(closes, vix), refit_lag_rows=3)[1])
+        assert lagged == inline
