@@ -132,10 +132,16 @@ class RegimeEngine(Engine):
 
     def _refit(self, ts: int) -> bool:
         """Fit on the window ending at the current row; whether a new model is in force."""
-        model = fit_regime_model(*self._fit_args(ts))
+        return self._put_in_force(fit_regime_model(*self._fit_args(ts)), 0)
+
+    def _put_in_force(self, model: FittedRegimeModel | None, rows_since_fit: int) -> bool:
+        """Filter with ``model`` (fitted ``rows_since_fit`` rows ago: its filter steps over them to the current
+        row); whether a new model is in force (not when the fit failed)."""
         if model is None:
             return False
         self._filter = model.filter()
+        for x in self._x[len(self._x) - rows_since_fit:] if rows_since_fit else ():
+            self._filter.step(x[:model.n_features])
         self.fits += 1
         return True
 
@@ -160,13 +166,7 @@ class RegimeEngine(Engine):
                 log.error("regime fit worker died; restarting it and fitting inline", extra={"error": str(exc)})
                 self._worker = worker_pool("quorum_regime.model")
                 model = fit_regime_model(*lagged.args)
-        if model is None:
-            return False
-        self._filter = model.filter()
-        for x in self._x[len(self._x) - (self._rows_seen - lagged.fitted_at):]:
-            self._filter.step(x[:model.n_features])
-        self.fits += 1
-        return True
+        return self._put_in_force(model, self._rows_seen - lagged.fitted_at)
 
     def close(self) -> None:
         """Stop the fit worker, if any."""
