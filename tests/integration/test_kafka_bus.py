@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
@@ -257,12 +261,6 @@ def test_exactly_once_commits_the_offsets_of_records_that_produced_nothing(kafka
 
 def test_a_topic_whose_partitions_differ_from_the_catalog_is_named_in_a_warning(kafka_config, caplog) -> None:
     """Kafka cannot take partitions away: an old topic keeps its count, and the operator is told which."""
-    import logging
-    import uuid
-
-    from confluent_kafka.admin import AdminClient, NewTopic
-    from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
-
     prefix = f"t-{uuid.uuid4().hex[:8]}-"
     catalog = default_catalog()
     old = prefix + "signals.raw"

@@ -102,8 +102,6 @@ class PortfolioEngine(Engine):
         self.pending_trigger: str | None = None
         self.sessions = 0
         self.last_solve_session: int | None = None
-        self._solve_lands_at = 0
-        """The session from which the solve in flight may land (``solve_lag_sessions`` after it was asked for)."""
         self.snapshot_sequence = 0
         self.fallbacks = 0
         self._published_targets: dict[str, float] = {}
@@ -217,8 +215,7 @@ class PortfolioEngine(Engine):
             else:
                 self.solver.submit(request)
                 self.last_solve_session = self.sessions
-                self._solve_lands_at = self.sessions + self.settings.solve_lag_sessions
-        solved = self._land(self.solver.take(), ts) if self.sessions >= self._solve_lands_at else None
+        solved = self._land(self.solver.take(), ts) if self._solve_may_land() else None
         if solved is None and self.solver.busy and self.pending_trigger is None and calendar_trigger is not None:
             # A calendar rebalance is done with fresh weights: it waits while a solve runs (worker mode).
             self._snapshot(ts, mandate)
@@ -237,6 +234,11 @@ class PortfolioEngine(Engine):
             if trigger is not None and self.trading_state != "HALTED":
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
+
+    def _solve_may_land(self) -> bool:
+        """Whether ``solve_lag_sessions`` have passed since the last solve was asked for."""
+        return self.last_solve_session is None or \
+            self.sessions >= self.last_solve_session + self.settings.solve_lag_sessions
 
     def _solve_due(self, calendar_trigger: str | None, session: int) -> bool:
         if not self.base_weights or self.pending_trigger or calendar_trigger:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
@@ -142,16 +142,12 @@ class ProcessSolver:
     starts_early = False
 
     def __init__(self) -> None:
-        self._pool = self._start()
+        self._pool = worker_pool(__name__)
         self._future: Future[Result] | None = None
         self._request: SolveRequest | None = None
 
     def prestart(self, request: SolveRequest) -> None:
         """Nothing: a worker solve already stays off the order path."""
-
-    @staticmethod
-    def _start() -> ProcessPoolExecutor:
-        return worker_pool(__name__)  # the worker imports cvxpy and riskfolio before the first solve
 
     @property
     def busy(self) -> bool:
@@ -176,7 +172,7 @@ class ProcessSolver:
             return Solved(request, future.result())
         except BrokenProcessPool as exc:
             log.error("optimiser worker died; restarting it", extra={"error": str(exc)})
-            self._pool = self._start()
+            self._pool = worker_pool(__name__)
         except Exception as exc:  # an unexpected optimiser error must not stop the portfolio
             log.error("background solve failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         return None
@@ -212,7 +208,7 @@ class EarlySolver(InlineSolver):
 
     def __init__(self) -> None:
         super().__init__()
-        self._pool = ProcessSolver._start()
+        self._pool = worker_pool(__name__)
         self._early: tuple[SolveRequest, Future[Result]] | None = None
         self._adopted: tuple[SolveRequest, Future[Result]] | None = None
         self.adopted = 0
@@ -246,7 +242,7 @@ class EarlySolver(InlineSolver):
             return Solved(request, result)
         except BrokenProcessPool as exc:
             log.error("optimiser worker died; restarting it and solving inline", extra={"error": str(exc)})
-            self._pool = ProcessSolver._start()
+            self._pool = worker_pool(__name__)
         except Exception as exc:  # the inline solve below gives the same answer, or the same error
             log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
         return Solved(request, solve(request))

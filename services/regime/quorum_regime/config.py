@@ -55,8 +55,8 @@ class RegimeSettings(ServiceSettings):
         if self.min_fit_bars < 5 * self.n_states:
             raise ValueError("min_fit_bars must be at least 5 * n_states")
         if self.refit_lag_rows >= min(self.refit_every, self.min_fit_bars):
-            raise ValueError("refit_lag_rows must be less than refit_every and min_fit_bars (a fit lands before "
-                             "the next one is due)")
+            raise ValueError("refit_lag_rows must be less than refit_every (a fit lands before the next one is "
+                             "due) and min_fit_bars (the rows it is stepped over are still kept)")
         if self.vix_symbol == self.market_symbol:
             raise ValueError("vix_symbol must differ from market_symbol")
         return self

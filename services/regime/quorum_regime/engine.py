@@ -74,7 +74,7 @@ class RegimeEngine(Engine):
         self._last: tuple[int, str] | None = None
         self._lagged: LaggedFit | None = None
         """A refit under way (``refit_lag_rows`` ≥ 1): it lands once the rows seen reach its ``lands_at``."""
-        self._worker = worker_pool("quorum_regime.model") \
+        self._worker = worker_pool(fit_regime_model.__module__) \
             if settings.refit_lag_rows and settings.fit_worker == "process" else None
 
     @property
@@ -111,7 +111,7 @@ class RegimeEngine(Engine):
             self._x = self._x[-self._keep:]
         self._rows_seen += 1
         fitted = False
-        if self._rows_seen >= self._next_fit_at and self._lagged is None:
+        if self._rows_seen >= self._next_fit_at:  # a lagged fit has landed by then (refit_lag_rows < refit_every)
             self._next_fit_at = self._rows_seen + self.settings.refit_every
             if self.settings.refit_lag_rows:
                 self._start_refit(row.ts)
@@ -164,7 +164,7 @@ class RegimeEngine(Engine):
                 model = model.result()
             except BrokenProcessPool as exc:
                 log.error("regime fit worker died; restarting it and fitting inline", extra={"error": str(exc)})
-                self._worker = worker_pool("quorum_regime.model")
+                self._worker = worker_pool(fit_regime_model.__module__)
                 model = fit_regime_model(*lagged.args)
         return self._put_in_force(model, self._rows_seen - lagged.fitted_at)
 
