@@ -44,12 +44,15 @@ def test_a_phase_report_is_a_valid_record_of_its_topic() -> None:
 
 
 @pytest.mark.parametrize("lockstep", [False, True])
-def test_only_a_lockstep_source_sends_without_linger(lockstep: bool) -> None:
-    """A lockstep consumer flushes its outputs (and its report) at every tick, so it may batch; a
-    lockstep source's ticks must leave at once. No broker is contacted: producers are made lazily."""
-    from quorum_common.bus.kafka import KafkaBus
+@pytest.mark.parametrize("linger_ms", [0, 7])
+def test_lockstep_publishers_linger_until_their_phase_is_flushed(lockstep: bool, linger_ms: int) -> None:
+    """In lockstep every publisher (consumer or source) is flushed at the end of each phase, so it lingers at
+    least PHASE_LINGER_MS to send a phase's records together; outside lockstep the bus's linger holds.
+    No broker is contacted: producers are made lazily."""
+    from quorum_common.bus.kafka import PHASE_LINGER_MS, KafkaBus
 
-    bus = KafkaBus({"bootstrap.servers": "127.0.0.1:1"}, linger_ms=7, lockstep=lockstep)
+    bus = KafkaBus({"bootstrap.servers": "127.0.0.1:1"}, linger_ms=linger_ms, lockstep=lockstep)
     bus.subscribe("alpha", ["md.bars"], lambda _msg: None)
-    assert bus.publisher("alpha")._linger_ms() == 7
-    assert bus.publisher("ingest")._linger_ms() == (0 if lockstep else 7)
+    expected = max(linger_ms, PHASE_LINGER_MS) if lockstep else linger_ms
+    assert bus.publisher("alpha")._linger_ms() == expected
+    assert bus.publisher("ingest")._linger_ms() == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import httpx
 import pytest
@@ -105,3 +106,26 @@ def test_a_lockstep_source_holds_a_bar_time_until_the_desk_finished_the_last_pha
     publish_source(Records(), Log(), threading.Event(), barrier=lambda: seen.append("|"))
     assert seen == [
         "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|", "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|"]
+
+
+def test_a_paced_lockstep_source_runs_its_barrier_before_waiting_for_the_next_bar_time() -> None:
+    """The barrier before the first record after a tick runs before the pace's wait, so the flush inside it
+    sends the last tick at once (lockstep producers linger) and the desk works while the source waits."""
+    day_ns = 10**9  # one bar time per event-time second
+    class Records(Source):
+        def records(self):
+            for day in (day_ns, 2 * day_ns):
+                yield "md.bars", "KO", {"ts_event": day, "symbol": "KO"}
+                yield "sys.clock", "XNYS", phase_ticks(day, 0)[0]
+
+    seen: list[tuple[str, float]] = []
+
+    class Log:
+        def publish(self, topic: str, record: dict, *, key: str | None = None) -> None:
+            seen.append((topic, time.monotonic()))
+
+    publish_source(Records(), Log(), threading.Event(), speed=5.0,  # the second bar time is due 0.2 s later
+                   barrier=lambda: seen.append(("|", time.monotonic())))
+    assert [t for t, _ in seen] == ["md.bars", "|", "sys.clock", "|", "md.bars", "|", "sys.clock", "|"]
+    barrier_after_tick, second_bar = seen[3][1], seen[4][1]
+    assert second_bar - barrier_after_tick >= 0.15

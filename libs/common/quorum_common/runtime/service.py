@@ -74,6 +74,10 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     for topic, key, record in source.records():
         if stop.is_set():
             break
+        is_tick = topic == CLOCK_TOPIC
+        if barrier is not None and (is_tick or after_tick):
+            barrier()  # before the pace's wait: its flush sends the last tick at once, the desk works meanwhile
+        after_tick = is_tick
         if speed > 0:
             if first_ts is None:  # the pace starts at the first record, not before the data is loaded
                 first_ts, started = record["ts_event"], time.monotonic()
@@ -81,10 +85,6 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        is_tick = topic == CLOCK_TOPIC
-        if barrier is not None and (is_tick or after_tick):
-            barrier()
-        after_tick = is_tick
         publisher.publish(topic, record, key=key)
         count += 1
         if count % progress_every == 0:
