@@ -36,11 +36,11 @@ from quorum_desk.engine import run_embedded
 
 SYMBOLS_PER_DAY = 23  # the default data: 20 stocks, SPX, VIX and (monthly) BTC-USD
 DEFAULT: dict[str, dict[str, Any]] = {}
-OFF_PATH: dict[str, dict[str, Any]] = {"portfolio": {"solve_lag_sessions": 8}, "regime": {"refit_lag_rows": 5}}
-"""The latency run's settings: optimiser solves land eight sessions and regime refits five rows after they were
+OFF_PATH: dict[str, dict[str, Any]] = {"portfolio": {"solve_lag_sessions": 13}, "regime": {"refit_lag_rows": 5}}
+"""The latency run's settings: optimiser solves land thirteen sessions and regime refits five rows after they were
 asked for (README: portfolio and regime settings), so no bar waits for one: the workers yield the CPU to the
-desk, which this replay keeps busy, and a solve then takes up to about 400 ms (five sessions were not always
-enough)."""
+desk, which this replay keeps busy, and a solve then takes up to about 0.4-0.5 s. The desk gets through about 22
+bar times a second, so eight sessions (0.36 s) were not always enough, nor were five before it."""
 RUNS = ((1000, "at_least_once", DEFAULT), (1000, "at_least_once", OFF_PATH), (1000, "exactly_once", DEFAULT))
 """(bars/s asked for, delivery, settings by service): the issue's 1k as `make up` runs it by default, the same with
 solves and refits off the order path, and 1k under exactly_once, as the Helm chart runs it."""
