@@ -6,8 +6,13 @@ The client package ``quorum_sidecar`` is imported only when a socket is configur
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Protocol
+
+from quorum_common.positions import trade
+
+log = logging.getLogger(__name__)
 
 _NOT_TOKEN = re.compile(r"[^\x21-\x7e]")
 TOKEN_MAX = 31
@@ -37,6 +42,13 @@ class SidecarLike(Protocol):
     def order_done(self, client_order_id: str) -> Any:
         """Acknowledge that an order will not fill further."""
 
+    def state(self, symbol: str = "") -> Any:
+        """The ledger, with ``symbol_found`` and ``position`` of ``symbol``; raises when there is no answer."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open (the next call after a failed one opens a new one)."""
+
 
 _UNCERTAIN = ("SIDECAR_UNAVAILABLE", "SIDECAR_PROTOCOL_ERROR")
 """Reject reasons where the sidecar may still have received (and later approved) the check."""
@@ -48,14 +60,30 @@ class SidecarGate:
     A check that timed out may still be processed by a slow sidecar, which would then count the order
     as in flight forever. The gate remembers such orders and, as soon as the sidecar answers again,
     reports each as done (an order the sidecar never saw just gets an ``UNKNOWN_ORDER`` reply).
+
+    The sidecar keeps its ledger in memory, so a restarted one knows no position. The gate keeps the
+    positions of the fills it reported (average cost) and, before the first request of every new
+    connection (and until that succeeds), gives the sidecar whatever it lacks of them as one fill per
+    symbol (id ``restore-<symbol>``: an unknown order, but the sidecar applies every fill it is told of),
+    then the marks that got no answer. It only ever adds: where the sidecar holds more than the gate, it
+    keeps it (the sidecar may only be tightened) and a warning says so. Until the positions are restored
+    no order passes. Orders in flight across the restart are not restored: the sidecar counts them once
+    they fill.
     """
 
     def __init__(self, client: SidecarLike) -> None:
         self.client = client
         self.abandoned: list[str] = []
+        self.positions: dict[str, tuple[float, float]] = {}
+        """Per symbol: the signed quantity of the fills reported and its average cost."""
+        self.unsent_marks: dict[str, float] = {}
+        """Per symbol: the last mark, when it got no answer (the sidecar was down or had just restarted)."""
+        self._restore_due = True
 
     def check(self, order: dict[str, Any]) -> str | None:
         """``None`` when the sidecar approves the ``SubmitOrder`` record, else the reject reason."""
+        if not self._ledger_restored():
+            return "sidecar SIDECAR_UNAVAILABLE: its ledger could not be restored after a new connection"
         price = order["limit_price"] if order["order_type"] == "LIMIT" else order["reference_price"]
         try:
             verdict = self.client.check_order(order["client_order_id"], order["symbol"], order["side"],
@@ -75,15 +103,26 @@ class SidecarGate:
         return f"sidecar {reason}" + (f": {detail}" if detail else "")
 
     def fill(self, client_order_id: str, symbol: str, side: str, quantity: float, price: float) -> None:
-        """Report a fill to the sidecar's ledger."""
+        """Report a fill to the sidecar's ledger (and keep it in the gate's positions)."""
+        self._ledger_restored()  # first, so that a restore does not count this fill twice
+        held, cost = self.positions.get(symbol, (0.0, 0.0))
+        after = trade(held, cost, quantity if side == "BUY" else -quantity, price)
+        self.positions[symbol] = (after.quantity, after.avg_cost)
         self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
 
     def mark(self, symbol: str, price: float) -> None:
-        """Report the last price of ``symbol``."""
-        self._answered(self.client.report_mark(symbol, price))
+        """Report the last price of ``symbol`` (a mark that got no answer goes again with the next restore)."""
+        self._ledger_restored()
+        ack = self.client.report_mark(symbol, price)
+        if getattr(ack, "reason", None) in _UNCERTAIN:
+            self.unsent_marks[symbol] = price
+        else:
+            self.unsent_marks.pop(symbol, None)
+        self._answered(ack)
 
     def done(self, client_order_id: str) -> None:
         """Report that an order ended without filling completely."""
+        self._ledger_restored()
         self._answered(self.client.order_done(client_order_id))
 
     def _answered(self, ack: Any) -> None:
@@ -97,6 +136,43 @@ class SidecarGate:
             if getattr(ack, "reason", None) in _UNCERTAIN:
                 return
             self.abandoned.pop(0)
+
+    def _ledger_restored(self) -> bool:
+        """Restore the sidecar's positions when a new connection is due (see the class doc); whether they are."""
+        if not self.client.connected:
+            self._restore_due = True
+        if self._restore_due:
+            self._restore_due = not self._restore()
+        return not self._restore_due
+
+    def _restore(self) -> bool:
+        """Give the sidecar what it lacks of the gate's positions; False when it did not answer."""
+        for symbol, (held, cost) in self.positions.items():
+            try:
+                known = self.client.state(symbol)
+            except Exception as exc:  # SidecarError: no valid answer
+                log.warning("sidecar ledger not restored", extra={"symbol": symbol, "error": str(exc)})
+                return False
+            sidecar_holds = known.position if known.symbol_found else 0.0
+            if abs(held) <= abs(sidecar_holds) + _QUANTITY_EPSILON:
+                if abs(held - sidecar_holds) > _QUANTITY_EPSILON:
+                    log.warning("sidecar holds more than the fills reported; kept", extra={
+                        "symbol": symbol, "sidecar": sidecar_holds, "reported": held})
+                continue
+            missing = held - sidecar_holds
+            ack = self.client.report_fill(f"restore-{symbol}", symbol, "BUY" if missing > 0 else "SELL",
+                                          abs(missing), cost)
+            if getattr(ack, "reason", None) in _UNCERTAIN:
+                return False
+            log.warning("sidecar position restored", extra={"symbol": symbol, "quantity": missing, "price": cost})
+        for symbol, price in list(self.unsent_marks.items()):
+            if getattr(self.client.report_mark(symbol, price), "reason", None) in _UNCERTAIN:
+                return False
+            del self.unsent_marks[symbol]
+        return True
+
+
+_QUANTITY_EPSILON = 1e-9
 
 
 def open_sidecar_gate(socket_path: str, deadline_ms: float) -> SidecarGate:

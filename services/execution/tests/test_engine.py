@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from quorum_execution.config import ExecutionSettings
@@ -182,6 +183,8 @@ class FakeSidecar:
 
     refuse: set[str] = field(default_factory=set)
     calls: list[tuple] = field(default_factory=list)
+    held: dict[str, float] = field(default_factory=dict)
+    connected: bool = True
 
     def check_order(self, cid, symbol, side, quantity, price, asset_class, sector):
         self.calls.append(("check", cid, price))
@@ -190,6 +193,10 @@ class FakeSidecar:
 
     def report_fill(self, cid, symbol, side, quantity, price):
         self.calls.append(("fill", cid, quantity))
+        self.held[symbol] = self.held.get(symbol, 0.0) + (quantity if side == "BUY" else -quantity)
+
+    def state(self, symbol=""):
+        return SimpleNamespace(symbol_found=symbol in self.held, position=self.held.get(symbol, 0.0))
 
     def report_mark(self, symbol, price):
         self.calls.append(("mark", symbol, price))
@@ -222,6 +229,45 @@ def test_sidecar_that_fails_keeps_every_order_out(settings, feed) -> None:
     assert pub.statuses("o1") == ["REJECTED"]
     assert "SIDECAR_UNAVAILABLE" in pub.on("exec.reports")[0]["reason"]
     assert submitted(engine) == []
+
+
+def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_order(settings, feed) -> None:
+    """A new connection may reach a restarted sidecar with an empty ledger: before anything else, the gate
+    reports the positions of the fills it saw again (as one fill per symbol at their average cost)."""
+    sidecar = FakeSidecar()
+    gate = SidecarGate(sidecar)
+    gate.fill("o1", "AAPL", "BUY", 10.0, 100.0)
+    gate.fill("o2", "AAPL", "BUY", 30.0, 104.0)
+    gate.fill("o3", "AAPL", "SELL", 20.0, 110.0)  # a reduction keeps the average cost
+    assert gate.positions["AAPL"] == (20.0, 103.0)
+    sidecar.held, sidecar.connected, sidecar.calls = {}, False, []  # restarted: the next call reconnects
+    assert gate.check(order(cid="o4")) is None
+    assert sidecar.calls == [("fill", "restore-AAPL", 20.0), ("check", "o4", 100.0)]
+    assert sidecar.held == {"AAPL": 20.0}
+    sidecar.connected, sidecar.calls = False, []  # a reconnect to a sidecar that kept its ledger
+    gate.mark("AAPL", 101.0)
+    assert sidecar.calls == [("mark", "AAPL", 101.0)]
+
+
+def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_could(settings, feed) -> None:
+    sidecar = FakeSidecar()
+    gate = SidecarGate(sidecar)
+    gate.fill("o1", "AAPL", "BUY", 10.0, 100.0)
+    sidecar.held, sidecar.connected, sidecar.calls = {"AAPL": 15.0}, False, []
+    gate.mark("AAPL", 100.0)  # the sidecar holds more: it may only be tightened, so it keeps that
+    assert sidecar.calls == [("mark", "AAPL", 100.0)] and sidecar.held == {"AAPL": 15.0}
+
+    def no_answer(symbol=""):
+        raise RuntimeError("SIDECAR_UNAVAILABLE: connect: refused")
+
+    sidecar.held, sidecar.connected, sidecar.calls = {}, False, []
+    sidecar.state = no_answer
+    assert gate.check(order(cid="o2")).startswith("sidecar SIDECAR_UNAVAILABLE: its ledger could not be restored")
+    assert sidecar.calls == []
+    sidecar.connected = True  # a later call connected, but the restore is still due
+    del sidecar.state
+    assert gate.check(order(cid="o3")) is None
+    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("check", "o3", 100.0)]
 
 
 def test_sidecar_tokens_are_printable_ascii_without_spaces() -> None:

@@ -23,6 +23,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+from quorum_common.positions import trade
+
 
 @dataclass
 class Position:
@@ -114,22 +116,12 @@ class Ledger:
         return True
 
     def _trade(self, pos: Position, signed: float, price: float) -> None:
-        if pos.quantity == 0 or (pos.quantity > 0) == (signed > 0):
-            new_qty = pos.quantity + signed
-            pos.avg_cost = (pos.quantity * pos.avg_cost + signed * price) / new_qty
-            pos.quantity = new_qty
-            return
-        closing = min(abs(signed), abs(pos.quantity))
-        direction = 1.0 if pos.quantity > 0 else -1.0
-        pnl = closing * (price - pos.avg_cost) * direction
-        pos.realised_pnl += pnl
-        self.realised_pnl += pnl
-        excess = abs(signed) - closing
-        pos.quantity -= direction * closing
-        if excess > 0:
+        after = trade(pos.quantity, pos.avg_cost, signed, price)
+        pos.quantity, pos.avg_cost = after.quantity, after.avg_cost
+        pos.realised_pnl += after.realised
+        self.realised_pnl += after.realised
+        if after.crossed:
             self.oversold_fills += 1
-            pos.quantity = -direction * excess
-            pos.avg_cost = price
 
     def _revalue(self) -> None:
         self.peak_nav = max(self.peak_nav, self.nav)

@@ -297,6 +297,12 @@ class SidecarClient:
             mark_age_ns=v[17],
         )
 
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open. After a call that failed (the sidecar stopped, hung or restarted)
+        it is closed, and the next call opens a new one, perhaps to a restarted sidecar with an empty ledger."""
+        return self._sock is not None
+
     def close(self) -> None:
         """Closes the connection (the next call reconnects)."""
         self._drop()
