@@ -43,14 +43,17 @@ def make_venue(settings: ExecutionSettings) -> Venue:
 
 
 def build_engine(settings: ExecutionSettings, publisher: Publisher,
-                 history: Iterable[dict[str, Any]] = ()) -> ExecutionEngine:
-    """The engine with its configured venue (and sidecar gate when a socket is set).
+                 history: Iterable[dict[str, Any]] = (), venue: Venue | None = None) -> ExecutionEngine:
+    """The engine with ``venue`` (default: the configured one) and a sidecar gate when a socket is set.
 
-    Its journal is restored from ``history``, the ``exec.reports`` records of earlier runs.
+    Its journal, and the gate's positions, are restored from ``history``, the ``exec.reports`` records of
+    earlier runs.
     """
-    engine = ExecutionEngine(settings, publisher, venue=make_venue(settings))
+    engine = ExecutionEngine(settings, publisher, venue=venue or make_venue(settings))
     for report in history:
         engine.journal.restore(report)
+        if engine.gate is not None:
+            engine.gate.remember(report)
     return engine
 
 

@@ -68,7 +68,8 @@ class SidecarGate:
     then the marks that got no answer. It only ever adds: where the sidecar holds more than the gate, it
     keeps it (the sidecar may only be tightened) and a warning says so. Until the positions are restored
     no order passes. Orders in flight across the restart are not restored: the sidecar counts them once
-    they fill.
+    they fill. A restarted execution service counts the fills of its ``exec.reports`` history again
+    (:meth:`remember`), so a pod whose service and sidecar restart together keeps its positions too.
     """
 
     def __init__(self, client: SidecarLike) -> None:
@@ -76,6 +77,8 @@ class SidecarGate:
         self.abandoned: list[str] = []
         self.positions: dict[str, tuple[float, float]] = {}
         """Per symbol: the signed quantity of the fills reported and its average cost."""
+        self._filled: dict[str, float] = {}
+        """Per client order id: the quantity counted in ``positions``."""
         self.unsent_marks: dict[str, float] = {}
         """Per symbol: the last mark, when it got no answer (the sidecar was down or had just restarted)."""
         self._restore_due = True
@@ -105,10 +108,23 @@ class SidecarGate:
     def fill(self, client_order_id: str, symbol: str, side: str, quantity: float, price: float) -> None:
         """Report a fill to the sidecar's ledger (and keep it in the gate's positions)."""
         self._ledger_restored()  # first, so that a restore does not count this fill twice
+        self._count_fill(client_order_id, symbol, side, quantity, price)
+        self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
+
+    def remember(self, report: dict[str, Any]) -> None:
+        """Count the fill an ``ExecutionReported`` record of an earlier run tells of (at start: the service's
+        history), without reporting it: a sidecar that restarted with this service gets it with the restore.
+        A report repeated by an at-least-once redelivery counts once (by its order's filled quantity)."""
+        new = report["filled_quantity"] - self._filled.get(report["client_order_id"], 0.0)
+        if new > _QUANTITY_EPSILON and report["last_fill_price"] is not None:
+            self._count_fill(report["client_order_id"], report["symbol"], report["side"], new,
+                             report["last_fill_price"])
+
+    def _count_fill(self, client_order_id: str, symbol: str, side: str, quantity: float, price: float) -> None:
         held, cost = self.positions.get(symbol, (0.0, 0.0))
         after = trade(held, cost, quantity if side == "BUY" else -quantity, price)
         self.positions[symbol] = (after.quantity, after.avg_cost)
-        self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
+        self._filled[client_order_id] = self._filled.get(client_order_id, 0.0) + quantity
 
     def mark(self, symbol: str, price: float) -> None:
         """Report the last price of ``symbol`` (a mark that got no answer goes again with the next restore)."""

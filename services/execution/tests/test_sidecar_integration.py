@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from quorum_common.testing.mock_exchange import MockExchange, make_ccxt_client
+from quorum_execution.app import build_engine
 from quorum_execution.ccxt_venue import CcxtVenue
 from quorum_execution.config import ExecutionSettings
 from quorum_execution.engine import ExecutionEngine
@@ -68,9 +69,10 @@ class Desk:
         self.engine = self.restart()
         self.ts = T0
 
-    def restart(self) -> ExecutionEngine:
-        """A new engine (empty journal, as if it were lost) on the same venue and sidecar."""
-        self.engine = ExecutionEngine(self.settings, self.pub, venue=self.venue)
+    def restart(self, history: list[dict[str, Any]] | None = None) -> ExecutionEngine:
+        """A new engine on the same venue and sidecar: restored from ``history`` (``exec.reports`` records) as
+        the service is at start, or with an empty journal, as if it were lost."""
+        self.engine = build_engine(self.settings, self.pub, history or [], venue=self.venue)
         self.venue = self.engine.venue
         return self.engine
 
@@ -329,3 +331,20 @@ def test_a_restarted_sidecar_still_knows_the_position(fleet, mock, ccxt_client) 
     desk.bar("BTC-USD", 100.0)
     assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"
     assert desk.order("c", qty=40)["status"] == "ACCEPTED"  # restored once: 100 held + 40 <= 150
+
+
+def test_a_pod_whose_execution_and_sidecar_restart_together_keeps_the_position(fleet, mock, ccxt_client) -> None:
+    """The restarted execution service counts the fills of its exec.reports history into the gate again, and
+    the gate gives them to the restarted sidecar before the next order."""
+    sc = fleet.start({"limits": {"max_position_quantity": "150"}})
+    desk = Desk(sc, "ccxt", mock, ccxt_client)
+    desk.bar("BTC-USD", 100.0)
+    assert desk.order("a", qty=100)["status"] == "ACCEPTED"
+    desk.bar("BTC-USD", 100.0)  # filled
+    history = list(desk.pub.on("exec.reports"))
+    sc.kill()
+    sc.start()
+    desk.restart(history + history[-1:])  # an at-least-once redelivery repeats a report: counted once
+    desk.bar("BTC-USD", 100.0)
+    assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"
+    assert desk.order("c", qty=40)["status"] == "ACCEPTED"
