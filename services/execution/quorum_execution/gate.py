@@ -52,6 +52,8 @@ class SidecarLike(Protocol):
 
 _UNCERTAIN = ("SIDECAR_UNAVAILABLE", "SIDECAR_PROTOCOL_ERROR")
 """Reject reasons where the sidecar may still have received (and later approved) the check."""
+_QUANTITY_EPSILON = 1e-9
+"""Quantities closer than this are equal (positions are sums of fills)."""
 
 
 class SidecarGate:
@@ -164,6 +166,8 @@ class SidecarGate:
     def _restore(self) -> bool:
         """Give the sidecar what it lacks of the gate's positions; False when it did not answer."""
         for symbol, (held, cost) in self.positions.items():
+            if abs(held) <= _QUANTITY_EPSILON:
+                continue
             try:
                 known = self.client.state(symbol)
             except Exception as exc:  # SidecarError: no valid answer
@@ -186,9 +190,6 @@ class SidecarGate:
                 return False
             del self.unsent_marks[symbol]
         return True
-
-
-_QUANTITY_EPSILON = 1e-9
 
 
 def open_sidecar_gate(socket_path: str, deadline_ms: float) -> SidecarGate:
