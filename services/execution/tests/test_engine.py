@@ -231,7 +231,7 @@ def test_sidecar_that_fails_keeps_every_order_out(settings, feed) -> None:
     assert submitted(engine) == []
 
 
-def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_order(settings, feed) -> None:
+def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_order() -> None:
     """A new connection may reach a restarted sidecar with an empty ledger: before anything else, the gate
     reports the positions of the fills it saw again (as one fill per symbol at their average cost)."""
     sidecar = FakeSidecar()
@@ -249,7 +249,7 @@ def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_
     assert sidecar.calls == [("mark", "AAPL", 101.0)]
 
 
-def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_could(settings, feed) -> None:
+def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_could() -> None:
     sidecar = FakeSidecar()
     gate = SidecarGate(sidecar)
     gate.fill("o1", "AAPL", "BUY", 10.0, 100.0)
