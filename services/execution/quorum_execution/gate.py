@@ -69,9 +69,11 @@ class SidecarGate:
     symbol (id ``restore-<symbol>``: an unknown order, but the sidecar applies every fill it is told of),
     then the marks that got no answer. It only ever adds: where the sidecar holds more than the gate, it
     keeps it (the sidecar may only be tightened) and a warning says so. Until the positions are restored
-    no order passes. Orders in flight across the restart are not restored: the sidecar counts them once
-    they fill. A restarted execution service counts the fills of its ``exec.reports`` history again
-    (:meth:`remember`), so a pod whose service and sidecar restart together keeps its positions too.
+    no order passes. Last, it asks the sidecar to count the orders still working at the venue again, each
+    once its symbol has a mark (a sidecar without one refuses every order of that symbol anyway). A restarted
+    execution service counts the fills of its ``exec.reports`` history again (:meth:`remember`), so a pod
+    whose service and sidecar restart together keeps its positions too (not its working orders: the
+    history has no price for them).
     """
 
     def __init__(self, client: SidecarLike) -> None:
@@ -83,6 +85,11 @@ class SidecarGate:
         """Per client order id: the quantity counted in ``positions``."""
         self.unsent_marks: dict[str, float] = {}
         """Per symbol: the last mark, when it got no answer (the sidecar was down or had just restarted)."""
+        self.working: dict[str, tuple[str, str, float, float, str, str]] = {}
+        """Per order the sidecar approved that may still fill: symbol, side, open quantity, price, asset class and
+        sector (what a restarted sidecar is asked to count again)."""
+        self.uncounted: set[str] = set()
+        """Working orders a new connection's sidecar has not counted yet: each waits for a mark of its symbol."""
         self._restore_due = True
 
     def check(self, order: dict[str, Any]) -> str | None:
@@ -90,19 +97,21 @@ class SidecarGate:
         if not self._ledger_restored():
             return "sidecar SIDECAR_UNAVAILABLE: its ledger could not be restored after a new connection"
         price = order["limit_price"] if order["order_type"] == "LIMIT" else order["reference_price"]
+        cid = order["client_order_id"]
+        terms = (order["symbol"], order["side"], order["quantity"], price, sidecar_token(order["asset_class"]),
+                 sidecar_token(order["sector"]))
         try:
-            verdict = self.client.check_order(order["client_order_id"], order["symbol"], order["side"],
-                                              order["quantity"], price, sidecar_token(order["asset_class"]),
-                                              sidecar_token(order["sector"]))
+            verdict = self.client.check_order(cid, *terms)
         except Exception as exc:  # the real client never raises; anything else fails closed too
-            self.abandoned.append(order["client_order_id"])
+            self.abandoned.append(cid)
             return f"sidecar SIDECAR_UNAVAILABLE: {type(exc).__name__}: {exc}"
         reason = getattr(verdict, "reason", "UNKNOWN")
         if reason in _UNCERTAIN:
-            self.abandoned.append(order["client_order_id"])
+            self.abandoned.append(cid)
         else:
             self._settle()
         if getattr(verdict, "approved", False) is True:
+            self.working[cid] = terms
             return None
         detail = getattr(verdict, "detail", "")
         return f"sidecar {reason}" + (f": {detail}" if detail else "")
@@ -111,6 +120,13 @@ class SidecarGate:
         """Report a fill to the sidecar's ledger (and keep it in the gate's positions)."""
         self._ledger_restored()  # first, so that a restore does not count this fill twice
         self._count_fill(client_order_id, symbol, side, quantity, price)
+        terms = self.working.get(client_order_id)
+        if terms is not None:
+            still_open = terms[2] - quantity
+            if still_open > _QUANTITY_EPSILON:
+                self.working[client_order_id] = (terms[0], terms[1], still_open, *terms[3:])
+            else:
+                self._forget(client_order_id)
         self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
 
     def remember(self, report: dict[str, Any]) -> None:
@@ -136,12 +152,36 @@ class SidecarGate:
             self.unsent_marks[symbol] = price
         else:
             self.unsent_marks.pop(symbol, None)
+            self._count_working([cid for cid in self.uncounted if self.working[cid][0] == symbol])
         self._answered(ack)
 
     def done(self, client_order_id: str) -> None:
         """Report that an order ended without filling completely."""
         self._ledger_restored()
+        self._forget(client_order_id)
         self._answered(self.client.order_done(client_order_id))
+
+    def _forget(self, client_order_id: str) -> None:
+        """An order that will not fill further is no longer working."""
+        self.working.pop(client_order_id, None)
+        self.uncounted.discard(client_order_id)
+
+    def _count_working(self, client_order_ids: list[str]) -> bool:
+        """Ask the sidecar to count working orders again (a check with the open quantity); False when it did not
+        answer. One it already counts answers DUPLICATE_ORDER_ID; one without a mark of its symbol yet stays
+        uncounted until that mark; one it refuses now stays at the venue, uncounted, and a warning names it."""
+        for cid in client_order_ids:
+            verdict = self.client.check_order(cid, *self.working[cid])
+            reason = getattr(verdict, "reason", "UNKNOWN")
+            if reason in _UNCERTAIN:
+                return False
+            if reason == "STALE_MARK":
+                continue
+            self.uncounted.discard(cid)
+            if getattr(verdict, "approved", False) is not True and reason != "DUPLICATE_ORDER_ID":
+                log.warning("a working order is over a sidecar limit after a restart; it is not counted",
+                            extra={"client_order_id": cid, "reason": reason})
+        return True
 
     def _answered(self, ack: Any) -> None:
         if getattr(ack, "ok", False) is True or getattr(ack, "reason", None) not in (*_UNCERTAIN, None):
@@ -189,7 +229,8 @@ class SidecarGate:
             if getattr(self.client.report_mark(symbol, price), "reason", None) in _UNCERTAIN:
                 return False
             del self.unsent_marks[symbol]
-        return True
+        self.uncounted = set(self.working)
+        return self._count_working(sorted(self.uncounted))
 
 
 def open_sidecar_gate(socket_path: str, deadline_ms: float) -> SidecarGate:

@@ -184,11 +184,19 @@ class FakeSidecar:
     refuse: set[str] = field(default_factory=set)
     calls: list[tuple] = field(default_factory=list)
     held: dict[str, float] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    marked: set[str] | None = None
+    """Symbols with a mark (None: every symbol has one)."""
     connected: bool = True
 
     def check_order(self, cid, symbol, side, quantity, price, asset_class, sector):
         self.calls.append(("check", cid, price))
         assert (asset_class, sector) == ("equity", "Information_Technology")
+        if cid in self.seen:
+            return Verdict(False, "DUPLICATE_ORDER_ID")
+        if self.marked is not None and symbol not in self.marked:
+            return Verdict(False, "STALE_MARK")
+        self.seen.add(cid)
         return Verdict(False, "MAX_ORDER_NOTIONAL", "too big") if cid in self.refuse else Verdict(True, "OK")
 
     def report_fill(self, cid, symbol, side, quantity, price):
@@ -200,6 +208,8 @@ class FakeSidecar:
 
     def report_mark(self, symbol, price):
         self.calls.append(("mark", symbol, price))
+        if self.marked is not None:
+            self.marked.add(symbol)
 
     def order_done(self, cid):
         self.calls.append(("done", cid))
@@ -246,7 +256,24 @@ def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_
     assert sidecar.held == {"AAPL": 20.0}
     sidecar.connected, sidecar.calls = False, []  # a reconnect to a sidecar that kept its ledger
     gate.mark("AAPL", 101.0)
-    assert sidecar.calls == [("mark", "AAPL", 101.0)]
+    assert sidecar.calls == [("check", "o4", 100.0), ("mark", "AAPL", 101.0)]  # o4: a duplicate, nothing more
+    assert sidecar.held == {"AAPL": 20.0} and gate.uncounted == set()
+
+
+def test_a_gate_has_a_restarted_sidecar_count_the_working_orders_once_their_symbol_has_a_mark() -> None:
+    sidecar = FakeSidecar(marked=set())
+    gate = SidecarGate(sidecar)
+    gate.mark("AAPL", 100.0)
+    assert gate.check(order(cid="w1", quantity=30.0)) is None
+    gate.fill("w1", "AAPL", "BUY", 10.0, 100.0)  # 20 still working
+    assert gate.working["w1"][:3] == ("AAPL", "BUY", 20.0)
+    sidecar.held, sidecar.seen, sidecar.marked, sidecar.connected, sidecar.calls = {}, set(), set(), False, []
+    gate.mark("AAPL", 101.0)  # the restore comes first: no mark yet, so w1 waits for this one
+    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("check", "w1", 100.0), ("mark", "AAPL", 101.0),
+                             ("check", "w1", 100.0)]
+    assert gate.uncounted == set() and sidecar.seen == {"w1"}
+    gate.done("w1")
+    assert gate.working == {}
 
 
 def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_could() -> None:

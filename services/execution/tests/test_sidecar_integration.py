@@ -87,11 +87,12 @@ class Desk:
         self.engine.on_message(message("md.bars", bar(self.ts, price, symbol=symbol, asset_class="crypto")))
 
     def order(self, name: str, symbol: str = "BTC-USD", side: str = "BUY", qty: float = 1.0,
-              ref: float = 100.0) -> dict[str, Any]:
-        """Feed a MARKET ``SubmitOrder``; return its first report (ACCEPTED or REJECTED)."""
+              ref: float = 100.0, **terms: Any) -> dict[str, Any]:
+        """Feed a ``SubmitOrder`` (MARKET unless ``terms`` say otherwise); return its first report (ACCEPTED or
+        REJECTED)."""
         self.ts += STEP_NS
         rec = {**order(self.cid(name), self.ts, symbol=symbol, side=side, quantity=qty, ref=ref,
-                       asset_class="crypto"), "sector": SECTOR}
+                       asset_class="crypto", **terms), "sector": SECTOR}
         n = len(self.pub.on("exec.reports"))
         self.engine.on_message(message("orders.approved", rec))
         return self.pub.on("exec.reports")[n]
@@ -331,6 +332,19 @@ def test_a_restarted_sidecar_still_knows_the_position(fleet, mock, ccxt_client) 
     desk.bar("BTC-USD", 100.0)
     assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"
     assert desk.order("c", qty=40)["status"] == "ACCEPTED"  # restored once: 100 held + 40 <= 150
+
+
+def test_a_restarted_sidecar_counts_an_order_still_working_at_the_venue_again(fleet, mock, ccxt_client) -> None:
+    sc = fleet.start({"limits": {"max_position_quantity": "150"}})
+    desk = Desk(sc, "ccxt", mock, ccxt_client)
+    desk.bar("BTC-USD", 100.0)
+    resting = desk.order("a", qty=100, order_type="LIMIT", limit_price=99.0, tif="GTC")
+    assert resting["status"] == "ACCEPTED"
+    sc.kill()
+    sc.start()
+    desk.bar("BTC-USD", 100.0)  # the limit order rests at the venue; the restarted sidecar gets this mark
+    assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"  # 100 working + 100 > 150
+    assert desk.order("c", qty=40)["status"] == "ACCEPTED"
 
 
 def test_a_pod_whose_execution_and_sidecar_restart_together_keeps_the_position(fleet, mock, ccxt_client) -> None:
