@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Protocol
+from collections import defaultdict
+from typing import Any, NamedTuple, Protocol
 
 from quorum_common.positions import trade
 
@@ -43,7 +44,8 @@ class SidecarLike(Protocol):
         """Acknowledge that an order will not fill further."""
 
     def state(self, symbol: str = "") -> Any:
-        """The ledger, with ``symbol_found`` and ``position`` of ``symbol``; raises when there is no answer."""
+        """The ledger, with ``symbol_found``, ``position``, ``open_buy`` and ``open_sell`` of ``symbol``; raises
+        when there is no answer."""
 
     @property
     def connected(self) -> bool:
@@ -54,6 +56,17 @@ _UNCERTAIN = ("SIDECAR_UNAVAILABLE", "SIDECAR_PROTOCOL_ERROR")
 """Reject reasons where the sidecar may still have received (and later approved) the check."""
 _QUANTITY_EPSILON = 1e-9
 """Quantities closer than this are equal (positions are sums of fills)."""
+
+
+class WorkingOrder(NamedTuple):
+    """An order the sidecar approved that may still fill: the terms of a check for its open quantity."""
+
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    asset_class: str
+    sector: str
 
 
 class SidecarGate:
@@ -69,11 +82,11 @@ class SidecarGate:
     symbol (id ``restore-<symbol>``: an unknown order, but the sidecar applies every fill it is told of),
     then the marks that got no answer. It only ever adds: where the sidecar holds more than the gate, it
     keeps it (the sidecar may only be tightened) and a warning says so. Until the positions are restored
-    no order passes. Last, it asks the sidecar to count the orders still working at the venue again, each
-    once its symbol has a mark (a sidecar without one refuses every order of that symbol anyway). A restarted
-    execution service counts the fills of its ``exec.reports`` history again (:meth:`remember`), so a pod
-    whose service and sidecar restart together keeps its positions too (not its working orders: the
-    history has no price for them).
+    no order passes. Last, where the sidecar counts less open quantity of a symbol than the gate's working
+    orders, it asks it to count those orders again, each once its symbol has a mark (a sidecar without one
+    refuses every order of that symbol anyway). A restarted execution service counts the fills of its
+    ``exec.reports`` history again (:meth:`remember`), so a pod whose service and sidecar restart together
+    keeps its positions too (not its working orders: the history has no price for them).
     """
 
     def __init__(self, client: SidecarLike) -> None:
@@ -85,9 +98,8 @@ class SidecarGate:
         """Per client order id: the quantity counted in ``positions``."""
         self.unsent_marks: dict[str, float] = {}
         """Per symbol: the last mark, when it got no answer (the sidecar was down or had just restarted)."""
-        self.working: dict[str, tuple[str, str, float, float, str, str]] = {}
-        """Per order the sidecar approved that may still fill: symbol, side, open quantity, price, asset class and
-        sector (what a restarted sidecar is asked to count again)."""
+        self.working: dict[str, WorkingOrder] = {}
+        """Per client order id: the approved orders that may still fill (what a restarted sidecar counts again)."""
         self.uncounted: set[str] = set()
         """Working orders a new connection's sidecar has not counted yet: each waits for a mark of its symbol."""
         self._restore_due = True
@@ -98,8 +110,8 @@ class SidecarGate:
             return "sidecar SIDECAR_UNAVAILABLE: its ledger could not be restored after a new connection"
         price = order["limit_price"] if order["order_type"] == "LIMIT" else order["reference_price"]
         cid = order["client_order_id"]
-        terms = (order["symbol"], order["side"], order["quantity"], price, sidecar_token(order["asset_class"]),
-                 sidecar_token(order["sector"]))
+        terms = WorkingOrder(order["symbol"], order["side"], order["quantity"], price,
+                             sidecar_token(order["asset_class"]), sidecar_token(order["sector"]))
         try:
             verdict = self.client.check_order(cid, *terms)
         except Exception as exc:  # the real client never raises; anything else fails closed too
@@ -120,11 +132,10 @@ class SidecarGate:
         """Report a fill to the sidecar's ledger (and keep it in the gate's positions)."""
         self._ledger_restored()  # first, so that a restore does not count this fill twice
         self._count_fill(client_order_id, symbol, side, quantity, price)
-        terms = self.working.get(client_order_id)
-        if terms is not None:
-            still_open = terms[2] - quantity
-            if still_open > _QUANTITY_EPSILON:
-                self.working[client_order_id] = (terms[0], terms[1], still_open, *terms[3:])
+        working = self.working.get(client_order_id)
+        if working is not None:
+            if working.quantity - quantity > _QUANTITY_EPSILON:
+                self.working[client_order_id] = working._replace(quantity=working.quantity - quantity)
             else:
                 self._forget(client_order_id)
         self._answered(self.client.report_fill(client_order_id, symbol, side, quantity, price))
@@ -152,7 +163,7 @@ class SidecarGate:
             self.unsent_marks[symbol] = price
         else:
             self.unsent_marks.pop(symbol, None)
-            self._count_working([cid for cid in self.uncounted if self.working[cid][0] == symbol])
+            self._count_working([cid for cid in self.uncounted if self.working[cid].symbol == symbol])
         self._answered(ack)
 
     def done(self, client_order_id: str) -> None:
@@ -204,16 +215,20 @@ class SidecarGate:
         return not self._restore_due
 
     def _restore(self) -> bool:
-        """Give the sidecar what it lacks of the gate's positions; False when it did not answer."""
+        """Give the sidecar what it lacks of the gate's positions, then the unsent marks, then have it count the
+        working orders of the symbols where it counts less open quantity than the gate (see the class doc);
+        False when it did not answer."""
+        symbols = {s for s, (held, _cost) in self.positions.items() if abs(held) > _QUANTITY_EPSILON}
+        symbols |= {w.symbol for w in self.working.values()}
+        try:
+            known = {symbol: self.client.state(symbol) for symbol in sorted(symbols)}
+        except Exception as exc:  # SidecarError: no valid answer
+            log.warning("sidecar ledger not restored", extra={"error": str(exc)})
+            return False
         for symbol, (held, cost) in self.positions.items():
-            if abs(held) <= _QUANTITY_EPSILON:
+            if symbol not in known or abs(held) <= _QUANTITY_EPSILON:
                 continue
-            try:
-                known = self.client.state(symbol)
-            except Exception as exc:  # SidecarError: no valid answer
-                log.warning("sidecar ledger not restored", extra={"symbol": symbol, "error": str(exc)})
-                return False
-            sidecar_holds = known.position if known.symbol_found else 0.0
+            sidecar_holds = known[symbol].position if known[symbol].symbol_found else 0.0
             if abs(held) <= abs(sidecar_holds) + _QUANTITY_EPSILON:
                 if abs(held - sidecar_holds) > _QUANTITY_EPSILON:
                     log.warning("sidecar holds more than the fills reported; kept", extra={
@@ -229,7 +244,12 @@ class SidecarGate:
             if getattr(self.client.report_mark(symbol, price), "reason", None) in _UNCERTAIN:
                 return False
             del self.unsent_marks[symbol]
-        self.uncounted = set(self.working)
+        open_quantity: dict[str, float] = defaultdict(float)
+        for w in self.working.values():
+            open_quantity[w.symbol] += w.quantity
+        counted = {symbol for symbol, quantity in open_quantity.items() if known[symbol].symbol_found
+                   and known[symbol].open_buy + known[symbol].open_sell + _QUANTITY_EPSILON >= quantity}
+        self.uncounted = {cid for cid, w in self.working.items() if w.symbol not in counted}
         return self._count_working(sorted(self.uncounted))
 
 

@@ -184,6 +184,8 @@ class FakeSidecar:
     refuse: set[str] = field(default_factory=set)
     calls: list[tuple] = field(default_factory=list)
     held: dict[str, float] = field(default_factory=dict)
+    open: dict[str, float] = field(default_factory=dict)
+    """Quantity of the approved checks per symbol (the fake never releases it)."""
     seen: set[str] = field(default_factory=set)
     marked: set[str] | None = None
     """Symbols with a mark (None: every symbol has one)."""
@@ -197,14 +199,18 @@ class FakeSidecar:
         if self.marked is not None and symbol not in self.marked:
             return Verdict(False, "STALE_MARK")
         self.seen.add(cid)
-        return Verdict(False, "MAX_ORDER_NOTIONAL", "too big") if cid in self.refuse else Verdict(True, "OK")
+        if cid in self.refuse:
+            return Verdict(False, "MAX_ORDER_NOTIONAL", "too big")
+        self.open[symbol] = self.open.get(symbol, 0.0) + quantity
+        return Verdict(True, "OK")
 
     def report_fill(self, cid, symbol, side, quantity, price):
         self.calls.append(("fill", cid, quantity))
         self.held[symbol] = self.held.get(symbol, 0.0) + (quantity if side == "BUY" else -quantity)
 
     def state(self, symbol=""):
-        return SimpleNamespace(symbol_found=symbol in self.held, position=self.held.get(symbol, 0.0))
+        return SimpleNamespace(symbol_found=symbol in self.held or symbol in self.open,
+                               position=self.held.get(symbol, 0.0), open_buy=self.open.get(symbol, 0.0), open_sell=0.0)
 
     def report_mark(self, symbol, price):
         self.calls.append(("mark", symbol, price))
@@ -250,13 +256,13 @@ def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_
     gate.fill("o2", "AAPL", "BUY", 30.0, 104.0)
     gate.fill("o3", "AAPL", "SELL", 20.0, 110.0)  # a reduction keeps the average cost
     assert gate.positions["AAPL"] == (20.0, 103.0)
-    sidecar.held, sidecar.connected, sidecar.calls = {}, False, []  # restarted: the next call reconnects
+    sidecar.held, sidecar.open, sidecar.connected, sidecar.calls = {}, {}, False, []  # restarted: it reconnects
     assert gate.check(order(cid="o4")) is None
     assert sidecar.calls == [("fill", "restore-AAPL", 20.0), ("check", "o4", 100.0)]
     assert sidecar.held == {"AAPL": 20.0}
     sidecar.connected, sidecar.calls = False, []  # a reconnect to a sidecar that kept its ledger
     gate.mark("AAPL", 101.0)
-    assert sidecar.calls == [("check", "o4", 100.0), ("mark", "AAPL", 101.0)]  # o4: a duplicate, nothing more
+    assert sidecar.calls == [("mark", "AAPL", 101.0)]  # it still counts o4 open: no check again
     assert sidecar.held == {"AAPL": 20.0} and gate.uncounted == set()
 
 
@@ -267,7 +273,8 @@ def test_a_gate_has_a_restarted_sidecar_count_the_working_orders_once_their_symb
     assert gate.check(order(cid="w1", quantity=30.0)) is None
     gate.fill("w1", "AAPL", "BUY", 10.0, 100.0)  # 20 still working
     assert gate.working["w1"][:3] == ("AAPL", "BUY", 20.0)
-    sidecar.held, sidecar.seen, sidecar.marked, sidecar.connected, sidecar.calls = {}, set(), set(), False, []
+    sidecar.held, sidecar.open, sidecar.seen, sidecar.marked = {}, {}, set(), set()  # restarted
+    sidecar.connected, sidecar.calls = False, []
     gate.mark("AAPL", 101.0)  # the restore comes first: no mark yet, so w1 waits for this one
     assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("check", "w1", 100.0), ("mark", "AAPL", 101.0),
                              ("check", "w1", 100.0)]

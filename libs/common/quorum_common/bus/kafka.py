@@ -56,7 +56,7 @@ Delivery = Literal["at_least_once", "exactly_once"]
 PHASE_LINGER_MS = 5
 """The least ``linger.ms`` of a lockstep publisher (see :meth:`KafkaPublisher._linger_ms`): with 0, a lockstep
 replay at 1k bars/s reached 420-470 bars/s and a median bar -> order time of 29-33 ms on the 2-core machine;
-with 5, 480-535 bars/s and 25-28 ms (bench/pipeline_bench.py, solve lag 8)."""
+with 5, 480-535 bars/s and 25-28 ms (full-2007 replays through ``bench/pipeline_bench.measure``, solve lag 8)."""
 _Out = tuple[str, str | None, bytes, list[tuple[str, bytes]]]
 
 
