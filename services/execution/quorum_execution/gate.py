@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from quorum_common.positions import trade
@@ -39,6 +41,9 @@ class SidecarLike(Protocol):
 
     def report_mark(self, symbol: str, price: float) -> Any:
         """Acknowledge a mark."""
+
+    def restore_mark(self, symbol: str, price: float, age_s: float) -> Any:
+        """Acknowledge a mark received ``age_s`` seconds ago (ignored where the sidecar holds a newer one)."""
 
     def order_done(self, client_order_id: str) -> Any:
         """Acknowledge that an order will not fill further."""
@@ -79,25 +84,31 @@ class SidecarGate:
     The sidecar keeps its ledger in memory, so a restarted one knows no position. The gate keeps the
     positions of the fills it reported (average cost) and, before the first request of every new
     connection (and until that succeeds), gives the sidecar whatever it lacks of them as one fill per
-    symbol (id ``restore-<symbol>``: an unknown order, but the sidecar applies every fill it is told of),
-    then the marks that got no answer. It only ever adds: where the sidecar holds more than the gate, it
-    keeps it (the sidecar may only be tightened) and a warning says so. Until the positions are restored
-    no order passes. Last, where the sidecar counts less open quantity of a symbol than the gate's working
-    orders, it asks it to count those orders again, each once its symbol has a mark (a sidecar without one
-    refuses every order of that symbol anyway). A restarted execution service counts the fills of its
+    symbol (id ``restore-<symbol>``: an unknown order, but the sidecar applies every fill it is told of).
+    It only ever adds: where the sidecar holds more than the gate, it keeps it (the sidecar may only be
+    tightened) and a warning says so. Until the positions are restored no order passes. Then it gives
+    back the last mark of every symbol with the time since the gate had it (``RESTORE_MARK``), so a mark
+    counts at least as old as it is for the staleness limit (never younger) and a restarted
+    sidecar can trade at once on the marks that are still fresh. Last, where the sidecar counts less open
+    quantity of a symbol than the gate's working orders, it asks it to count those orders again, each once
+    its symbol has a fresh mark (a sidecar without one refuses every order of that symbol anyway). The
+    marks' ages are the only wall-clock time the gate reads: staleness is the sidecar's real-time limit,
+    not a decision of the desk. A restarted execution service counts the fills of its
     ``exec.reports`` history again (:meth:`remember`), so a pod whose service and sidecar restart together
     keeps its positions too (not its working orders: the history has no price for them).
     """
 
-    def __init__(self, client: SidecarLike) -> None:
+    def __init__(self, client: SidecarLike, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self.clock = clock
+        """Monotonic seconds: when a mark arrived (its age at a restore)."""
         self.abandoned: list[str] = []
         self.positions: dict[str, tuple[float, float]] = {}
         """Per symbol: the signed quantity of the fills reported and its average cost."""
         self._filled: dict[str, float] = {}
         """Per client order id: the quantity counted in ``positions``."""
-        self.unsent_marks: dict[str, float] = {}
-        """Per symbol: the last mark, when it got no answer (the sidecar was down or had just restarted)."""
+        self.marks: dict[str, tuple[float, float]] = {}
+        """Per symbol: the last mark and when it arrived (:attr:`clock`), answered or not."""
         self.working: dict[str, WorkingOrder] = {}
         """Per client order id: the approved orders that may still fill (what a restarted sidecar counts again)."""
         self.uncounted: set[str] = set()
@@ -156,13 +167,11 @@ class SidecarGate:
         self._filled[client_order_id] = self._filled.get(client_order_id, 0.0) + quantity
 
     def mark(self, symbol: str, price: float) -> None:
-        """Report the last price of ``symbol`` (a mark that got no answer goes again with the next restore)."""
+        """Report the last price of ``symbol`` (kept for the restore of a new connection, answered or not)."""
         self._ledger_restored()
+        self.marks[symbol] = (price, self.clock())
         ack = self.client.report_mark(symbol, price)
-        if getattr(ack, "reason", None) in _UNCERTAIN:
-            self.unsent_marks[symbol] = price
-        else:
-            self.unsent_marks.pop(symbol, None)
+        if getattr(ack, "reason", None) not in _UNCERTAIN:
             self._count_working([cid for cid in self.uncounted if self.working[cid].symbol == symbol])
         self._answered(ack)
 
@@ -215,9 +224,9 @@ class SidecarGate:
         return not self._restore_due
 
     def _restore(self) -> bool:
-        """Give the sidecar what it lacks of the gate's positions, then the unsent marks, then have it count the
-        working orders of the symbols where it counts less open quantity than the gate (see the class doc);
-        False when it did not answer."""
+        """Give the sidecar what it lacks of the gate's positions, then the last marks with their age, then have
+        it count the working orders of the symbols where it counts less open quantity than the gate (see the
+        class doc); False when it did not answer."""
         symbols = {s for s, (held, _cost) in self.positions.items() if abs(held) > _QUANTITY_EPSILON}
         symbols |= {w.symbol for w in self.working.values()}
         try:
@@ -240,10 +249,10 @@ class SidecarGate:
             if getattr(ack, "reason", None) in _UNCERTAIN:
                 return False
             log.warning("sidecar position restored", extra={"symbol": symbol, "quantity": missing, "price": cost})
-        for symbol, price in list(self.unsent_marks.items()):
-            if getattr(self.client.report_mark(symbol, price), "reason", None) in _UNCERTAIN:
+        now = self.clock()
+        for symbol, (price, received) in sorted(self.marks.items()):
+            if getattr(self.client.restore_mark(symbol, price, now - received), "reason", None) in _UNCERTAIN:
                 return False
-            del self.unsent_marks[symbol]
         open_quantity: dict[str, float] = defaultdict(float)
         for w in self.working.values():
             open_quantity[w.symbol] += w.quantity

@@ -189,6 +189,8 @@ class FakeSidecar:
     seen: set[str] = field(default_factory=set)
     marked: set[str] | None = None
     """Symbols with a mark (None: every symbol has one)."""
+    stale_s: float = 60.0
+    """A restored mark older than this leaves its symbol without a mark."""
     connected: bool = True
 
     def check_order(self, cid, symbol, side, quantity, price, asset_class, sector):
@@ -215,6 +217,11 @@ class FakeSidecar:
     def report_mark(self, symbol, price):
         self.calls.append(("mark", symbol, price))
         if self.marked is not None:
+            self.marked.add(symbol)
+
+    def restore_mark(self, symbol, price, age_s):
+        self.calls.append(("restore_mark", symbol, price, age_s))
+        if self.marked is not None and age_s <= self.stale_s:
             self.marked.add(symbol)
 
     def order_done(self, cid):
@@ -266,18 +273,40 @@ def test_a_gate_restores_the_positions_a_restarted_sidecar_lost_before_its_next_
     assert sidecar.held == {"AAPL": 20.0} and gate.uncounted == set()
 
 
-def test_a_gate_has_a_restarted_sidecar_count_the_working_orders_once_their_symbol_has_a_mark() -> None:
+def test_a_gate_gives_a_restarted_sidecar_its_marks_back_with_their_age() -> None:
+    """The last marks go back with the time since the gate had them: a restarted sidecar can trade at once
+    on a fresh one, and counts the working orders of that symbol again in the same restore."""
+    now = [1000.0]
     sidecar = FakeSidecar(marked=set())
-    gate = SidecarGate(sidecar)
+    gate = SidecarGate(sidecar, clock=lambda: now[0])
+    gate.mark("AAPL", 100.0)
+    assert gate.check(order(cid="w1", quantity=30.0)) is None
+    now[0] += 2.5
+    sidecar.held, sidecar.open, sidecar.seen, sidecar.marked = {}, {}, set(), set()  # restarted
+    sidecar.connected, sidecar.calls = False, []
+    assert gate.check(order(cid="o2", quantity=5.0)) is None
+    assert sidecar.calls == [("restore_mark", "AAPL", 100.0, 2.5), ("check", "w1", 100.0), ("check", "o2", 100.0)]
+    assert gate.uncounted == set() and sidecar.open == {"AAPL": 35.0}
+    sidecar.connected, sidecar.calls = False, []  # a plain reconnect: the marks go again, nothing else
+    now[0] += 1.0
+    gate.mark("AAPL", 101.0)
+    assert sidecar.calls == [("restore_mark", "AAPL", 100.0, 3.5), ("mark", "AAPL", 101.0)]
+
+
+def test_a_gate_has_a_restarted_sidecar_count_the_working_orders_once_their_symbol_has_a_mark() -> None:
+    now = [1000.0]
+    sidecar = FakeSidecar(marked=set())
+    gate = SidecarGate(sidecar, clock=lambda: now[0])
     gate.mark("AAPL", 100.0)
     assert gate.check(order(cid="w1", quantity=30.0)) is None
     gate.fill("w1", "AAPL", "BUY", 10.0, 100.0)  # 20 still working
     assert gate.working["w1"][:3] == ("AAPL", "BUY", 20.0)
+    now[0] += 61.0  # the last mark is older than the sidecar's staleness limit
     sidecar.held, sidecar.open, sidecar.seen, sidecar.marked = {}, {}, set(), set()  # restarted
     sidecar.connected, sidecar.calls = False, []
-    gate.mark("AAPL", 101.0)  # the restore comes first: no mark yet, so w1 waits for this one
-    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("check", "w1", 100.0), ("mark", "AAPL", 101.0),
-                             ("check", "w1", 100.0)]
+    gate.mark("AAPL", 101.0)  # the restore comes first: the old mark is stale, so w1 waits for this one
+    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("restore_mark", "AAPL", 100.0, 61.0),
+                             ("check", "w1", 100.0), ("mark", "AAPL", 101.0), ("check", "w1", 100.0)]
     assert gate.uncounted == set() and sidecar.seen == {"w1"}
     gate.done("w1")
     assert gate.working == {}
@@ -285,7 +314,7 @@ def test_a_gate_has_a_restarted_sidecar_count_the_working_orders_once_their_symb
 
 def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_could() -> None:
     sidecar = FakeSidecar()
-    gate = SidecarGate(sidecar)
+    gate = SidecarGate(sidecar, clock=lambda: 1000.0)
     gate.fill("o1", "AAPL", "BUY", 10.0, 100.0)
     sidecar.held, sidecar.connected, sidecar.calls = {"AAPL": 15.0}, False, []
     gate.mark("AAPL", 100.0)  # the sidecar holds more: it may only be tightened, so it keeps that
@@ -301,7 +330,8 @@ def test_a_gate_only_adds_to_what_the_sidecar_holds_and_refuses_orders_until_it_
     sidecar.connected = True  # a later call connected, but the restore is still due
     del sidecar.state
     assert gate.check(order(cid="o3")) is None
-    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("check", "o3", 100.0)]
+    assert sidecar.calls == [("fill", "restore-AAPL", 10.0), ("restore_mark", "AAPL", 100.0, 0.0),
+                             ("check", "o3", 100.0)]
 
 
 def test_sidecar_tokens_are_printable_ascii_without_spaces() -> None:

@@ -334,7 +334,11 @@ def test_a_restarted_sidecar_still_knows_the_position(fleet, mock, ccxt_client) 
     assert desk.order("c", qty=40)["status"] == "ACCEPTED"  # restored once: 100 held + 40 <= 150
 
 
-def test_a_restarted_sidecar_counts_an_order_still_working_at_the_venue_again(fleet, mock, ccxt_client) -> None:
+@pytest.mark.parametrize("bar_after_restart", [False, True], ids=["restored-mark", "next-bar"])
+def test_a_restarted_sidecar_counts_an_order_still_working_at_the_venue_again(fleet, mock, ccxt_client,
+                                                                              bar_after_restart) -> None:
+    """The restarted sidecar counts the resting order again at once, on the last mark the gate gives back
+    with its age (no bar since the restart), or with the next bar's mark."""
     sc = fleet.start({"limits": {"max_position_quantity": "150"}})
     desk = Desk(sc, "ccxt", mock, ccxt_client)
     desk.bar("BTC-USD", 100.0)
@@ -342,9 +346,25 @@ def test_a_restarted_sidecar_counts_an_order_still_working_at_the_venue_again(fl
     assert resting["status"] == "ACCEPTED"
     sc.kill()
     sc.start()
-    desk.bar("BTC-USD", 100.0)  # the limit order rests at the venue; the restarted sidecar gets this mark
+    if bar_after_restart:
+        desk.bar("BTC-USD", 100.0)  # the limit order rests at the venue; the restarted sidecar gets this mark
     assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"  # 100 working + 100 > 150
     assert desk.order("c", qty=40)["status"] == "ACCEPTED"
+
+
+def test_a_mark_that_grew_stale_while_the_sidecar_was_down_stays_untradeable(fleet, mock, ccxt_client) -> None:
+    """The gate gives the last mark back with its age: older than stale_mark_seconds, the restarted sidecar
+    refuses orders of that symbol until the next bar's mark."""
+    sc = fleet.start({"limits": {"stale_mark_seconds": "0.5"}})
+    desk = Desk(sc, "ccxt", mock, ccxt_client)
+    desk.bar("BTC-USD", 100.0)
+    assert desk.order("a", qty=1)["status"] == "ACCEPTED"
+    sc.kill()
+    time.sleep(0.6)
+    sc.start()
+    assert desk.order("b", qty=1)["reason"] == "sidecar STALE_MARK"
+    desk.bar("BTC-USD", 100.0)
+    assert desk.order("c", qty=1)["status"] == "ACCEPTED"
 
 
 def test_a_pod_whose_execution_and_sidecar_restart_together_keeps_the_position(fleet, mock, ccxt_client) -> None:

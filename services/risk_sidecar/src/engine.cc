@@ -533,17 +533,22 @@ Reason RiskEngine::OrderDone(std::string_view id) {
   return Reason::kOk;
 }
 
-Reason RiskEngine::ReportMark(std::string_view symbol, double price) {
+Reason RiskEngine::ReportMark(std::string_view symbol, double price) { return RestoreMark(symbol, price, 0); }
+
+Reason RiskEngine::RestoreMark(std::string_view symbol, double price, int64_t age_ns) {
   Impl& m = *impl_;
-  if (!PositiveFinite(price) || !IsValidName(symbol.data(), symbol.size())) return Reason::kMalformed;
+  if (!PositiveFinite(price) || !IsValidName(symbol.data(), symbol.size()) || age_ns < 0) return Reason::kMalformed;
   m.RollDay();
   int32_t si = m.FindOrAddSymbol(symbol);
   if (si < 0) return Reason::kCapacity;
   SymbolEntry& s = m.symbols[static_cast<size_t>(si)];
+  const int64_t received_ns = m.clock->MonotonicNanos() - age_ns;
+  // A restored mark never replaces a newer one (a live mark, age 0, always replaces: time only moves on).
+  if (age_ns > 0 && s.has_mark && s.mark_ns >= received_ns) return Reason::kOk;
   m.Unapply(s);
   s.mark = price;
   s.has_mark = true;
-  s.mark_ns = m.clock->MonotonicNanos();
+  s.mark_ns = received_ns;
   m.Apply(s);
   m.EvaluateNav();
   return Reason::kOk;

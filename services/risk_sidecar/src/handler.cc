@@ -86,6 +86,15 @@ void RequestHandler::Dispatch(uint8_t type, uint32_t id, const uint8_t* payload,
       if (p::DecodeReportMark(payload, len, &sym, &px) != Reason::kOk) return malformed("bad REPORT_MARK payload");
       return ack(engine_->ReportMark(sym, px));
     }
+    case p::MsgType::kRestoreMark: {
+      std::string_view sym;
+      double px = 0;
+      int64_t age_ns = 0;
+      if (p::DecodeRestoreMark(payload, len, &sym, &px, &age_ns) != Reason::kOk) {
+        return malformed("bad RESTORE_MARK payload");
+      }
+      return ack(engine_->RestoreMark(sym, px, age_ns));
+    }
     case p::MsgType::kOrderDone: {
       std::string_view coid;
       if (p::DecodeOrderDone(payload, len, &coid) != Reason::kOk) return malformed("bad ORDER_DONE payload");

@@ -9,7 +9,8 @@ namespace {
 const char* TypeName(int t) {
   static const char* kNames[Metrics::kMessageTypes] = {"UNKNOWN",  "CHECK_ORDER", "REPORT_FILL",
                                                        "REPORT_MARK", "ORDER_DONE", "HALT",
-                                                       "RESUME",   "GET_STATE",   "RELOAD"};
+                                                       "RESUME",   "GET_STATE",   "RELOAD",
+                                                       "RESTORE_MARK"};
   return kNames[t];
 }
 

@@ -62,6 +62,12 @@ class Reader {
     pos_ += 8;
     return true;
   }
+  bool U64(uint64_t* v) {
+    if (n_ - pos_ < 8) return fail();
+    *v = Load64(p_ + pos_);
+    pos_ += 8;
+    return true;
+  }
   bool U8(uint8_t* v) {
     if (n_ - pos_ < 1) return fail();
     *v = p_[pos_++];
@@ -144,6 +150,15 @@ Reason DecodeReportMark(const uint8_t* payload, size_t len, std::string_view* sy
   return Finish(ok, r);
 }
 
+Reason DecodeRestoreMark(const uint8_t* payload, size_t len, std::string_view* symbol, double* price,
+                         int64_t* age_ns) {
+  Reader r(payload, len);
+  uint64_t age = 0;
+  bool ok = r.F64(price) && r.U64(&age) && r.Str(symbol, 1, kMaxNameLen);
+  *age_ns = static_cast<int64_t>(age);
+  return Finish(ok, r);
+}
+
 Reason DecodeOrderDone(const uint8_t* payload, size_t len, std::string_view* id) {
   Reader r(payload, len);
   bool ok = r.Str(id, 1, kMaxOrderIdLen);
@@ -194,6 +209,13 @@ void EncodeReportFill(std::string* out, uint32_t request_id, const FillReport& f
 void EncodeReportMark(std::string* out, uint32_t request_id, std::string_view symbol, double price) {
   AppendHeader(out, static_cast<uint8_t>(MsgType::kReportMark), request_id, 8 + StrLen(symbol));
   PutF64(out, price);
+  PutStr(out, symbol);
+}
+
+void EncodeRestoreMark(std::string* out, uint32_t request_id, std::string_view symbol, double price, int64_t age_ns) {
+  AppendHeader(out, static_cast<uint8_t>(MsgType::kRestoreMark), request_id, 16 + StrLen(symbol));
+  PutF64(out, price);
+  Put64(out, static_cast<uint64_t>(age_ns));
   PutStr(out, symbol);
 }
 

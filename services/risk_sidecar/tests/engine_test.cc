@@ -287,6 +287,41 @@ TEST_F(LimitTest, StaleMark) {
   EXPECT_EQ(Check("new", "NEW", kBuy, 1, 10), Reason::kStaleMark);
 }
 
+TEST_F(LimitTest, RestoredMarkKeepsItsAge) {
+  Config c = LooseConfig();
+  c.limits.stale_mark_seconds = 5;
+  Make(c);
+  // A restarted sidecar gets its client's last mark back, received 3 s ago: 2 s of life left.
+  ASSERT_EQ(engine_->RestoreMark("AAPL", 100, 3'000'000'000), Reason::kOk);
+  EXPECT_EQ(engine_->State("AAPL").mark, 100);
+  EXPECT_EQ(engine_->State("AAPL").mark_age_ns, 3'000'000'000);
+  clock_.Advance(2'000'000'000);
+  EXPECT_EQ(Check("in", "AAPL", kBuy, 1, 100), Reason::kOk);
+  clock_.Advance(1);
+  EXPECT_EQ(Check("beyond", "AAPL", kBuy, 1, 100), Reason::kStaleMark);
+  // Too old to trade on from the start: valued, but untradeable.
+  ASSERT_EQ(engine_->RestoreMark("MSFT", 50, 6'000'000'000), Reason::kOk);
+  EXPECT_EQ(engine_->State("MSFT").mark, 50);
+  EXPECT_EQ(Check("old", "MSFT", kBuy, 1, 50), Reason::kStaleMark);
+}
+
+TEST_F(LimitTest, RestoredMarkNeverReplacesANewerOne) {
+  Config c = LooseConfig();
+  c.limits.stale_mark_seconds = 5;
+  Make(c);
+  Mark("AAPL", 100);
+  clock_.Advance(1'000'000'000);
+  ASSERT_EQ(engine_->RestoreMark("AAPL", 90, 2'000'000'000), Reason::kOk);  // older than the sidecar's own
+  EXPECT_EQ(engine_->State("AAPL").mark, 100);
+  EXPECT_EQ(engine_->State("AAPL").mark_age_ns, 1'000'000'000);
+  ASSERT_EQ(engine_->RestoreMark("AAPL", 110, 500'000'000), Reason::kOk);  // newer: replaces it
+  EXPECT_EQ(engine_->State("AAPL").mark, 110);
+  EXPECT_EQ(engine_->State("AAPL").mark_age_ns, 500'000'000);
+  EXPECT_EQ(engine_->RestoreMark("AAPL", 120, -1), Reason::kMalformed);
+  EXPECT_EQ(engine_->RestoreMark("AAPL", 0, 0), Reason::kMalformed);
+  EXPECT_EQ(engine_->State("AAPL").mark, 110);
+}
+
 TEST_F(LimitTest, InvalidInstrument) {
   Config c = LooseConfig();
   c.instruments["BTC"] = Instrument{"crypto", "crypto"};

@@ -70,6 +70,23 @@ TEST(FrameTest, CheckOrderRoundTrip) {
   EXPECT_EQ(o.price, 100);
 }
 
+TEST(FrameTest, RestoreMarkRoundTrip) {
+  std::string buf;
+  p::EncodeRestoreMark(&buf, 7, "AAPL", 101.5, 3'000'000'000);
+  p::Frame f = p::ParseFrame(U8(buf), buf.size());
+  ASSERT_EQ(f.status, p::FrameStatus::kOk);
+  EXPECT_EQ(f.header.type, 9);
+  EXPECT_EQ(f.header.length, 21u);  // price f64, age_ns i64, symbol (u8 length + 4 bytes)
+  std::string_view symbol;
+  double price = 0;
+  int64_t age_ns = 0;
+  ASSERT_EQ(p::DecodeRestoreMark(f.payload, f.header.length, &symbol, &price, &age_ns), Reason::kOk);
+  EXPECT_EQ(symbol, "AAPL");
+  EXPECT_EQ(price, 101.5);
+  EXPECT_EQ(age_ns, 3'000'000'000);
+  EXPECT_EQ(p::DecodeRestoreMark(f.payload, f.header.length - 1, &symbol, &price, &age_ns), Reason::kMalformed);
+}
+
 TEST(FrameTest, HeaderIsLittleEndianAsDocumented) {
   std::string buf;
   p::EncodeEmpty(&buf, p::MsgType::kHalt, 0x01020304);
@@ -184,6 +201,22 @@ TEST_F(HandlerTest, PipelinedRequestsGetRepliesInOrder) {
   EXPECT_EQ(metrics_.verdicts(true, Reason::kOk), 1u);
   EXPECT_EQ(metrics_.verdicts(false, Reason::kMaxOrderQuantity), 1u);
   EXPECT_EQ(metrics_.latency_count(), 2u);
+}
+
+TEST_F(HandlerTest, RestoreMarkIsAcknowledged) {
+  std::string in;
+  p::EncodeRestoreMark(&in, 1, "AAPL", 100, 1'000);
+  p::EncodeRestoreMark(&in, 2, "AAPL", 100, -5);  // a negative age: nothing applied
+  p::AppendHeader(&in, 0x09, 3, 2);
+  in += "xy";
+  auto r = Send(in);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].type, 0x89);
+  EXPECT_EQ(r[0].reason(), 0);
+  EXPECT_EQ(r[1].type, 0x89);
+  EXPECT_EQ(r[1].reason(), static_cast<uint16_t>(Reason::kMalformed));
+  EXPECT_EQ(r[2].type, 0xFF);
+  EXPECT_EQ(r[2].reason(), static_cast<uint16_t>(Reason::kMalformed));
 }
 
 TEST_F(HandlerTest, MalformedPayloadGetsErrorAndConnectionStays) {

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 from quorum_sidecar import SIDECAR_PROTOCOL_ERROR, SIDECAR_UNAVAILABLE, SidecarClient, SidecarError
-from quorum_sidecar.testing import Sidecar, render_config
+from quorum_sidecar.testing import BASE, Sidecar, render_config
 
 HEADER = struct.Struct("<4sBBHII")
 
@@ -454,3 +454,37 @@ def test_kill_mid_stream_no_order_reaches_exchange(make_sidecar) -> None:
     assert c.report_mark("AAPL", 100.0).ok
     v = c.check_order("recovered", "AAPL", "BUY", 1, 100.0, "equity", "technology")
     assert v.approved, v
+
+
+def test_restore_mark_keeps_the_age_the_client_gives(sidecar: Sidecar) -> None:
+    """A restarted sidecar gets its client's last marks back with their age: valued at once, tradeable
+    only while younger than stale_mark_seconds, and never in place of a newer mark."""
+    c = client(sidecar)
+    stale_s = float(BASE["limits"]["stale_mark_seconds"])
+    assert c.restore_mark("AAPL", 100.0, 1.0).ok
+    st = c.state("AAPL")
+    assert st.mark == 100.0 and 1e9 <= st.mark_age_ns < 2e9
+    assert c.check_order("young", "AAPL", "BUY", 1, 100.0, "equity", "technology").approved
+    assert c.restore_mark("MSFT", 50.0, stale_s + 1.0).ok
+    assert c.state("MSFT").mark == 50.0
+    assert c.check_order("old", "MSFT", "BUY", 1, 50.0, "equity", "technology").reason == "STALE_MARK"
+    assert c.report_mark("MSFT", 51.0).ok
+    assert c.restore_mark("MSFT", 40.0, 0.5).ok  # older than the mark just reported: ignored
+    assert c.state("MSFT").mark == 51.0
+    assert c.restore_mark("MSFT", 52.0, -1.0).reason == "MALFORMED"
+
+
+def test_the_first_call_after_a_restart_reaches_the_new_sidecar(sidecar: Sidecar) -> None:
+    """A sidecar that stopped between two calls closed its end: the client notices before sending and
+    connects anew, so the first call after a restart is answered instead of failing on the dead connection."""
+    c = client(sidecar)
+    assert c.report_mark("AAPL", 100.0).ok and c.connected
+    sidecar.kill()
+    sidecar.start()
+    assert not c.connected  # the restarted sidecar's ledger is empty: a caller must restore it
+    assert c.report_mark("AAPL", 100.0).ok
+    c2 = client(sidecar)
+    assert c2.report_mark("AAPL", 101.0).ok
+    sidecar.kill()
+    sidecar.start()
+    assert c2.check_order("o1", "AAPL", "BUY", 1, 100.0, "equity", "technology").reason == "STALE_MARK"  # answered

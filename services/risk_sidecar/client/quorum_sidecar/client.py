@@ -28,6 +28,7 @@ T_HALT = 0x05
 T_RESUME = 0x06
 T_GET_STATE = 0x07
 T_RELOAD = 0x08
+T_RESTORE_MARK = 0x09
 T_ERROR = 0xFF
 REPLY_BIT = 0x80
 
@@ -69,6 +70,7 @@ MODES = {0: "ACTIVE", 1: "REDUCING", 2: "HALTED"}
 
 _CHECK_FIXED = struct.Struct("<ddB")  # quantity, price, side
 _MARK_FIXED = struct.Struct("<d")
+_RESTORE_MARK_FIXED = struct.Struct("<dq")  # price, age_ns
 _VERDICT = struct.Struct("<BBH")  # verdict (0 approve, 1 reject), pad, reason
 _ACK = struct.Struct("<HBB")  # reason, mode, pad
 _TEXT = struct.Struct("<HH")  # reason, message length
@@ -236,6 +238,15 @@ class SidecarClient:
             return Ack(False, "MALFORMED", detail=str(exc))
         return self._ack(T_REPORT_MARK, payload)
 
+    def restore_mark(self, symbol: str, price: float, age_s: float) -> Ack:
+        """Gives a restarted sidecar a mark received ``age_s`` seconds ago: it counts as that old for the
+        staleness limit and never replaces a newer mark the sidecar holds."""
+        try:
+            payload = _RESTORE_MARK_FIXED.pack(float(price), round(age_s * 1e9)) + _s(symbol, 1, 31, "symbol")
+        except Exception as exc:
+            return Ack(False, "MALFORMED", detail=str(exc))
+        return self._ack(T_RESTORE_MARK, payload)
+
     def order_done(self, client_order_id: str) -> Ack:
         """Reports that an order will not fill further (cancelled, expired, rejected by the venue)."""
         try:
@@ -299,9 +310,17 @@ class SidecarClient:
 
     @property
     def connected(self) -> bool:
-        """Whether a connection is open. After a call that failed (the sidecar stopped, hung or restarted)
-        it is closed, and the next call opens a new one, perhaps to a restarted sidecar with an empty ledger."""
+        """Whether a connection is open. After a call that failed (the sidecar stopped, hung or restarted), or
+        once the sidecar has closed its end, it is closed, and the next call opens a new one, perhaps to a
+        restarted sidecar with an empty ledger."""
+        self._drop_if_closed()
         return self._sock is not None
+
+    def _drop_if_closed(self) -> None:
+        """Close a connection the sidecar has closed (it stopped or restarted since the last reply): between
+        calls nothing may be readable on a live one, so any event there means its end is gone."""
+        if self._poller is not None and self._poller.poll(0):
+            self._drop()
 
     def close(self) -> None:
         """Closes the connection (the next call reconnects)."""
@@ -357,6 +376,7 @@ class SidecarClient:
         deadline = time.monotonic() + self.deadline_s
         req_id = self._next_id
         self._next_id = (req_id + 1) & 0xFFFFFFFF or 1
+        self._drop_if_closed()  # a restarted sidecar: connect anew rather than fail on the dead connection
         try:
             sock = self._sock or self._connect(deadline)
         except OSError as exc:

@@ -91,6 +91,10 @@ class RiskEngine {
   Reason OrderDone(std::string_view client_order_id);
   // Last price for a symbol. OK, MALFORMED (bad price/symbol) or CAPACITY (symbol table full).
   Reason ReportMark(std::string_view symbol, double price);
+  // A mark the client received `age_ns` ago (a restarted sidecar gets its client's last marks back):
+  // it counts as that old for stale_mark_seconds, and it never replaces a newer mark (then nothing
+  // changes). OK, MALFORMED (bad price/symbol, negative age) or CAPACITY.
+  Reason RestoreMark(std::string_view symbol, double price, int64_t age_ns);
   // Kill switch: stops every risk-increasing order until Resume().
   void Halt();
   // Clears a manual halt and the drawdown reduce-only lock (re-basing peak NAV on current NAV).

@@ -16,7 +16,7 @@ class Metrics {
   // Upper bounds (nanoseconds) of the check latency histogram buckets; +Inf is implicit.
   static constexpr std::array<int64_t, 12> kLatencyBucketsNs = {250,   500,    1000,   2500,    5000,     10000,
                                                                 25000, 50000, 100000, 250000, 1000000, 10000000};
-  static constexpr int kMessageTypes = 9;  // request types 1..8; index 0 counts unknown types
+  static constexpr int kMessageTypes = 10;  // request types 1..9; index 0 counts unknown types
 
   void RecordVerdict(const Verdict& v) { ++verdicts_[v.approved ? 0 : 1][Index(v.reason)]; }
   void RecordCheckLatency(int64_t ns);

@@ -39,6 +39,7 @@ enum class MsgType : uint8_t {
   kResume = 0x06,
   kGetState = 0x07,
   kReload = 0x08,
+  kRestoreMark = 0x09,
   kError = 0xFF,
 };
 
@@ -74,6 +75,8 @@ Frame ParseFrame(const uint8_t* data, size_t len);
 Reason DecodeCheckOrder(const uint8_t* payload, size_t len, OrderRequest* out);
 Reason DecodeReportFill(const uint8_t* payload, size_t len, FillReport* out);
 Reason DecodeReportMark(const uint8_t* payload, size_t len, std::string_view* symbol, double* price);
+Reason DecodeRestoreMark(const uint8_t* payload, size_t len, std::string_view* symbol, double* price,
+                         int64_t* age_ns);
 Reason DecodeOrderDone(const uint8_t* payload, size_t len, std::string_view* client_order_id);
 Reason DecodeGetState(const uint8_t* payload, size_t len, std::string_view* symbol);
 
@@ -82,12 +85,13 @@ void AppendHeader(std::string* out, uint8_t type, uint32_t request_id, uint32_t 
 void EncodeCheckOrder(std::string* out, uint32_t request_id, const OrderRequest& o);
 void EncodeReportFill(std::string* out, uint32_t request_id, const FillReport& f);
 void EncodeReportMark(std::string* out, uint32_t request_id, std::string_view symbol, double price);
+void EncodeRestoreMark(std::string* out, uint32_t request_id, std::string_view symbol, double price, int64_t age_ns);
 void EncodeOrderDone(std::string* out, uint32_t request_id, std::string_view client_order_id);
 void EncodeEmpty(std::string* out, MsgType type, uint32_t request_id);  // HALT, RESUME, RELOAD
 void EncodeGetState(std::string* out, uint32_t request_id, std::string_view symbol);
 
 void EncodeVerdict(std::string* out, uint32_t request_id, const Verdict& v);
-// ACK for REPORT_FILL / REPORT_MARK / ORDER_DONE / HALT / RESUME: reason u16, mode u8, pad u8.
+// ACK for REPORT_FILL / REPORT_MARK / RESTORE_MARK / ORDER_DONE / HALT / RESUME: reason u16, mode u8, pad u8.
 void EncodeAck(std::string* out, MsgType request_type, uint32_t request_id, Reason reason, Mode mode);
 void EncodeState(std::string* out, uint32_t request_id, const EngineState& st);
 // RELOAD reply: reason u16, message length u16, message (truncated to 512 bytes).
