@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -14,8 +16,10 @@ from quorum_execution.config import ExecutionSettings
 from quorum_execution.costs import CostModel
 from quorum_execution.engine import ExecutionEngine, paper_exchange
 from quorum_execution.metrics import instrument
-from quorum_execution.restore import read_report_history
+from quorum_execution.restore import read_orders_in_doubt, read_report_history
 from quorum_execution.venue import Venue
+
+log = logging.getLogger(__name__)
 
 
 def make_venue(settings: ExecutionSettings) -> Venue:
@@ -42,18 +46,34 @@ def make_venue(settings: ExecutionSettings) -> Venue:
                      fee_model=CostModel.from_settings(settings).fee)
 
 
-def build_engine(settings: ExecutionSettings, publisher: Publisher,
-                 history: Iterable[dict[str, Any]] = (), venue: Venue | None = None) -> ExecutionEngine:
+def build_engine(settings: ExecutionSettings, publisher: Publisher, history: Iterable[dict[str, Any]] = (),
+                 venue: Venue | None = None, orders: Iterable[dict[str, Any]] = ()) -> ExecutionEngine:
     """The engine with ``venue`` (default: the configured one) and a sidecar gate when a socket is set.
 
     Its journal, and the gate's positions, are restored from ``history``, the ``exec.reports`` records of
-    earlier runs.
+    earlier runs (a report redelivered by at-least-once counts once). The orders they leave working are
+    tracked again, given their ``SubmitOrder`` records in ``orders``; one whose record is missing (gone
+    from ``orders.approved``) is named in a warning: its later fills cannot be reported.
     """
     engine = ExecutionEngine(settings, publisher, venue=venue or make_venue(settings))
+    reports: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    seen: set[str] = set()
     for report in history:
         engine.journal.restore(report)
         if engine.gate is not None:
             engine.gate.remember(report)
+        if report["event_id"] not in seen:
+            seen.add(report["event_id"])
+            reports[report["client_order_id"]].append(report)
+    in_doubt = set(engine.journal.in_doubt())
+    for order in orders:
+        cid = order["client_order_id"]
+        if cid in in_doubt and cid not in engine.resuming:
+            engine.resume(order, reports[cid])
+    lost = sorted(in_doubt - set(engine.resuming))
+    if lost:
+        log.warning("orders left working by an earlier run have no SubmitOrder record; their fills are not tracked",
+                    extra={"client_order_ids": lost[:20], "count": len(lost)})
     return engine
 
 
@@ -64,7 +84,8 @@ def main() -> None:
     """Restore the journal from ``exec.reports``, then consume orders, bars and the trading state until stopped."""
     settings = load_settings(ExecutionSettings)
     history = read_report_history(settings)
-    run_kafka_service(replace(SPEC, engine=lambda s, pub: build_engine(s, pub, history)), settings)
+    orders = read_orders_in_doubt(settings, history)
+    run_kafka_service(replace(SPEC, engine=lambda s, pub: build_engine(s, pub, history, orders=orders)), settings)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,25 @@ class CcxtVenue:
             return None
         return found if found.get("clientOrderId") == client_order_id else None
 
+    def adopt(self, order: Order, filled: float, avg_price: float | None, fills: int, ts: int) -> VenueAck:
+        """Poll again an order an earlier run sent: the exchange's order with the client order id, whose fills since
+        ``filled`` units are reported from the next bar on; refused when the exchange has none.
+
+        The fee already paid is taken pro rata from the exchange's cumulative fee (exact when nothing filled since).
+        """
+        market = self.market(order.symbol)
+        found = self._existing(order.client_order_id, market)
+        if found is None:
+            return VenueAck(False, reason=f"{self.name} has no order {order.client_order_id}")
+        live = _LiveOrder(order, str(found["id"]), market, filled=filled, notional=(avg_price or 0.0) * filled,
+                          fills=fills)
+        venue_fee = (found.get("fee") or {}).get("cost")
+        venue_filled = float(found.get("filled") or 0.0)
+        if venue_fee is not None and venue_filled > _EPS:
+            live.fee = float(venue_fee) * min(1.0, filled / venue_filled)
+        self._open[order.client_order_id] = live
+        return VenueAck(True, live.venue_order_id)
+
     def cancel(self, client_order_id: str, ts: int) -> bool:
         """``cancel_order``; false when the order is not open or the exchange refuses (e.g. already filled)."""
         live = self._open.get(client_order_id)

@@ -11,13 +11,16 @@ For each ``SubmitOrder`` (``orders.approved``):
 Bars (``md.bars``) drive the venue; its fills become ``OrderFilled`` records plus
 ``PARTIALLY_FILLED`` / ``FILLED`` reports, and its expiries ``EXPIRED`` reports. ``control.state``
 ``HALTED`` cancels every working order. ``exec.reports`` (the service's own history) rebuilds the
-journal at start.
+journal at start, and the orders it left working are tracked again (:meth:`ExecutionEngine.resume`):
+at the first bar of their symbol the venue adopts each one and its later fills are reported as if the
+service had never stopped; one the venue does not know ends with a final report.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
@@ -70,6 +73,35 @@ class ExecutionEngine(Engine):
         self.trading_state = "ACTIVE"
         self.duplicates = 0
         self._state_sequence = -1
+        self.resuming: dict[str, tuple[OrderState, int, int]] = {}
+        """Orders an earlier run left working, until the venue adopts them: state, fills so far, last report time."""
+
+    def resume(self, order: dict[str, Any], reports: list[dict[str, Any]]) -> None:
+        """Track again ``order`` (``SubmitOrder``), which an earlier run sent and whose last report (of ``reports``,
+        its history in order) is not final: the venue adopts it at the first bar of its symbol (or a HALT)."""
+        last = reports[-1]
+        state = OrderState(order, self.venue.name, filled=last["filled_quantity"],
+                           filled_notional=(last["avg_price"] or 0.0) * last["filled_quantity"],
+                           venue_order_id=last["venue_order_id"], reports=len(reports))
+        fills = sum(r["status"] in ("PARTIALLY_FILLED", "FILLED") for r in reports)
+        self.resuming[state.client_order_id] = (state, fills, last["ts_event"])
+        if self.gate is not None:
+            self.gate.track(order, state.remaining)
+
+    def _adopt(self, client_order_id: str, ts: int) -> None:
+        """Have the venue adopt a resumed order; one it does not know ends here (never sent, or lost)."""
+        state, fills, since = self.resuming.pop(client_order_id)
+        ack = self.venue.adopt(Order.from_record(state.order), state.filled, state.avg_price, fills, since)
+        if ack.accepted:
+            state.venue_order_id = ack.venue_order_id or state.venue_order_id
+            self.working[client_order_id] = state
+            log.info("order resumed after a restart", extra={"client_order_id": client_order_id,
+                                                             "filled": state.filled})
+            return
+        status = "CANCELLED" if state.filled > 0 else "REJECTED"
+        self._report(state, status, ts, f"venue after a restart: {ack.reason}")
+        if self.gate is not None:
+            self.gate.done(client_order_id)
 
     def handle(self, msg: Message) -> None:
         """Dispatch one message by topic."""
@@ -123,6 +155,8 @@ class ExecutionEngine(Engine):
             return
         if self.gate is not None:
             self.gate.mark(bar["symbol"], bar["close"])
+        for cid in [c for c, (state, _, _) in self.resuming.items() if state.order["symbol"] == bar["symbol"]]:
+            self._adopt(cid, bar["ts_event"])
         for event in self.venue.on_bar(bar):
             self._on_venue_event(event)
 
@@ -151,6 +185,8 @@ class ExecutionEngine(Engine):
         self._state_sequence = rec["sequence"]
         self.trading_state = rec["state"]
         if self.trading_state == "HALTED":
+            for cid in list(self.resuming):
+                self._adopt(cid, ts)
             for cid, state in list(self.working.items()):
                 if self.venue.cancel(cid, ts):
                     self._report(state, "CANCELLED", ts, f"HALT: {rec['reason']}")

@@ -73,6 +73,13 @@ class WorkingOrder(NamedTuple):
     asset_class: str
     sector: str
 
+    @classmethod
+    def of(cls, order: dict[str, Any]) -> WorkingOrder:
+        """The check terms of a ``SubmitOrder`` record: its limit price, or its reference price at market."""
+        price = order["limit_price"] if order["order_type"] == "LIMIT" else order["reference_price"]
+        return cls(order["symbol"], order["side"], order["quantity"], price, sidecar_token(order["asset_class"]),
+                   sidecar_token(order["sector"]))
+
 
 class SidecarGate:
     """Checks every order with the sidecar and keeps its ledger informed of fills, marks and ended orders.
@@ -94,8 +101,8 @@ class SidecarGate:
     its symbol has a fresh mark (a sidecar without one refuses every order of that symbol anyway). The
     marks' ages are the only wall-clock time the gate reads: staleness is the sidecar's real-time limit,
     not a decision of the desk. A restarted execution service counts the fills of its
-    ``exec.reports`` history again (:meth:`remember`), so a pod whose service and sidecar restart together
-    keeps its positions too (not its working orders: the history has no price for them).
+    ``exec.reports`` history again (:meth:`remember`) and the orders it left working (:meth:`track`), so a pod
+    whose service and sidecar restart together keeps its positions and working orders too.
     """
 
     def __init__(self, client: SidecarLike, clock: Callable[[], float] = time.monotonic) -> None:
@@ -119,10 +126,8 @@ class SidecarGate:
         """``None`` when the sidecar approves the ``SubmitOrder`` record, else the reject reason."""
         if not self._ledger_restored():
             return "sidecar SIDECAR_UNAVAILABLE: its ledger could not be restored after a new connection"
-        price = order["limit_price"] if order["order_type"] == "LIMIT" else order["reference_price"]
         cid = order["client_order_id"]
-        terms = WorkingOrder(order["symbol"], order["side"], order["quantity"], price,
-                             sidecar_token(order["asset_class"]), sidecar_token(order["sector"]))
+        terms = WorkingOrder.of(order)
         try:
             verdict = self.client.check_order(cid, *terms)
         except Exception as exc:  # the real client never raises; anything else fails closed too
@@ -159,6 +164,12 @@ class SidecarGate:
         if new > _QUANTITY_EPSILON and report["last_fill_price"] is not None:
             self._count_fill(report["client_order_id"], report["symbol"], report["side"], new,
                              report["last_fill_price"])
+
+    def track(self, order: dict[str, Any], open_quantity: float) -> None:
+        """Keep an order an earlier run of the service had approved and that still works at the venue (its reports
+        say so), with its open quantity: a restarted sidecar is asked to count it again like any working order."""
+        self.working[order["client_order_id"]] = WorkingOrder.of(order)._replace(quantity=open_quantity)
+        self._restore_due = True  # the sidecar may lack it: compare at the next call
 
     def _count_fill(self, client_order_id: str, symbol: str, side: str, quantity: float, price: float) -> None:
         held, cost = self.positions.get(symbol, (0.0, 0.0))

@@ -72,6 +72,21 @@ class PaperExchange:
         self._working[order.client_order_id] = _Working(order, ts, order.quantity, vid)
         return VenueAck(True, vid)
 
+    def adopt(self, order: Order, filled: float, avg_price: float | None, fills: int, ts: int) -> VenueAck:
+        """Put an order an earlier run left working back in the book (this venue's book lives in the service, so a
+        restarted service rebuilds it from its reports): its remainder fills from the next bar after ``ts``. A DAY
+        order that had fills keeps the session of its last one."""
+        working = self._working.get(order.client_order_id)
+        if working is not None:
+            return VenueAck(True, working.venue_order_id)
+        remaining = order.quantity - filled
+        if remaining <= _EPS * order.quantity:
+            return VenueAck(False, reason="nothing left to fill")
+        vid = f"{self.name}-{order.client_order_id}"
+        session = _utc_date(ts) if fills else None
+        self._working[order.client_order_id] = _Working(order, ts, remaining, vid, session, fills)
+        return VenueAck(True, vid)
+
     def cancel(self, client_order_id: str, ts: int) -> bool:
         """Cancel a working order; false when it is not working (unknown or already done)."""
         return self._working.pop(client_order_id, None) is not None

@@ -14,7 +14,10 @@ from quorum_common.bus.history import HistoryTimeout, read_to_end
 from quorum_common.bus.topic_codec import TopicCodec
 
 from quorum_execution.config import ExecutionSettings
+from quorum_execution.journal import OrderJournal
 from quorum_execution.reports import REPORTS_TOPIC
+
+ORDERS_TOPIC = "orders.approved"
 
 
 class JournalRestoreError(RuntimeError):
@@ -29,3 +32,21 @@ def read_report_history(settings: ExecutionSettings, codec: TopicCodec | None = 
     except HistoryTimeout as exc:
         raise JournalRestoreError(f"{exc}; not starting without the order journal") from exc
     return [m.value for m in history]
+
+
+def read_orders_in_doubt(settings: ExecutionSettings, history: list[dict[str, Any]],
+                         codec: TopicCodec | None = None) -> list[dict[str, Any]]:
+    """The ``SubmitOrder`` records of the orders ``history`` (the report history) leaves working, read from
+    ``orders.approved``; nothing is read when there are none."""
+    journal = OrderJournal()
+    for report in history:
+        journal.restore(report)
+    in_doubt = set(journal.in_doubt())
+    if not in_doubt:
+        return []
+    try:
+        approved = read_to_end(settings.kafka_client_config(), codec or TopicCodec(), [ORDERS_TOPIC],
+                               settings.topic_prefix, settings.journal_restore_timeout_s)
+    except HistoryTimeout as exc:
+        raise JournalRestoreError(f"{exc}; not starting without the orders left working") from exc
+    return [m.value for m in approved if m.value["client_order_id"] in in_doubt]

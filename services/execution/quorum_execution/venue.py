@@ -96,5 +96,9 @@ class Venue(Protocol):
     def cancel(self, client_order_id: str, ts: int) -> bool:
         """Cancel a working order; true when it was working and is now cancelled."""
 
+    def adopt(self, order: Order, filled: float, avg_price: float | None, fills: int, ts: int) -> VenueAck:
+        """Track again an order an earlier run of the service sent, which its reports left working at event time
+        ``ts`` with ``filled`` units at ``avg_price`` in ``fills`` fills; refused when the venue has no such order."""
+
     def on_bar(self, bar: dict[str, Any]) -> list[VenueEvent]:
         """Advance the venue with a closed bar (``BarClosed`` record); return the fills and closes it caused."""

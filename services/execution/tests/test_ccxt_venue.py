@@ -6,11 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from quorum_common.testing.mock_exchange import MockExchange, make_ccxt_client
+from quorum_execution.app import build_engine
 from quorum_execution.ccxt_venue import CcxtVenue
 from quorum_execution.config import ExecutionSettings
 from quorum_execution.costs import CostModel
 from quorum_execution.engine import ExecutionEngine
 from quorum_execution.testing import DAY_NS, T0, Collect, bar, order, trading_state
+from quorum_execution.venue import Order
 
 SYMBOL, MARKET = "BTC-USD", "BTC/USDT"
 D1, D2, D3 = (T0 + k * DAY_NS for k in (1, 2, 3))
@@ -148,3 +150,69 @@ def test_unreachable_venue_rejects_the_order(mock, feed) -> None:
     feed(engine, ("orders.approved", crypto_order(cid="q-9")))
     assert pub.statuses("q-9") == ["ACCEPTED", "REJECTED"]
     assert pub.on("exec.reports")[-1]["reason"].startswith("venue: NetworkError")
+
+
+def restarted_from(mock: MockExchange, pub: Collect, orders: list[dict]) -> tuple[ExecutionEngine, Collect, CcxtVenue]:
+    """A new engine and venue object, restored as the service is at start: from its report history and the
+    ``SubmitOrder`` records of the orders it leaves working."""
+    fees = CostModel(fee_bps={"default": 10.0}).fee
+    venue = CcxtVenue(make_ccxt_client(mock), markets={SYMBOL: MARKET}, fee_model=fees)
+    pub2 = Collect()
+    return build_engine(ExecutionSettings(), pub2, pub.on("exec.reports"), venue=venue, orders=orders), pub2, venue
+
+
+def test_a_restarted_engine_reports_the_fills_of_an_order_an_earlier_run_left_at_the_exchange(mock, feed) -> None:
+    resting = crypto_order(cid="q-10", quantity=2.0, order_type="LIMIT", limit_price=95.0, tif="GTC")
+    first, pub1, _ = make(mock)
+    feed(first, ("orders.approved", resting))
+    (sent,) = mock.orders_received
+    mock.fill_order(sent["orderId"], quantity=0.5, price=95.0)
+    feed(first, ("md.bars", crypto_bar(D1)))
+    assert pub1.statuses("q-10") == ["ACCEPTED", "PARTIALLY_FILLED"]
+    mock.fill_order(sent["orderId"], price=94.0)  # the rest fills while the service is down
+    restarted, pub2, venue = restarted_from(mock, pub1, [resting])
+    feed(restarted, ("md.bars", crypto_bar(D2)))
+    assert pub2.statuses("q-10") == ["FILLED"] and len(mock.orders_received) == 1  # not sent again
+    (fill,) = pub2.on("exec.fills")
+    assert fill["quantity"] == pytest.approx(1.5) and fill["price"] == pytest.approx(94.0)
+    assert fill["fee"] == pytest.approx(1.5 * 94.0 * mock.fee_rate)  # the fee of the earlier fill is not charged again
+    assert fill["fill_id"] != pub1.on("exec.fills")[0]["fill_id"]
+    report = pub2.on("exec.reports")[-1]
+    assert report["filled_quantity"] == pytest.approx(2.0)
+    assert report["avg_price"] == pytest.approx((0.5 * 95.0 + 1.5 * 94.0) / 2.0)
+    assert venue.working == []
+
+
+def test_an_order_the_exchange_never_got_ends_with_a_rejected_report_after_a_restart(mock, feed) -> None:
+    first, pub1, _ = make(mock)
+    mock.fail_next_order(-1001, "Internal error")  # stands for a crash between the report and the send
+    feed(first, ("orders.approved", crypto_order(cid="q-11")))
+    accepted = pub1.on("exec.reports")[:1]
+    assert accepted[0]["status"] == "ACCEPTED"
+    history = Collect()
+    history.out = [("exec.reports", accepted[0])]
+    restarted, pub2, _ = restarted_from(mock, history, [crypto_order(cid="q-11")])
+    feed(restarted, ("md.bars", crypto_bar(D1)))
+    assert pub2.statuses("q-11") == ["REJECTED"]
+    assert pub2.on("exec.reports")[0]["reason"].startswith("venue after a restart:")
+    assert restarted.working == {} and restarted.resuming == {}
+
+
+class FeeReportingExchange:
+    """An exchange whose order query reports the cumulative fee (the mock's, like Binance's, does not)."""
+
+    id = "feeful"
+
+    def fetch_order(self, order_id, market, params=None) -> dict:
+        return {"id": "v-1", "clientOrderId": "x-1", "filled": 2.0, "average": 10.0, "status": "closed",
+                "fee": {"cost": 4.0}}
+
+
+def test_an_adopted_order_is_charged_the_rest_of_the_venue_fee_pro_rata() -> None:
+    venue = CcxtVenue(FeeReportingExchange(), markets={SYMBOL: MARKET})
+    ack = venue.adopt(Order.from_record(crypto_order(cid="x-1", quantity=2.0)), 0.5, 10.0, 1, T0)
+    assert ack.accepted and ack.venue_order_id == "v-1"
+    (fill,) = venue.on_bar(crypto_bar(D1))
+    assert fill.quantity == pytest.approx(1.5) and fill.price == pytest.approx(10.0)
+    assert fill.fee == pytest.approx(3.0)  # 4.0 in all, a quarter of it paid with the 0.5 filled before
+    assert fill.final and fill.fill_id == "v-1-2" and venue.working == []

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from quorum_execution.app import build_engine
 from quorum_execution.config import ExecutionSettings
 from quorum_execution.engine import ExecutionEngine
 from quorum_execution.gate import SidecarGate, sidecar_token
@@ -358,3 +359,48 @@ def test_real_sidecar_client_fails_closed_when_the_sidecar_is_down(monkeypatch, 
     assert pub.statuses("o1") == ["REJECTED"]
     assert pub.on("exec.reports")[0]["reason"].startswith("sidecar SIDECAR_UNAVAILABLE")
     assert submitted(engine) == []
+
+
+def test_a_restarted_service_goes_on_filling_an_order_an_earlier_run_left_working(settings, feed) -> None:
+    """The paper book lives in the service: a restart rebuilds it from the reports, and the restarted service
+    publishes exactly the reports and fills an uninterrupted one would have."""
+    working = order(quantity=250.0, tif="GTC")
+    bars = [("md.bars", bar(T0 + k * DAY_NS, volume=1_000.0)) for k in (1, 2, 3)]
+    uninterrupted, expected = make(settings)
+    feed(uninterrupted, ("orders.approved", working), *bars)
+    first, pub1 = make(settings)
+    feed(first, ("orders.approved", working), bars[0])
+    assert pub1.statuses("o1") == ["ACCEPTED", "PARTIALLY_FILLED"]
+    pub2 = Collect()
+    restarted = build_engine(settings, pub2, pub1.on("exec.reports"), orders=[working])
+    assert restarted.working == {} and list(restarted.resuming) == ["o1"]
+    feed(restarted, *bars[1:])
+    assert pub2.statuses("o1") == ["PARTIALLY_FILLED", "FILLED"]
+    for topic in ("exec.reports", "exec.fills"):
+        assert pub1.on(topic) + pub2.on(topic) == [pytest.approx(r) for r in expected.on(topic)]
+    assert restarted.working == {} and restarted.venue.working == []
+
+
+def test_a_restart_tracks_only_orders_left_working_and_names_those_it_cannot(settings, feed, caplog) -> None:
+    first, pub1 = make(settings)
+    feed(first, ("orders.approved", order(cid="done", quantity=10.0)), ("md.bars", bar(D1)),
+         ("orders.approved", order(cid="rests", ts=D1 + 2, order_type="LIMIT", limit_price=90.0, tif="GTC")),
+         ("orders.approved", order(cid="unknown", ts=D1 + 3, order_type="LIMIT", limit_price=80.0, tif="GTC")))
+    history = pub1.on("exec.reports") + pub1.on("exec.reports")[-1:]  # a redelivered report counts once
+    restarted = build_engine(settings, Collect(), history,
+                             orders=[order(cid="done", quantity=10.0),
+                                     order(cid="rests", ts=D1 + 2, order_type="LIMIT", limit_price=90.0, tif="GTC")])
+    assert list(restarted.resuming) == ["rests"]
+    assert restarted.resuming["rests"][0].reports == 1  # ACCEPTED: the next report is the second
+    (warning,) = [r for r in caplog.records if "no SubmitOrder record" in r.getMessage()]
+    assert warning.client_order_ids == ["unknown"]
+
+
+def test_a_halt_cancels_an_order_an_earlier_run_left_working(settings, feed) -> None:
+    first, pub1 = make(settings)
+    resting = order(order_type="LIMIT", limit_price=90.0, tif="GTC")
+    feed(first, ("orders.approved", resting))
+    pub2 = Collect()
+    restarted = build_engine(settings, pub2, pub1.on("exec.reports"), orders=[resting])
+    feed(restarted, ("control.state", trading_state("HALTED", 1, D1)))
+    assert pub2.statuses("o1") == ["CANCELLED"] and restarted.venue.working == []

@@ -65,14 +65,20 @@ class Desk:
         self.kind, self.mock, self.pub = venue, mock, Collect()
         self.tag = f"t{next(_tags)}"  # the module's mock refuses an id it saw in an earlier test
         self.requests_before = len(mock.requests)
+        self.ccxt_client = ccxt_client
         self.venue = CcxtVenue(ccxt_client, markets=MARKETS) if venue == "ccxt" else None
+        self.orders: list[dict[str, Any]] = []
+        """Every ``SubmitOrder`` fed (the ``orders.approved`` history)."""
         self.engine = self.restart()
         self.ts = T0
 
-    def restart(self, history: list[dict[str, Any]] | None = None) -> ExecutionEngine:
-        """A new engine on the same venue and sidecar: restored from ``history`` (``exec.reports`` records) as
-        the service is at start, or with an empty journal, as if it were lost."""
-        self.engine = build_engine(self.settings, self.pub, history or [], venue=self.venue)
+    def restart(self, history: list[dict[str, Any]] | None = None, fresh_venue: bool = False) -> ExecutionEngine:
+        """A new engine on the same sidecar: restored from ``history`` (``exec.reports`` records) and the orders fed
+        so far as the service is at start, or with an empty journal, as if it were lost. ``fresh_venue``: a new
+        ccxt venue object that knows nothing of the orders sent (the exchange, the mock, still has them)."""
+        if fresh_venue and self.kind == "ccxt":
+            self.venue = CcxtVenue(self.ccxt_client, markets=MARKETS)
+        self.engine = build_engine(self.settings, self.pub, history or [], venue=self.venue, orders=self.orders)
         self.venue = self.engine.venue
         return self.engine
 
@@ -94,6 +100,7 @@ class Desk:
         rec = {**order(self.cid(name), self.ts, symbol=symbol, side=side, quantity=qty, ref=ref,
                        asset_class="crypto", **terms), "sector": SECTOR}
         n = len(self.pub.on("exec.reports"))
+        self.orders.append(rec)
         self.engine.on_message(message("orders.approved", rec))
         return self.pub.on("exec.reports")[n]
 
@@ -382,3 +389,23 @@ def test_a_pod_whose_execution_and_sidecar_restart_together_keeps_the_position(f
     desk.bar("BTC-USD", 100.0)
     assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"
     assert desk.order("c", qty=40)["status"] == "ACCEPTED"
+
+
+def test_a_pod_whose_execution_and_sidecar_restart_together_keeps_counting_a_resting_order(fleet, mock,
+                                                                                         ccxt_client) -> None:
+    """The restarted execution service tracks the order its reports left working again (the exchange still has
+    it), and its gate has the restarted sidecar count it: a new order over the position limit is refused."""
+    sc = fleet.start({"limits": {"max_position_quantity": "150"}})
+    desk = Desk(sc, "ccxt", mock, ccxt_client)
+    desk.bar("BTC-USD", 100.0)
+    resting = desk.order("a", qty=100, order_type="LIMIT", limit_price=99.0, tif="GTC")
+    assert resting["status"] == "ACCEPTED"
+    history = list(desk.pub.on("exec.reports"))
+    sc.kill()
+    sc.start()
+    desk.restart(history, fresh_venue=True)
+    desk.bar("BTC-USD", 100.0)  # a mark for the restarted sidecar; the venue adopts the resting order
+    assert desk.venue.working == [desk.cid("a")]
+    assert desk.order("b", qty=100)["reason"] == "sidecar MAX_POSITION"  # 100 working + 100 > 150
+    assert desk.order("c", qty=40)["status"] == "ACCEPTED"
+    assert_only_accepted_reached_venue(desk)  # the resting order was not sent again
