@@ -70,10 +70,10 @@ def build_engine(settings: ExecutionSettings, publisher: Publisher, history: Ite
         cid = order["client_order_id"]
         if cid in in_doubt and cid not in engine.resuming:
             engine.resume(order, reports[cid])
-    lost = sorted(in_doubt - set(engine.resuming))
-    if lost:
+    engine.untracked = sorted(in_doubt - set(engine.resuming))
+    if engine.untracked:
         log.warning("orders left working by an earlier run have no SubmitOrder record; their fills are not tracked",
-                    extra={"client_order_ids": lost[:20], "count": len(lost)})
+                    extra={"client_order_ids": engine.untracked[:20], "count": len(engine.untracked)})
     return engine
 
 

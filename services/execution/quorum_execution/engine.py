@@ -75,6 +75,8 @@ class ExecutionEngine(Engine):
         self._state_sequence = -1
         self.resuming: dict[str, tuple[OrderState, int, int]] = {}
         """Orders an earlier run left working, until the venue adopts them: state, fills so far, last report time."""
+        self.untracked: list[str] = []
+        """Orders an earlier run left working whose ``SubmitOrder`` record was not found: not tracked again."""
 
     def resume(self, order: dict[str, Any], reports: list[dict[str, Any]]) -> None:
         """Track again ``order`` (``SubmitOrder``), which an earlier run sent and whose last report (of ``reports``,
