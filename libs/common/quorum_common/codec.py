@@ -1,8 +1,10 @@
 """Avro single-object encoding: ``C3 01`` marker, 8-byte CRC-64-AVRO fingerprint, binary body.
 
 Any reader that knows the schemas of ``schemas/avro`` finds the writer's schema from the
-fingerprint, so messages need no schema registry. Encoding and decoding use fastavro's compiled
-schemaless writer and reader.
+fingerprint, so messages need no schema registry. A message written with an earlier released version
+of a record is resolved into the current version (Avro schema resolution: a field added since gets its
+default), so every decoded record has the shape of today's schema. Encoding and decoding use fastavro's
+compiled schemaless writer and reader.
 """
 
 from __future__ import annotations
@@ -62,12 +64,13 @@ class AvroCodec:
         return schema
 
     def decode(self, data: bytes) -> tuple[AvroSchema, dict[str, Any]]:
-        """Decode a message into its writer's schema and the record."""
-        schema = self.schema_of(data)
+        """Decode a message into the current version of its record's schema and the record (in that version)."""
+        writer = self.schema_of(data)
+        schema = self.registry.current(writer)
         buf = BytesIO(data)
         buf.seek(HEADER_LEN)
         try:
-            record = schemaless_reader(buf, schema.parsed, None)
+            record = schemaless_reader(buf, writer.parsed, None if schema is writer else schema.parsed)
         except Exception as exc:  # EOFError, UnicodeDecodeError, IndexError, ... on corrupt input
             raise CorruptMessageError(f"corrupt {schema.name} body: {exc!r}") from exc
         if buf.tell() != len(data):

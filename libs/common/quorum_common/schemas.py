@@ -3,6 +3,13 @@
 Each ``.avsc`` file holds one self-contained record. The registry parses every file once, computes
 its Parsing Canonical Form and its CRC-64-AVRO fingerprint (the 8 bytes of Avro single-object
 encoding) and looks schemas up by full name or by fingerprint.
+
+Schema evolution: ``schemas/avro/released/`` keeps every version of every record that was ever
+released, as ``<Record>.<fingerprint hex>.avsc`` (the current versions too). The registry knows all of
+their fingerprints, so a record written by an older release is still read: the codec resolves it into
+the current version (a field added since gets its default). Every current version must be released
+(``python -m quorum_common.schema_release release``, which refuses a change that older records could not be
+read into), so data written today stays readable after the next change.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quorum_common.paths import SCHEMAS_DIR
 
 DLQ_PREFIX = "dlq."
+RELEASED_DIR = "released"
+"""Sub-folder of the schema folder with every released version (see the module doc)."""
 
 
 class SchemaError(Exception):
@@ -45,21 +54,34 @@ class AvroSchema:
 
 
 class SchemaRegistry:
-    """Every schema of a folder, by full name and by fingerprint."""
+    """Every schema of a folder, by full name and by fingerprint; earlier released versions by fingerprint."""
 
-    def __init__(self, schemas: list[AvroSchema]) -> None:
+    def __init__(self, schemas: list[AvroSchema], released: list[AvroSchema] = ()) -> None:
         self._by_name = {s.name: s for s in schemas}
         self._by_fingerprint = {s.fingerprint: s for s in schemas}
         if len(self._by_fingerprint) != len(schemas):
             raise SchemaError("two schema files have the same canonical form (duplicate fingerprint)")
+        self._released: dict[bytes, AvroSchema] = {}
+        for old in released:
+            if old.name not in self._by_name:
+                raise SchemaError(f"{RELEASED_DIR}/{old.path.name}: no current schema {old.name} to read it into")
+            expected = released_file_name(old)
+            if old.path.name != expected:
+                raise SchemaError(f"{RELEASED_DIR}/{old.path.name}: its content is {expected}")
+            if old.fingerprint not in self._by_fingerprint:
+                self._released[old.fingerprint] = old
+        self.released_fingerprints = frozenset(s.fingerprint for s in released)
+        """Fingerprints of every released version (the current ones included once released)."""
 
     @classmethod
     def from_dir(cls, avro_dir: Path) -> SchemaRegistry:
-        """Parse every ``*.avsc`` of ``avro_dir``; raise :class:`SchemaError` naming a bad file."""
+        """Parse every ``*.avsc`` of ``avro_dir`` and of its ``released/`` folder; raise :class:`SchemaError`
+        naming a bad file."""
         files = sorted(Path(avro_dir).glob("*.avsc"))
         if not files:
             raise SchemaError(f"no .avsc files in {avro_dir}")
-        return cls([load_schema_file(p) for p in files])
+        released = sorted((Path(avro_dir) / RELEASED_DIR).glob("*.avsc"))
+        return cls([load_schema_file(p) for p in files], [load_schema_file(p) for p in released])
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_name
@@ -78,8 +100,25 @@ class SchemaRegistry:
             raise SchemaError(f"unknown schema {name!r}") from None
 
     def by_fingerprint(self, fp: bytes) -> AvroSchema | None:
-        """The schema with this CRC-64-AVRO fingerprint, or ``None``."""
-        return self._by_fingerprint.get(fp)
+        """The schema with this CRC-64-AVRO fingerprint (a current or an earlier released version), or ``None``."""
+        return self._by_fingerprint.get(fp) or self._released.get(fp)
+
+    def current(self, schema: AvroSchema) -> AvroSchema:
+        """The current version of ``schema``'s record (``schema`` itself when it is current)."""
+        return self._by_name[schema.name]
+
+    def unreleased(self) -> list[AvroSchema]:
+        """Current versions that are not in ``released/`` yet."""
+        return [s for s in self if s.fingerprint not in self.released_fingerprints]
+
+    def earlier_versions(self) -> list[AvroSchema]:
+        """The released versions that are not current (records written with them are read into the current one)."""
+        return list(self._released.values())
+
+
+def released_file_name(schema: AvroSchema) -> str:
+    """The file name of ``schema``'s version in ``released/``: ``<Record>.<fingerprint hex>.avsc``."""
+    return f"{schema.name.rsplit('.', 1)[-1]}.{schema.fingerprint.hex()}.avsc"
 
 
 def load_schema_file(path: Path) -> AvroSchema:
