@@ -132,6 +132,7 @@ struct RiskEngine::Impl {
   int64_t tokens_ns = 0;
   int64_t stale_ns = 0;
   uint32_t applies = 0;
+  uint64_t version = 0;  // see state_version()
 
   void CacheLimits() { stale_ns = static_cast<int64_t>(std::llround(cfg.limits.stale_mark_seconds * 1e9)); }
 
@@ -277,6 +278,22 @@ struct RiskEngine::Impl {
   int32_t FindOrder(std::string_view id, uint64_t h) const {
     return order_index.Find(h, [&](int32_t i) { return EqualViews(orders[static_cast<size_t>(i)].view(), id); });
   }
+  // Records an in-flight order (a free slot must exist) and remembers its id.
+  __attribute__((always_inline)) void AddOrder(std::string_view id, uint64_t h, int32_t si, uint8_t side, double q) {
+    const int32_t oi = free_head;
+    OpenOrder& rec = orders[static_cast<size_t>(oi)];
+    free_head = rec.next_free;
+    CopyBytes(rec.id, id.data(), id.size());
+    rec.len = static_cast<uint8_t>(id.size());
+    rec.hash = h;
+    rec.sym = si;
+    rec.side = side;
+    rec.open_qty = q;
+    order_index.Insert(h, oi);
+    ++open_count;
+    ids.Insert(h);
+    AddOpen(symbols[static_cast<size_t>(si)], side == static_cast<uint8_t>(Side::kBuy), q);
+  }
   void RemoveOrder(int32_t oi) {
     OpenOrder& o = orders[static_cast<size_t>(oi)];
     order_index.Erase(o.hash, oi);
@@ -409,19 +426,7 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
     Apply(*s);
   }
   tokens -= 1.0;
-  const int32_t oi = free_head;
-  OpenOrder& rec = orders[static_cast<size_t>(oi)];
-  free_head = rec.next_free;
-  CopyBytes(rec.id, o.client_order_id.data(), o.client_order_id.size());
-  rec.len = static_cast<uint8_t>(o.client_order_id.size());
-  rec.hash = idh;
-  rec.sym = si;
-  rec.side = o.side;
-  rec.open_qty = q;
-  order_index.Insert(idh, oi);
-  ++open_count;
-  ids.Insert(idh);
-  AddOpen(*s, buy, q);
+  AddOrder(o.client_order_id, idh, si, o.side, q);
   return Verdict{true, Reason::kOk};
 }
 
@@ -514,8 +519,16 @@ Result<std::unique_ptr<RiskEngine>> RiskEngine::Create(const Config& config, con
   return std::unique_ptr<RiskEngine>(new RiskEngine(std::move(impl)));
 }
 
-Verdict RiskEngine::CheckOrder(const OrderRequest& order) { return impl_->Check(order); }
-Reason RiskEngine::ReportFill(const FillReport& fill) { return impl_->Fill(fill); }
+Verdict RiskEngine::CheckOrder(const OrderRequest& order) {
+  Verdict v = impl_->Check(order);
+  impl_->version += v.approved;
+  return v;
+}
+
+Reason RiskEngine::ReportFill(const FillReport& fill) {
+  ++impl_->version;
+  return impl_->Fill(fill);
+}
 
 Reason RiskEngine::OrderDone(std::string_view id) {
   Impl& m = *impl_;
@@ -530,6 +543,7 @@ Reason RiskEngine::OrderDone(std::string_view id) {
   if (side_open < kQtyEpsilon) side_open = 0;
   m.Apply(s);
   m.RemoveOrder(oi);
+  ++m.version;
   return Reason::kOk;
 }
 
@@ -551,13 +565,18 @@ Reason RiskEngine::RestoreMark(std::string_view symbol, double price, int64_t ag
   s.mark_ns = received_ns;
   m.Apply(s);
   m.EvaluateNav();
+  ++m.version;
   return Reason::kOk;
 }
 
-void RiskEngine::Halt() { impl_->manual_halt = true; }
+void RiskEngine::Halt() {
+  impl_->manual_halt = true;
+  ++impl_->version;
+}
 
 Reason RiskEngine::Resume() {
   Impl& m = *impl_;
+  ++m.version;
   m.RollDay();
   m.manual_halt = false;
   m.dd_lock = false;
@@ -660,6 +679,108 @@ EngineState RiskEngine::State(std::string_view symbol) const {
     }
   }
   return st;
+}
+
+uint64_t RiskEngine::state_version() const { return impl_->version; }
+
+StateImage RiskEngine::ExportState() const {
+  const Impl& m = *impl_;
+  StateImage out;
+  out.cash = m.cash;
+  out.peak_nav = m.peak_nav;
+  out.day_start_nav = m.day_start_nav;
+  out.day_index = m.day_index;
+  out.manual_halt = m.manual_halt;
+  out.daily_halt = m.daily_halt;
+  out.drawdown_reduce_only = m.dd_lock;
+  const int64_t now = m.clock->MonotonicNanos();
+  for (const SymbolEntry& s : m.symbols) {
+    if (s.position == 0 && !s.has_mark && !s.bound) continue;
+    SavedSymbol e{std::string(s.view()), s.position, s.mark, s.has_mark, s.has_mark ? now - s.mark_ns : 0, "", ""};
+    if (s.bound) {
+      e.asset_class = m.classes[static_cast<size_t>(s.cls)].name;
+      e.sector = m.sectors[static_cast<size_t>(s.sector)].name;
+    }
+    out.symbols.push_back(std::move(e));
+  }
+  for (const OpenOrder& o : m.orders) {
+    if (o.len == 0) continue;  // a free slot
+    out.orders.push_back({std::string(o.view()), std::string(m.symbols[static_cast<size_t>(o.sym)].view()), o.side,
+                          o.open_qty});
+  }
+  return out;
+}
+
+Status RiskEngine::ImportState(const StateImage& image, int64_t elapsed_ns) {
+  Impl& m = *impl_;
+  if (m.version != 0 || m.open_count != 0) {
+    return Status::FailedPrecondition("a state can only be imported before the first request");
+  }
+  // Validate everything first.
+  size_t new_symbols = 0;
+  for (const SavedSymbol& e : image.symbols) {
+    if (!IsValidName(e.name.data(), e.name.size()) || !std::isfinite(e.position) || !(e.mark >= 0) ||
+        !std::isfinite(e.mark) || (e.has_mark && (e.mark <= 0 || e.mark_age_ns < 0)) ||
+        e.asset_class.empty() != e.sector.empty() || e.asset_class.size() > kMaxNameLen ||
+        e.sector.size() > kMaxNameLen) {
+      return Status::InvalidArgument("symbol " + e.name + ": invalid entry");
+    }
+    if (m.FindSymbol(e.name, HashBytes(e.name)) < 0) ++new_symbols;
+  }
+  if (m.symbols.size() + new_symbols > m.cfg.engine.max_symbols) {
+    return Status::ResourceExhausted("[engine] max_symbols is smaller than the saved symbols");
+  }
+  if (image.orders.size() > m.orders.size()) {
+    return Status::ResourceExhausted("[limits] max_open_orders is smaller than the saved in-flight orders");
+  }
+  for (const SavedOrder& o : image.orders) {
+    bool known = std::any_of(image.symbols.begin(), image.symbols.end(),
+                             [&](const SavedSymbol& e) { return e.name == o.symbol; });
+    if (!LenOk(o.client_order_id, kMaxOrderIdLen) || !known || (o.side != 1 && o.side != 2) ||
+        !PositiveFinite(o.open_qty)) {
+      return Status::InvalidArgument("order " + o.client_order_id + ": invalid entry");
+    }
+  }
+  if (!std::isfinite(image.cash) || !std::isfinite(image.peak_nav) || !std::isfinite(image.day_start_nav)) {
+    return Status::InvalidArgument("ledger: cash and NAVs must be finite");
+  }
+  // Apply.
+  const int64_t now = m.clock->MonotonicNanos();
+  for (const SavedSymbol& e : image.symbols) {
+    SymbolEntry& s = m.symbols[static_cast<size_t>(m.FindOrAddSymbol(e.name))];
+    m.Unapply(s);
+    s.position = e.position;
+    s.mark = e.mark;
+    s.has_mark = e.has_mark;
+    s.mark_ns = now - e.mark_age_ns - std::max<int64_t>(elapsed_ns, 0);
+    if (!s.bound && !e.asset_class.empty()) {
+      const Limits& L = m.cfg.limits;
+      int32_t ci = m.InternGroup(&m.classes, e.asset_class, L.asset_class_caps, L.asset_class_default_cap);
+      int32_t ki = m.InternGroup(&m.sectors, e.sector, L.sector_caps, L.sector_default_cap);
+      if (ci >= 0 && ki >= 0) {
+        s.bound = true;
+        s.cls = ci;
+        s.sector = ki;
+      }
+    }
+    m.Apply(s);
+  }
+  for (const SavedOrder& o : image.orders) {
+    m.AddOrder(o.client_order_id, HashBytes(o.client_order_id), m.FindSymbol(o.symbol, HashBytes(o.symbol)), o.side,
+               o.open_qty);
+  }
+  m.cash = image.cash;
+  m.peak_nav = image.peak_nav;
+  m.day_start_nav = image.day_start_nav;
+  m.day_index = image.day_index;
+  m.manual_halt = image.manual_halt;
+  m.daily_halt = image.daily_halt;
+  m.dd_lock = image.drawdown_reduce_only;
+  m.RecomputeTotals();
+  m.RollDay();  // the trading day may have changed while the sidecar was down
+  m.EvaluateNav();
+  ++m.version;
+  return Status::Ok();
 }
 
 }  // namespace quorum_risk

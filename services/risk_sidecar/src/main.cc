@@ -1,4 +1,4 @@
-// quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N] [--busy-poll-us N]
+// quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N] [--busy-poll-us N] [--state-file PATH]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,16 +9,20 @@
 #include "quorum_risk/engine.h"
 #include "quorum_risk/metrics.h"
 #include "quorum_risk/server.h"
+#include "quorum_risk/state_file.h"
 
 namespace {
 
 void Usage(FILE* f) {
   std::fprintf(f,
                "usage: quorum-risk-sidecar --config PATH --socket PATH [--metrics-port N] [--busy-poll-us N]\n"
+               "                           [--state-file PATH] [--state-interval-ms N]\n"
                "  --config PATH       limits file (see config/sidecar.example.conf); re-read on SIGHUP\n"
                "  --socket PATH       Unix domain socket to serve the risk protocol on\n"
                "  --metrics-port N    serve GET /metrics on 127.0.0.1:N (0 or absent: disabled)\n"
-               "  --busy-poll-us N    after activity, poll without sleeping for N us (default 0: block)\n");
+               "  --busy-poll-us N    after activity, poll without sleeping for N us (default 0: block)\n"
+               "  --state-file PATH   keep the ledger, halts and in-flight orders in PATH across restarts\n"
+               "  --state-interval-ms N  save at most every N ms while the state changes (default 100)\n");
 }
 
 long Number(const char* v, const char* flag, long max) {
@@ -53,6 +57,10 @@ int main(int argc, char** argv) {
       opts.metrics_port = static_cast<uint16_t>(Number(value("--metrics-port"), "--metrics-port", 65535));
     } else if (a == "--busy-poll-us") {
       opts.busy_poll_us = static_cast<uint32_t>(Number(value("--busy-poll-us"), "--busy-poll-us", 10'000'000));
+    } else if (a == "--state-file") {
+      opts.state_path = value("--state-file");
+    } else if (a == "--state-interval-ms") {
+      opts.state_interval_ms = static_cast<uint32_t>(Number(value("--state-interval-ms"), "--state-interval-ms", 600'000));
     } else if (a == "--help" || a == "-h") {
       Usage(stdout);
       return 0;
@@ -75,6 +83,25 @@ int main(int argc, char** argv) {
   if (!engine.ok()) {
     std::fprintf(stderr, "quorum-risk-sidecar: %s\n", engine.status().ToString().c_str());
     return 2;
+  }
+  if (!opts.state_path.empty()) {
+    // A state that cannot be read or applied stops the start: running without it would forget halts and
+    // positions (fail closed; an operator removes the file to start empty on purpose).
+    Result<std::optional<std::string>> text = ReadStateFile(opts.state_path);
+    Status loaded = text.ok() ? Status::Ok() : text.status();
+    if (loaded.ok() && text->has_value()) {
+      Result<SavedState> saved = ParseState(**text);
+      loaded = saved.ok() ? (*engine)->ImportState(saved->image, SystemClock::Get()->WallNanos() - saved->saved_wall_ns)
+                          : saved.status();
+      if (loaded.ok()) {
+        std::fprintf(stderr, "quorum-risk-sidecar: state restored from %s (%zu symbols, %zu orders in flight)\n",
+                     opts.state_path.c_str(), saved->image.symbols.size(), saved->image.orders.size());
+      }
+    }
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "quorum-risk-sidecar: %s\n", loaded.ToString().c_str());
+      return 2;
+    }
   }
   Metrics metrics;
   auto server = Server::Create(opts, engine->get(), &metrics);

@@ -20,6 +20,7 @@
 #include "quorum_risk/clock.h"
 #include "quorum_risk/handler.h"
 #include "quorum_risk/protocol.h"
+#include "quorum_risk/state_file.h"
 
 namespace quorum_risk {
 namespace {
@@ -211,6 +212,32 @@ struct Server::Impl {
     Flush(c);
   }
 
+  // ---- state file ----
+  uint64_t saved_version = 0;
+  int64_t saved_ns = 0;
+
+  bool StateDirty() const { return !opts.state_path.empty() && engine->state_version() != saved_version; }
+
+  // Milliseconds epoll may block before a save is due (-1: no save pending).
+  int SaveTimeoutMs() const {
+    if (!StateDirty()) return -1;
+    int64_t due = saved_ns + static_cast<int64_t>(opts.state_interval_ms) * 1'000'000 -
+                  SystemClock::Get()->MonotonicNanos();
+    return due <= 0 ? 0 : static_cast<int>((due + 999'999) / 1'000'000);
+  }
+
+  void SaveState(bool force) {
+    if (!StateDirty() || (!force && SaveTimeoutMs() > 0)) return;
+    const uint64_t version = engine->state_version();
+    Status s = WriteStateFile(opts.state_path, FormatState(engine->ExportState(), SystemClock::Get()->WallNanos()));
+    saved_ns = SystemClock::Get()->MonotonicNanos();
+    if (s.ok()) {
+      saved_version = version;
+    } else {
+      Log("state not saved: %s", s.ToString());
+    }
+  }
+
   void OnSignal() {
     signalfd_siginfo si;
     while (::read(sig_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -317,9 +344,12 @@ Status Server::Run() {
   epoll_event events[64];
   const int64_t spin_ns = static_cast<int64_t>(m.opts.busy_poll_us) * 1000;
   int64_t spin_until = 0;
+  m.saved_version = m.engine->state_version();  // what was loaded (or nothing) is on disk already
+  m.saved_ns = SystemClock::Get()->MonotonicNanos();
   while (m.running) {
+    m.SaveState(false);
     const bool spinning = spin_ns > 0 && SystemClock::Get()->MonotonicNanos() < spin_until;
-    int n = epoll_wait(m.epfd, events, 64, spinning ? 0 : -1);
+    int n = epoll_wait(m.epfd, events, 64, spinning ? 0 : m.SaveTimeoutMs());
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::IoError(Errno("epoll_wait"));
@@ -351,6 +381,7 @@ Status Server::Run() {
       }
     }
   }
+  m.SaveState(true);
   return Status::Ok();
 }
 

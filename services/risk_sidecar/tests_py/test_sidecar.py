@@ -488,3 +488,51 @@ def test_the_first_call_after_a_restart_reaches_the_new_sidecar(sidecar: Sidecar
     sidecar.kill()
     sidecar.start()
     assert c2.check_order("o1", "AAPL", "BUY", 1, 100.0, "equity", "technology").reason == "STALE_MARK"  # answered
+
+
+def _saved_halted(path) -> bool:
+    """Whether the state file at ``path`` has the manual halt set (its ledger line's 6th word)."""
+    ledger = [ln.split() for ln in (path.read_text().splitlines() if path.exists() else []) if ln.startswith("ledger ")]
+    return bool(ledger) and ledger[0][5] == "1"
+
+
+def test_a_sidecar_with_a_state_file_resumes_ledger_halt_and_in_flight_orders_after_sigkill(make_sidecar,
+                                                                                             tmp_path) -> None:
+    from quorum_sidecar.testing import SidecarFleet, SidecarHarnessError
+
+    with SidecarFleet(tmp_path / "fleet") as fleet:
+        sc = fleet.create()
+        sc.state_file = sc.workdir / "risk.state"
+        sc.start()
+        c = client(sc)
+        assert c.report_mark("AAPL", 100.0).ok
+        assert c.check_order("o1", "AAPL", "BUY", 10, 100.0, "equity", "technology").approved
+        assert c.report_fill("o1", "AAPL", "BUY", 10, 100.0).ok
+        assert c.check_order("o2", "AAPL", "BUY", 5, 100.0, "equity", "technology").approved  # in flight
+        assert c.halt().ok
+        deadline = time.monotonic() + 5
+        while not _saved_halted(sc.state_file):
+            assert time.monotonic() < deadline, "the state was not saved"
+            time.sleep(0.01)
+        sc.kill()
+        sc.start()
+        st = c.state("AAPL")
+        assert (st.position, st.open_buy, st.open_orders) == (10.0, 5.0, 1)
+        assert st.manual_halt and st.cash == pytest.approx(1_000_000 - 10 * 100.0) and st.mark == 100.0
+        assert c.check_order("o2", "AAPL", "BUY", 1, 100.0, "equity", "technology").reason == "DUPLICATE_ORDER_ID"
+        assert c.check_order("o3", "AAPL", "BUY", 1, 100.0, "equity", "technology").reason == "TRADING_HALTED"
+        assert c.resume().ok
+        assert c.check_order("o3", "AAPL", "BUY", 1, 100.0, "equity", "technology").approved
+
+        sc.state_interval_ms = 600_000  # saved only when it stops
+        sc.stop()
+        sc.start()
+        assert c.report_fill("o2", "AAPL", "BUY", 5, 101.0).ok
+        sc.stop()  # a graceful stop saves the last change
+        sc.start()
+        assert c.state("AAPL").position == 15.0
+
+        sc.kill()
+        sc.state_file.write_text(sc.state_file.read_text().replace("end\n", ""))
+        with pytest.raises(SidecarHarnessError, match="no 'end' line"):
+            sc.start()  # fail closed: never start on a state it cannot read

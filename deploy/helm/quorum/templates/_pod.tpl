@@ -114,6 +114,12 @@ spec:
         - {{ $socket }}
         - --metrics-port
         - {{ $root.Values.riskSidecar.metricsPort | quote }}
+        {{- if $root.Values.riskSidecar.state.enabled }}
+        - --state-file
+        - /var/lib/quorum-risk/state
+        - --state-interval-ms
+        - {{ $root.Values.riskSidecar.state.intervalMs | quote }}
+        {{- end }}
       # The metrics endpoint binds 127.0.0.1, so the probes run inside the container.
       readinessProbe:
         exec:
@@ -134,6 +140,9 @@ spec:
       volumeMounts:
         - {name: risk-socket, mountPath: {{ $socketDir }}}
         - {name: risk-config, mountPath: /etc/quorum-risk, readOnly: true}
+        {{- if $root.Values.riskSidecar.state.enabled }}
+        - {name: risk-state, mountPath: /var/lib/quorum-risk}
+        {{- end }}
     {{- end }}
   volumes:
     - name: tmp
@@ -143,6 +152,10 @@ spec:
       emptyDir: {medium: Memory, sizeLimit: 1Mi}
     - name: risk-config
       configMap: {name: {{ include "quorum.workload" (dict "root" $root "name" "risk-sidecar") }}}
+    {{- if $root.Values.riskSidecar.state.enabled }}
+    - name: risk-state
+      emptyDir: {sizeLimit: {{ $root.Values.riskSidecar.state.sizeLimit }}}
+    {{- end }}
     {{- end }}
     {{- if $mandate }}
     - name: mandate

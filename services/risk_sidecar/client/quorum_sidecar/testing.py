@@ -153,12 +153,17 @@ class Sidecar:
         self.log_path = workdir / "sidecar.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
+        self.state_file: Path | None = None
+        """When set before :meth:`start`: the ``--state-file`` the sidecar keeps its state in."""
+        self.state_interval_ms = 10
 
     @property
     def command(self) -> list[str]:
         """The command line that starts this sidecar."""
+        state = ([] if self.state_file is None else
+                 ["--state-file", str(self.state_file), "--state-interval-ms", str(self.state_interval_ms)])
         return [str(self.binary), "--config", str(self.config_path), "--socket", self.socket_path,
-                "--metrics-port", str(self.metrics_port)]
+                "--metrics-port", str(self.metrics_port), *state]
 
     def log(self) -> str:
         """What the sidecar wrote to stdout and stderr so far."""

@@ -72,6 +72,35 @@ struct EngineState {
   int64_t mark_age_ns = -1;  // -1: never marked
 };
 
+// What a restarted sidecar must not forget (ExportState / ImportState; the file format is state_file.h).
+// Not in it: the duplicate-id memory of finished orders and the order-rate bucket.
+struct SavedSymbol {
+  std::string name;
+  double position = 0;
+  double mark = 0;            // the last mark (a fill price until the first mark)
+  bool has_mark = false;
+  int64_t mark_age_ns = 0;    // when has_mark: the mark's age at the export
+  std::string asset_class;    // empty: not bound to a classification yet
+  std::string sector;
+};
+struct SavedOrder {
+  std::string client_order_id;
+  std::string symbol;
+  uint8_t side = 0;
+  double open_qty = 0;
+};
+struct StateImage {
+  double cash = 0;
+  double peak_nav = 0;
+  double day_start_nav = 0;
+  int64_t day_index = 0;  // trading day (daily_reset_utc_hour) of day_start_nav
+  bool manual_halt = false;
+  bool daily_halt = false;
+  bool drawdown_reduce_only = false;
+  std::vector<SavedSymbol> symbols;  // those with a position, a mark or a classification
+  std::vector<SavedOrder> orders;    // in flight
+};
+
 class RiskEngine {
  public:
   // Validates sizes and preallocates every table. `clock` must outlive the engine.
@@ -104,6 +133,16 @@ class RiskEngine {
   // stay and the refusal is returned.
   Status Reload(const Config& next);
   EngineState State(std::string_view symbol = {}) const;
+  // The ledger, halts and in-flight orders (marks with their age now).
+  StateImage ExportState() const;
+  // Puts an exported state into an engine that has handled no request yet; each mark is `elapsed_ns` older
+  // than at the export (the time the sidecar was down). The trading day rolls if it changed meanwhile. A
+  // symbol whose classification has no cap any more stays unbound. Validates everything before changing
+  // anything: FailedPrecondition after a request, InvalidArgument naming a bad entry, ResourceExhausted when
+  // a table is too small.
+  Status ImportState(const StateImage& image, int64_t elapsed_ns);
+  // Changes with every request that changes what ExportState returns (a server saves only then).
+  uint64_t state_version() const;
   Mode mode() const;
   const Config& config() const;
 

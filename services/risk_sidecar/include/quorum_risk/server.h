@@ -32,6 +32,10 @@ struct ServerOptions {
   // microseconds on virtualised hosts; spinning trades one busy core (only while traffic flows)
   // for a round trip of a few microseconds.
   uint32_t busy_poll_us = 0;
+  // The engine's state file (state_file.h): written, atomically, at most every `state_interval_ms` while
+  // the state changes, and when the loop stops. Empty: the state lives in memory only.
+  std::string state_path;
+  uint32_t state_interval_ms = 100;
 };
 
 class Server {
@@ -42,7 +46,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Runs until SIGTERM / SIGINT. Returns an error only if the event loop itself fails.
+  // Runs until SIGTERM / SIGINT (then saves the state file one last time). Returns an error only if the event
+  // loop itself fails; a state file that cannot be written is logged and tried again at the next change.
   Status Run();
   // Re-reads the configuration file and applies it if it only tightens the limits.
   Status Reload();
