@@ -104,6 +104,22 @@ def test_execution_pod_has_the_sidecar_on_a_shared_emptydir_socket(rendered: Ren
     assert all(len(d["spec"]["template"]["spec"]["containers"]) == 1 for d in other)
 
 
+def test_the_sidecar_keeps_its_state_file_on_a_pod_volume(rendered: Rendered) -> None:
+    """On a pod volume, not in the container: a restarted sidecar container reads its ledger and halts back."""
+    sidecar = container(pod_of(rendered, "execution"), "risk-sidecar")
+    args = sidecar["args"]
+    state = rendered.values["riskSidecar"]["state"]
+    if not state["enabled"]:
+        assert "--state-file" not in args
+        return
+    path = args[args.index("--state-file") + 1]
+    assert args[args.index("--state-interval-ms") + 1] == str(state["intervalMs"])
+    mount = next(m for m in sidecar["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/"))
+    volumes = {v["name"]: v for v in pod_of(rendered, "execution")["volumes"]}
+    assert volumes[mount["name"]]["emptyDir"]["sizeLimit"] == state["sizeLimit"]
+    assert not mount.get("readOnly", False)
+
+
 def test_the_chart_sidecar_config_starts_the_real_sidecar(renders: dict[str, Rendered]) -> None:
     if not SIDECAR_BIN.is_file():
         proc = subprocess.run(["bash", "services/risk_sidecar/scripts/build.sh"], cwd=ROOT, capture_output=True,
