@@ -86,6 +86,11 @@ std::string Metrics::Render(const EngineState& st) const {
     Line(&o, "quorum_risk_reloads_total{result=\"%s\"} %llu\n", ReasonName(r),
          static_cast<unsigned long long>(reloads_[Index(r)]));
   }
+  Line(&o, "# HELP quorum_risk_state_saves_total State file writes (--state-file) by result.\n");
+  Line(&o, "# TYPE quorum_risk_state_saves_total counter\n");
+  Line(&o, "quorum_risk_state_saves_total{result=\"ok\"} %llu\n", static_cast<unsigned long long>(state_saves_[0]));
+  Line(&o, "quorum_risk_state_saves_total{result=\"failed\"} %llu\n",
+       static_cast<unsigned long long>(state_saves_[1]));
   Line(&o, "# TYPE quorum_risk_connections_total counter\nquorum_risk_connections_total %llu\n",
        static_cast<unsigned long long>(connections_total_));
   Line(&o, "# TYPE quorum_risk_connections_refused_total counter\nquorum_risk_connections_refused_total %llu\n",

@@ -231,6 +231,7 @@ struct Server::Impl {
     const uint64_t version = engine->state_version();
     Status s = WriteStateFile(opts.state_path, FormatState(engine->ExportState(), SystemClock::Get()->WallNanos()));
     saved_ns = SystemClock::Get()->MonotonicNanos();
+    metrics->RecordStateSave(s.ok());
     if (s.ok()) {
       saved_version = version;
     } else {

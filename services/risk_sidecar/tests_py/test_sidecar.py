@@ -536,3 +536,21 @@ def test_a_sidecar_with_a_state_file_resumes_ledger_halt_and_in_flight_orders_af
         sc.state_file.write_text(sc.state_file.read_text().replace("end\n", ""))
         with pytest.raises(SidecarHarnessError, match="no 'end' line"):
             sc.start()  # fail closed: never start on a state it cannot read
+
+
+def test_a_state_file_that_cannot_be_written_is_counted_and_the_sidecar_goes_on(tmp_path) -> None:
+    from quorum_sidecar.testing import SidecarFleet
+
+    with SidecarFleet(tmp_path / "fleet") as fleet:
+        sc = fleet.create()
+        sc.state_file = sc.workdir / "no-such-dir" / "risk.state"  # every save fails
+        sc.start()
+        c = client(sc)
+        assert c.report_mark("AAPL", 100.0).ok
+        deadline = time.monotonic() + 5
+        while 'quorum_risk_state_saves_total{result="failed"} 0' in _metrics(sc):
+            assert time.monotonic() < deadline, _metrics(sc)
+            time.sleep(0.02)
+        assert 'quorum_risk_state_saves_total{result="ok"} 0' in _metrics(sc)
+        assert c.check_order("o1", "AAPL", "BUY", 1, 100.0, "equity", "technology").approved  # still serving
+        assert "state not saved" in sc.log()

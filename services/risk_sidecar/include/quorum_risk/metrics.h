@@ -24,6 +24,7 @@ class Metrics {
   void RecordAck(uint8_t type, Reason r) { ++acks_[type < kMessageTypes ? type : 0][Index(r)]; }
   void RecordError(Reason r) { ++errors_[Index(r)]; }
   void RecordReload(Reason r) { ++reloads_[Index(r)]; }
+  void RecordStateSave(bool ok) { ++state_saves_[ok ? 0 : 1]; }
   void ConnectionOpened() { ++connections_total_, ++connections_open_; }
   void ConnectionClosed() { --connections_open_; }
   void ConnectionRefused() { ++connections_refused_; }
@@ -44,6 +45,7 @@ class Metrics {
   uint64_t acks_[kMessageTypes][kReasonCount] = {};
   uint64_t errors_[kReasonCount] = {};
   uint64_t reloads_[kReasonCount] = {};
+  uint64_t state_saves_[2] = {};  // ok, failed
   uint64_t requests_[kMessageTypes] = {};
   uint64_t latency_buckets_[kLatencyBucketsNs.size() + 1] = {};
   uint64_t latency_count_ = 0;
