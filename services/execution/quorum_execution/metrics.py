@@ -3,7 +3,8 @@
 Fills and reports are observed as the engine publishes them (its publisher is wrapped; the engine is
 untouched); a ``REJECTED`` report whose reason starts with ``sidecar`` counts as a sidecar reject by its
 reason code (``SIDECAR_UNAVAILABLE`` when the sidecar did not answer). Working orders, the trading state
-execution follows and duplicate submissions are read from the engine at scrape time.
+execution follows, duplicate submissions and the orders a restart could not track again are read from
+the engine at scrape time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class ExecutionStateCollector(Collector):
                                   value=e.duplicates)
         yield GaugeMetricFamily(f"{p}_sidecar_gate_enabled", "1 when orders are checked by the C++ sidecar.",
                                 value=1.0 if e.gate is not None else 0.0)
+        yield GaugeMetricFamily(f"{p}_untracked_orders", "Orders an earlier run left working whose SubmitOrder record "
+                                "was gone at start: their fills are not reported.", value=len(e.untracked))
 
 
 def instrument(engine: ExecutionEngine, metrics: ServiceMetrics) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_execution.app import build_engine
 from quorum_execution.config import ExecutionSettings
 from quorum_execution.engine import ExecutionEngine
 from quorum_execution.gate import SidecarGate, sidecar_token
+from quorum_execution.metrics import instrument
 from quorum_execution.paper import PaperExchange
 from quorum_execution.testing import DAY_NS, T0, Collect, bar, order, trading_state
 
@@ -393,6 +395,9 @@ def test_a_restart_tracks_only_orders_left_working_and_names_those_it_cannot(set
     assert list(restarted.resuming) == ["rests"]
     assert restarted.resuming["rests"][0].reports == 1  # ACCEPTED: the next report is the second
     assert restarted.untracked == ["unknown"]
+    metrics = ServiceMetrics("execution")
+    instrument(restarted, metrics)
+    assert metrics.registry.get_sample_value("quorum_execution_untracked_orders") == 1
 
 
 def test_a_halt_cancels_an_order_an_earlier_run_left_working(settings, feed) -> None:
