@@ -17,8 +17,8 @@ help: ## List the targets with what they do
 deps: ## Install the missing system packages (Java, Maven, C++ toolchain, GoogleTest, clang)
 	bash deploy/system-deps.sh
 
-$(STAMP): constraints.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml) \
-		services/risk_sidecar/client/pyproject.toml
+$(STAMP): constraints.txt libs/common/pyproject.toml libs/common/setup.py libs/common/csrc/avrofast.cc \
+		$(wildcard services/*/pyproject.toml) services/risk_sidecar/client/pyproject.toml
 	test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt -e libs/common $(addprefix -e ,$(SERVICES)) \

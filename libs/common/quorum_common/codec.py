@@ -3,8 +3,9 @@
 Any reader that knows the schemas of ``schemas/avro`` finds the writer's schema from the
 fingerprint, so messages need no schema registry. A message written with an earlier released version
 of a record is resolved into the current version (Avro schema resolution: a field added since gets its
-default), so every decoded record has the shape of today's schema. Encoding and decoding use fastavro's
-compiled schemaless writer and reader.
+default), so every decoded record has the shape of today's schema. Current schemas are encoded and
+decoded by the compiled fast path of :mod:`quorum_common.avro_fast`; fastavro's schemaless writer and
+reader take everything else (earlier versions, values the fast path declines) and give every error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from quorum_common.avro_fast import compile_schema
 from quorum_common.schemas import AvroSchema, SchemaRegistry
 
 MARKER = b"\xc3\x01"
@@ -35,13 +37,32 @@ class CorruptMessageError(CodecError):
 class AvroCodec:
     """Encode records to and decode them from Avro single-object encoding."""
 
-    def __init__(self, registry: SchemaRegistry) -> None:
+    def __init__(self, registry: SchemaRegistry, fast: bool = True) -> None:
+        """``fast=False`` leaves every record to fastavro (the reference the fast path is tested against)."""
         self.registry = registry
+        self._fast: dict[str, Any] = {}
+        self._fast_by_fingerprint: dict[bytes, tuple[AvroSchema, Any]] = {}
+        for schema in registry if fast else ():
+            compiled = compile_schema(schema, MARKER + schema.fingerprint)
+            if compiled is not None:
+                self._fast[schema.name] = compiled
+                self._fast_by_fingerprint[schema.fingerprint] = (schema, compiled)
+
+    @property
+    def fast_schemas(self) -> frozenset[str]:
+        """Names of the schemas encoded and decoded by the compiled fast path."""
+        return frozenset(self._fast)
 
     def encode(self, schema: AvroSchema | str, record: dict[str, Any]) -> bytes:
         """Encode ``record`` with ``schema`` (an :class:`AvroSchema` or a full name)."""
         if isinstance(schema, str):
             schema = self.registry.get(schema)
+        fast = self._fast.get(schema.name)
+        if fast is not None:
+            try:
+                return fast.encode(record)
+            except Exception:  # fastavro below gives the reference result or error
+                pass
         buf = BytesIO()
         buf.write(MARKER)
         buf.write(schema.fingerprint)
@@ -65,6 +86,13 @@ class AvroCodec:
 
     def decode(self, data: bytes) -> tuple[AvroSchema, dict[str, Any]]:
         """Decode a message into the current version of its record's schema and the record (in that version)."""
+        fp = data[2:HEADER_LEN]
+        fast = self._fast_by_fingerprint.get(fp) if isinstance(fp, bytes) else None
+        if fast is not None:
+            try:
+                return fast[0], fast[1].decode(data)
+            except Exception:  # fastavro below gives the reference result or error
+                pass
         writer = self.schema_of(data)
         schema = self.registry.current(writer)
         buf = BytesIO(data)
