@@ -22,6 +22,7 @@ namespace {
 
 PyObject* g_encode_error = nullptr;
 PyObject* g_decode_error = nullptr;
+PyObject* g_type_key = nullptr;  // "-type": fastavro's key naming a record's type in a union
 
 enum Kind : int {
   kNull = 0,
@@ -367,8 +368,7 @@ bool EncodeUnion(Buffer& out, const Node& node, PyObject* v) {
   if (node.value_branch < 0 || PyTuple_Check(v)) return Fail(g_encode_error, "no branch of the union fits", v);
   const Node& branch = *node.branches[static_cast<size_t>(node.value_branch)];
   if (PyDict_Check(v)) {
-    static PyObject* type_key = PyUnicode_InternFromString("-type");
-    int has = PyDict_Contains(v, type_key);
+    int has = PyDict_Contains(v, g_type_key);
     if (has != 0) return has < 0 ? false : Fail(g_encode_error, "a typed record", v);
   }
   return out.Long(node.value_branch) && Encode(out, branch, v, true);
@@ -720,8 +720,9 @@ PyMODINIT_FUNC PyInit__avrofast(void) {
   if (m == nullptr) return nullptr;
   g_encode_error = PyErr_NewException("quorum_common._avrofast.EncodeError", PyExc_ValueError, nullptr);
   g_decode_error = PyErr_NewException("quorum_common._avrofast.DecodeError", PyExc_ValueError, nullptr);
+  g_type_key = PyUnicode_InternFromString("-type");
   Py_INCREF(&kSchemaType);
-  if (g_encode_error == nullptr || g_decode_error == nullptr ||
+  if (g_encode_error == nullptr || g_decode_error == nullptr || g_type_key == nullptr ||
       PyModule_AddObject(m, "Schema", reinterpret_cast<PyObject*>(&kSchemaType)) < 0 ||
       PyModule_AddObject(m, "EncodeError", Py_NewRef(g_encode_error)) < 0 ||
       PyModule_AddObject(m, "DecodeError", Py_NewRef(g_decode_error)) < 0) {

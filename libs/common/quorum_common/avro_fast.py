@@ -9,28 +9,42 @@ earlier schema version goes through fastavro. Tests prove that both give the sam
 same records for every schema.
 
 Without a C++ compiler at install time the extension is missing; the codec then logs one warning and
-uses fastavro alone (``BACKEND`` says which is in use).
+uses fastavro alone (``BACKEND`` says which is in use). ``QUORUM_AVRO_BACKEND`` chooses explicitly:
+``fastavro`` turns the fast path off (for comparisons, or should it ever misbehave), ``avrofast`` makes a
+missing extension an error at import instead of a warning.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from quorum_common.schemas import AvroSchema
 
 log = logging.getLogger(__name__)
 
+BACKEND_ENV = "QUORUM_AVRO_BACKEND"
+_CHOICES = ("", "avrofast", "fastavro")
+_chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+if _chosen not in _CHOICES:
+    raise ValueError(f"{BACKEND_ENV} must be avrofast or fastavro (or unset), got {_chosen!r}")
+
 try:
     from quorum_common import _avrofast
 except ImportError as exc:  # built without a C++ compiler
+    if _chosen == "avrofast":
+        raise ImportError(f"{BACKEND_ENV}=avrofast but the extension is missing: {exc}") from exc
     _avrofast = None
     MISSING_REASON = str(exc)
 else:
     MISSING_REASON = ""
+if _chosen == "fastavro":
+    _avrofast = None
+    MISSING_REASON = f"{BACKEND_ENV}=fastavro"
 
 BACKEND = "avrofast" if _avrofast is not None else "fastavro"
-"""``avrofast`` when the compiled fast path is available, else ``fastavro``."""
+"""``avrofast`` when the compiled fast path is in use, else ``fastavro``."""
 
 # node kinds of the extension's schema program (csrc/avrofast.cc)
 _PRIMITIVES = {"null": 0, "boolean": 1, "int": 2, "long": 3, "float": 4, "double": 5, "string": 6, "bytes": 7}
@@ -91,7 +105,7 @@ def compile_schema(schema: AvroSchema, header: bytes) -> Any | None:
     extension is missing or the schema needs fastavro."""
     global _warned
     if _avrofast is None:
-        if not _warned:
+        if not _warned and _chosen != "fastavro":
             log.warning("Avro fast path unavailable, using fastavro alone", extra={"reason": MISSING_REASON})
             _warned = True
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 import tracemalloc
 from typing import Any
 
@@ -211,3 +213,18 @@ def test_no_memory_is_kept_across_many_records() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 64 * 1024, f"{grown} bytes kept after 5000 rounds"
+
+
+@pytest.mark.parametrize(("value", "backend"), [("fastavro", "fastavro"), ("avrofast", "avrofast"), ("", "avrofast")])
+def test_the_backend_can_be_chosen(value: str, backend: str) -> None:
+    code = "from quorum_common import avro_fast; print(avro_fast.BACKEND)"
+    env = {"QUORUM_AVRO_BACKEND": value, "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == backend
+
+
+def test_an_unknown_backend_is_refused_naming_the_variable() -> None:
+    code = "from quorum_common import avro_fast"
+    env = {"QUORUM_AVRO_BACKEND": "turbo", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "QUORUM_AVRO_BACKEND must be avrofast or fastavro" in out.stderr
