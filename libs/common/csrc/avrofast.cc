@@ -58,8 +58,10 @@ struct Node {
   Py_ssize_t null_branch = -1;                   // union: index of the null branch
   Py_ssize_t value_branch = -1;                  // union: index of the one other branch
   std::vector<Field> fields;                     // record fields
+  PyObject* layout = nullptr;                    // record: {field: None, ...}, copied for every decoded record
 
   ~Node() {
+    Py_XDECREF(layout);
     for (PyObject* s : symbols) Py_XDECREF(s);
     for (Field& f : fields) {
       Py_XDECREF(f.name);
@@ -184,9 +186,17 @@ std::unique_ptr<Node> Compile(PyObject* prog, int depth) {
       }
       break;
     }
-    case kRecord:
+    case kRecord: {
       if (!CompileFields(node.get(), PyTuple_GET_ITEM(prog, 2), depth)) return nullptr;
+      // a dict with every field already in place: copying it and replacing values is cheaper than
+      // inserting each key into a new dict
+      node->layout = PyDict_New();
+      if (node->layout == nullptr) return nullptr;
+      for (const Field& f : node->fields) {
+        if (PyDict_SetItem(node->layout, f.name, Py_None) < 0) return nullptr;
+      }
       break;
+    }
     default:
       break;
   }
@@ -538,7 +548,7 @@ PyObject* DecodeMap(Reader& in, const Node& node) {
 }
 
 PyObject* DecodeRecord(Reader& in, const Node& node) {
-  PyObject* dict = _PyDict_NewPresized(static_cast<Py_ssize_t>(node.fields.size()));
+  PyObject* dict = PyDict_Copy(node.layout);
   if (dict == nullptr) return nullptr;
   for (const Field& f : node.fields) {
     PyObject* value = Decode(in, *f.type);
