@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps install run up down replay test test-py sidecar-test sidecar-fuzz lint bench kafka-up kafka-down kafka-status \
+.PHONY: help deps install run up down replay test test-py sidecar-test sidecar-fuzz codec-asan lint bench kafka-up kafka-down kafka-status \
 	dockerfiles helm k8s alerts-test dashboards images clean
 
 help: ## List the targets with what they do
@@ -73,13 +73,16 @@ test-py: install helm ## Python tests (starts the local broker when none runs)
 sidecar-test: ## Build the C++ risk sidecar and run its GoogleTest suite
 	bash services/risk_sidecar/scripts/test.sh
 
+codec-asan: install ## The Avro codec's C++ fast path under AddressSanitizer + UBSan with many corrupt messages
+	bash libs/common/scripts/asan.sh
+
 sidecar-fuzz: ## Fuzz the sidecar's frame parser (FUZZ_SECONDS, default 20)
 	bash services/risk_sidecar/scripts/fuzz.sh
 
 dockerfiles: install ## Render every Python service's Dockerfile from deploy/docker/service.Dockerfile.tmpl
 	$(PY) deploy/docker/render.py
 
-test: deps install lint sidecar-test sidecar-fuzz test-py ## Install everything from nothing and run every test
+test: deps install lint sidecar-test sidecar-fuzz codec-asan test-py ## Install everything from nothing and run every test
 	@echo "all tests passed"
 
 bench: install ## Benchmarks; results in bench/results/*.json

@@ -6,7 +6,9 @@ Run by ``deploy/images/build-all.sh`` with the repository's ``.venv`` Python (it
     python deploy/images/smoke.py --docker DOCKER --tag TAG --builds builds.tsv [SERVICE ...]
 
 Each image is started as its own container on the host network with its own ``QUORUM_TOPIC_PREFIX``
-namespace, HTTP port and consumer group, then stopped with SIGTERM, which must end it with exit code 0:
+namespace, HTTP port and consumer group, then stopped with SIGTERM, which must end it with exit code 0.
+Python images run with ``QUORUM_AVRO_BACKEND=avrofast``, so an image without the codec's compiled fast
+path fails to start:
 
 - a consumer service: ``/healthz`` answers 200, then ``/readyz`` turns 200 (partitions assigned)
   and its consumer group is listed by the broker;
@@ -36,6 +38,8 @@ from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.schemas import default_catalog
 
 STARTUP_TIMEOUT_S = 90.0
+FAST_CODEC = {"QUORUM_AVRO_BACKEND": "avrofast"}
+"""Every Python image must carry the codec's compiled fast path: without it the service refuses to start."""
 DESK_ARGS = ["run", "--start", "2018-01-01", "--end", "2018-03-31", "--reports", "/app/reports", "--run-id", "imgtest"]
 
 
@@ -67,7 +71,8 @@ class Context:
     def env(self, port: int) -> dict[str, str]:
         """The environment of a service container."""
         return {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "QUORUM_HTTP_HOST": "127.0.0.1",
-                "QUORUM_HTTP_PORT": str(port), "QUORUM_TOPIC_PREFIX": self.prefix, "QUORUM_LOG_LEVEL": "WARNING"}
+                "QUORUM_HTTP_PORT": str(port), "QUORUM_TOPIC_PREFIX": self.prefix, "QUORUM_LOG_LEVEL": "WARNING",
+                **FAST_CODEC}
 
     @cached_property
     def admin(self) -> AdminClient:
@@ -132,7 +137,7 @@ def check_desk(ctx: Context, service: str, result: Result) -> None:
     with tempfile.TemporaryDirectory(prefix="quorum-imgtest-") as tmp:
         os.chmod(tmp, 0o777)  # the image runs as uid 10001
         started = time.monotonic()
-        cid = ctx.docker.start(f"quorum-imgtest-{service}-{os.getpid()}", ctx.image(service), {},
+        cid = ctx.docker.start(f"quorum-imgtest-{service}-{os.getpid()}", ctx.image(service), FAST_CODEC,
                                DESK_ARGS, (f"{tmp}:/app/reports",))
         code = ctx.docker.wait(cid, timeout_s=300)
         result.joined_s = time.monotonic() - started
