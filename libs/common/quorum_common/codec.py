@@ -40,27 +40,25 @@ class AvroCodec:
     def __init__(self, registry: SchemaRegistry, fast: bool = True) -> None:
         """``fast=False`` leaves every record to fastavro (the reference the fast path is tested against)."""
         self.registry = registry
-        self._fast: dict[str, Any] = {}
-        self._fast_by_fingerprint: dict[bytes, tuple[AvroSchema, Any]] = {}
+        self._fast: dict[bytes, tuple[AvroSchema, Any]] = {}  # by fingerprint: current versions only
         for schema in registry if fast else ():
             compiled = compile_schema(schema, MARKER + schema.fingerprint)
             if compiled is not None:
-                self._fast[schema.name] = compiled
-                self._fast_by_fingerprint[schema.fingerprint] = (schema, compiled)
+                self._fast[schema.fingerprint] = (schema, compiled)
 
     @property
     def fast_schemas(self) -> frozenset[str]:
         """Names of the schemas encoded and decoded by the compiled fast path."""
-        return frozenset(self._fast)
+        return frozenset(schema.name for schema, _ in self._fast.values())
 
     def encode(self, schema: AvroSchema | str, record: dict[str, Any]) -> bytes:
         """Encode ``record`` with ``schema`` (an :class:`AvroSchema` or a full name)."""
         if isinstance(schema, str):
             schema = self.registry.get(schema)
-        fast = self._fast.get(schema.name)
+        fast = self._fast.get(schema.fingerprint)  # an earlier version passed in is written by fastavro
         if fast is not None:
             try:
-                return fast.encode(record)
+                return fast[1].encode(record)
             except Exception:  # fastavro below gives the reference result or error
                 pass
         buf = BytesIO()
@@ -87,7 +85,7 @@ class AvroCodec:
     def decode(self, data: bytes) -> tuple[AvroSchema, dict[str, Any]]:
         """Decode a message into the current version of its record's schema and the record (in that version)."""
         fp = data[2:HEADER_LEN]
-        fast = self._fast_by_fingerprint.get(fp) if isinstance(fp, bytes) else None
+        fast = self._fast.get(fp) if isinstance(fp, bytes) else None
         if fast is not None:
             try:
                 return fast[0], fast[1].decode(data)

@@ -49,6 +49,23 @@ def test_a_record_written_by_an_earlier_release_is_read_into_the_current_version
     assert release(avro) == []  # nothing new
 
 
+def test_encoding_with_an_earlier_version_writes_that_version(tmp_path: Path) -> None:
+    # the codec's fast path holds current versions only: an earlier one passed in must not be written as today's
+    avro = tmp_path / "avro"
+    write_version(avro)
+    release(avro)
+    write_version(avro, {"name": "venue", "type": "string", "default": "SIM", "doc": "added later"})
+    release(avro)
+    registry = SchemaRegistry.from_dir(avro)
+    (old,) = registry.earlier_versions()
+    codec = AvroCodec(registry)
+    assert codec.fast_schemas == {"quorum.v1.Probe"}
+    written = codec.encode(old, probe())
+    assert written[2:10] == old.fingerprint
+    assert codec.decode(written)[1] == {**probe(), "venue": "SIM"}
+    assert codec.encode("quorum.v1.Probe", probe())[2:10] == registry.get("quorum.v1.Probe").fingerprint
+
+
 def test_a_change_that_earlier_records_cannot_be_read_into_is_refused_naming_the_field(tmp_path: Path) -> None:
     avro = tmp_path / "avro"
     write_version(avro)
