@@ -32,12 +32,13 @@ def run(repeat: int = 5, number: int = 20_000) -> list[Figure]:
     for schema in chosen:
         record = records[schema.name]
         data = codec.encode(schema, record)
-        name = f"{schema.name.split('.')[-1]} (%s, {len(data)} B)"
-        for label, c, target in (("", codec, TARGET_US), (" with fastavro alone", reference, None)):
-            enc = _per_record_us(functools.partial(c.encode, schema, record), repeat, number)
-            dec = _per_record_us(functools.partial(c.decode, data), repeat, number)
-            figures.append(Figure(name % "encode" + label, round(enc, 3), "us/record", target, "max"))
-            figures.append(Figure(name % "decode" + label, round(dec, 3), "us/record", target, "max"))
+        short = schema.name.split(".")[-1]
+        for suffix, c, target in (("", codec, TARGET_US), (" with fastavro alone", reference, None)):
+            calls = {"encode": functools.partial(c.encode, schema, record), "decode": functools.partial(c.decode, data)}
+            for op, call in calls.items():
+                us = _per_record_us(call, repeat, number)
+                figures.append(Figure(f"{short} ({op}, {len(data)} B){suffix}", round(us, 3), "us/record", target,
+                                      "max"))
     write_result("codec", figures, notes=f"codec backend {avro_fast.BACKEND}; single-object encoding incl. 10-byte "
                  "header; best of 5 runs; sample records with every optional field set and one element per "
                  "array/map; the three largest schemas, then the two records the desk sends most")

@@ -1,6 +1,6 @@
 // quorum_common._avrofast: the Avro codec's fast path.
 //
-// A schema is compiled once (from the program that quorum_common.avro_program builds out of the
+// A schema is compiled once (from the program that quorum_common.avro_fast.program builds out of the
 // fastavro-parsed schema) into a tree of nodes; encode() turns a dict into the single-object message
 // (header + Avro binary body) and decode() turns a message back into a dict. Both mirror fastavro's
 // schemaless writer and reader: the Python codec falls back to fastavro whenever this path raises, so
@@ -76,11 +76,15 @@ struct Node {
 
 std::unique_ptr<Node> Compile(PyObject* prog, int depth);
 
+// Item ``i`` of a node's program, which must be a tuple; nullptr with a TypeError naming ``what``.
+PyObject* TupleItem(PyObject* prog, Py_ssize_t i, const char* what) {
+  PyObject* item = PyTuple_GET_ITEM(prog, i);
+  if (PyTuple_Check(item)) return item;
+  PyErr_Format(PyExc_TypeError, "%s must be a tuple", what);
+  return nullptr;
+}
+
 bool CompileFields(Node* node, PyObject* fields, int depth) {
-  if (!PyTuple_Check(fields)) {
-    PyErr_SetString(PyExc_TypeError, "record fields must be a tuple");
-    return false;
-  }
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields); ++i) {
     PyObject* f = PyTuple_GET_ITEM(fields, i);
     if (!PyTuple_Check(f) || PyTuple_GET_SIZE(f) != 4 || !PyUnicode_Check(PyTuple_GET_ITEM(f, 0))) {
@@ -137,11 +141,8 @@ std::unique_ptr<Node> Compile(PyObject* prog, int depth) {
   }
   switch (node->kind) {
     case kEnum: {
-      PyObject* symbols = PyTuple_GET_ITEM(prog, 1);
-      if (!PyTuple_Check(symbols)) {
-        PyErr_SetString(PyExc_TypeError, "enum symbols must be a tuple");
-        return nullptr;
-      }
+      PyObject* symbols = TupleItem(prog, 1, "enum symbols");
+      if (symbols == nullptr) return nullptr;
       for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(symbols); ++i) {
         PyObject* s = PyTuple_GET_ITEM(symbols, i);
         if (!PyUnicode_Check(s)) {
@@ -160,11 +161,8 @@ std::unique_ptr<Node> Compile(PyObject* prog, int depth) {
       if (!node->items) return nullptr;
       break;
     case kUnion: {
-      PyObject* branches = PyTuple_GET_ITEM(prog, 1);
-      if (!PyTuple_Check(branches)) {
-        PyErr_SetString(PyExc_TypeError, "union branches must be a tuple");
-        return nullptr;
-      }
+      PyObject* branches = TupleItem(prog, 1, "union branches");
+      if (branches == nullptr) return nullptr;
       for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(branches); ++i) {
         auto branch = Compile(PyTuple_GET_ITEM(branches, i), depth + 1);
         if (!branch) return nullptr;
@@ -187,7 +185,8 @@ std::unique_ptr<Node> Compile(PyObject* prog, int depth) {
       break;
     }
     case kRecord: {
-      if (!CompileFields(node.get(), PyTuple_GET_ITEM(prog, 2), depth)) return nullptr;
+      PyObject* fields = TupleItem(prog, 2, "record fields");
+      if (fields == nullptr || !CompileFields(node.get(), fields, depth)) return nullptr;
       // a dict with every field already in place: copying it and replacing values is cheaper than
       // inserting each key into a new dict
       node->layout = PyDict_New();
@@ -259,15 +258,16 @@ class Buffer {
   size_t cap_ = sizeof(inline_);
 };
 
-bool Fail(PyObject* exc_type, const char* what, PyObject* value) {
-  PyErr_Format(exc_type, "%s, got %.100s", what, Py_TYPE(value)->tp_name);
+// Sets EncodeError "<what>, got <type of value>" and returns false.
+bool Fail(const char* what, PyObject* value) {
+  PyErr_Format(g_encode_error, "%s, got %.100s", what, Py_TYPE(value)->tp_name);
   return false;
 }
 
 bool Encode(Buffer& out, const Node& node, PyObject* v, bool strict);
 
 bool EncodeInteger(Buffer& out, PyObject* v, bool strict, bool is_int) {
-  if (strict && (!PyLong_Check(v) || PyBool_Check(v))) return Fail(g_encode_error, "expected an int", v);
+  if (strict && (!PyLong_Check(v) || PyBool_Check(v))) return Fail("expected an int", v);
   long long n = PyLong_AsLongLong(v);
   if (n == -1 && PyErr_Occurred()) return false;
   if (strict && is_int && (n < INT32_MIN || n > INT32_MAX)) {
@@ -283,7 +283,7 @@ bool EncodeReal(Buffer& out, PyObject* v, bool strict, bool is_float) {
     d = PyFloat_AS_DOUBLE(v);
   } else {
     if (strict && !(PyFloat_Check(v) || (PyLong_Check(v) && !PyBool_Check(v)))) {
-      return Fail(g_encode_error, "expected a float or an int", v);
+      return Fail("expected a float or an int", v);
     }
     d = PyFloat_AsDouble(v);
     if (d == -1.0 && PyErr_Occurred()) return false;
@@ -296,7 +296,7 @@ bool EncodeReal(Buffer& out, PyObject* v, bool strict, bool is_float) {
 }
 
 bool EncodeString(Buffer& out, PyObject* v) {
-  if (!PyUnicode_Check(v)) return Fail(g_encode_error, "expected a str", v);
+  if (!PyUnicode_Check(v)) return Fail("expected a str", v);
   Py_ssize_t n;
   const char* s = PyUnicode_AsUTF8AndSize(v, &n);
   if (s == nullptr) return false;
@@ -304,7 +304,7 @@ bool EncodeString(Buffer& out, PyObject* v) {
 }
 
 bool EncodeRecord(Buffer& out, const Node& node, PyObject* v, bool strict) {
-  if (!PyDict_Check(v)) return Fail(g_encode_error, "expected a dict for a record", v);
+  if (!PyDict_Check(v)) return Fail("expected a dict for a record", v);
   for (const Field& f : node.fields) {
     PyObject* value = PyDict_GetItemWithError(v, f.name);  // borrowed
     if (value == nullptr) {
@@ -324,7 +324,7 @@ bool EncodeRecord(Buffer& out, const Node& node, PyObject* v, bool strict) {
 }
 
 bool EncodeArray(Buffer& out, const Node& node, PyObject* v, bool strict) {
-  if (!PyList_Check(v)) return Fail(g_encode_error, "expected a list", v);
+  if (!PyList_Check(v)) return Fail("expected a list", v);
   Py_ssize_t n = PyList_GET_SIZE(v);
   if (n > 0) {
     if (!out.Long(n)) return false;
@@ -344,7 +344,7 @@ bool EncodeArray(Buffer& out, const Node& node, PyObject* v, bool strict) {
 }
 
 bool EncodeMap(Buffer& out, const Node& node, PyObject* v, bool strict) {
-  if (!PyDict_Check(v)) return Fail(g_encode_error, "expected a dict for a map", v);
+  if (!PyDict_Check(v)) return Fail("expected a dict for a map", v);
   Py_ssize_t n = PyDict_GET_SIZE(v);
   if (n > 0) {
     if (!out.Long(n)) return false;
@@ -371,15 +371,15 @@ bool EncodeMap(Buffer& out, const Node& node, PyObject* v, bool strict) {
 
 bool EncodeUnion(Buffer& out, const Node& node, PyObject* v) {
   if (v == Py_None) {
-    if (node.null_branch < 0) return Fail(g_encode_error, "None is not in the union", v);
+    if (node.null_branch < 0) return Fail("None is not in the union", v);
     return out.Long(node.null_branch);
   }
   // fastavro reads a tuple as (type name, value) and a dict with "-type" as a typed record: leave them to it
-  if (node.value_branch < 0 || PyTuple_Check(v)) return Fail(g_encode_error, "no branch of the union fits", v);
+  if (node.value_branch < 0 || PyTuple_Check(v)) return Fail("no branch of the union fits", v);
   const Node& branch = *node.branches[static_cast<size_t>(node.value_branch)];
   if (PyDict_Check(v)) {
     int has = PyDict_Contains(v, g_type_key);
-    if (has != 0) return has < 0 ? false : Fail(g_encode_error, "a typed record", v);
+    if (has != 0) return has < 0 ? false : Fail("a typed record", v);
   }
   return out.Long(node.value_branch) && Encode(out, branch, v, true);
 }
@@ -387,10 +387,10 @@ bool EncodeUnion(Buffer& out, const Node& node, PyObject* v) {
 bool Encode(Buffer& out, const Node& node, PyObject* v, bool strict) {
   switch (node.kind) {
     case kNull:
-      if (strict && v != Py_None) return Fail(g_encode_error, "expected None", v);
+      if (strict && v != Py_None) return Fail("expected None", v);
       return true;
     case kBoolean: {
-      if (strict && !PyBool_Check(v)) return Fail(g_encode_error, "expected a bool", v);
+      if (strict && !PyBool_Check(v)) return Fail("expected a bool", v);
       int truth = PyObject_IsTrue(v);
       if (truth < 0) return false;
       return out.Byte(truth ? 1 : 0);
@@ -406,12 +406,12 @@ bool Encode(Buffer& out, const Node& node, PyObject* v, bool strict) {
     case kString:
       return EncodeString(out, v);
     case kBytes: {
-      if (!PyBytes_Check(v)) return Fail(g_encode_error, "expected bytes", v);
+      if (!PyBytes_Check(v)) return Fail("expected bytes", v);
       Py_ssize_t n = PyBytes_GET_SIZE(v);
       return out.Long(n) && out.Put(PyBytes_AS_STRING(v), static_cast<size_t>(n));
     }
     case kEnum: {
-      if (!PyUnicode_Check(v)) return Fail(g_encode_error, "expected an enum symbol (str)", v);
+      if (!PyUnicode_Check(v)) return Fail("expected an enum symbol (str)", v);
       for (size_t i = 0; i < node.symbols.size(); ++i) {
         if (node.symbols[i] == v) return out.Long(static_cast<int64_t>(i));
       }

@@ -57,9 +57,9 @@ class UnsupportedSchema(Exception):
 
 
 def program(schema: AvroSchema) -> tuple:
-    """The extension's program for ``schema``: nested tuples, named types expanded where referenced."""
-    named: dict[str, Any] = dict(schema.parsed.get("__named_schemas", {}))
-    return _node(schema.parsed, named, ())
+    """The extension's program for ``schema``: nested tuples, named types (fastavro's ``__named_schemas``)
+    expanded where referenced."""
+    return _node(schema.parsed, schema.parsed.get("__named_schemas", {}), ())
 
 
 def _node(t: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tuple:
@@ -80,7 +80,6 @@ def _node(t: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tuple:
         name = t["name"]
         if name in stack:
             raise UnsupportedSchema(f"recursive type {name}")
-        named[name] = t
         fields = []
         for f in t["fields"]:
             ftype = f["type"]
@@ -89,7 +88,6 @@ def _node(t: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tuple:
             fields.append((f["name"], _node(ftype, named, (*stack, name)), has_fallback, f.get("default")))
         return (_RECORD, name, tuple(fields))
     if kind == "enum":
-        named[t["name"]] = t
         return (_ENUM, tuple(t["symbols"]))
     if kind == "array":
         return (_ARRAY, _node(t["items"], named, stack))

@@ -122,7 +122,7 @@ def _optional_double_field(schema_name: str) -> str:
         (lambda r: r.update(extra="ignored"), "a key the schema does not have"),
     ],
 )
-def test_values_the_fast_path_declines_are_written_as_fastavro_writes_them(change, why: str) -> None:
+def test_values_fastavro_converts_are_written_as_fastavro_writes_them(change, why: str) -> None:
     record = _bar()
     change(record)
     assert FAST.encode("quorum.v1.BarClosed", record) == REFERENCE.encode("quorum.v1.BarClosed", record), why
@@ -140,7 +140,8 @@ def test_union_choices_follow_fastavro() -> None:
         with pytest.raises(CodecError, match="SignalGenerated"):
             FAST.encode(name, {**base, field: value})
     missing = {k: v for k, v in base.items() if k != field}  # a missing optional field is null
-    assert FAST.encode(name, missing) == FAST.encode(name, {**base, field: None})
+    as_null = REFERENCE.encode(name, {**base, field: None})
+    assert FAST.encode(name, missing) == REFERENCE.encode(name, missing) == as_null
 
 
 def test_a_missing_required_field_is_refused_with_fastavro_s_message() -> None:
@@ -231,3 +232,21 @@ def test_an_unknown_backend_is_refused_naming_the_variable() -> None:
     env = {"QUORUM_AVRO_BACKEND": "turbo", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "QUORUM_AVRO_BACKEND must be avrofast or fastavro" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("program", "error", "message"),
+    [
+        ((12, "R", "not a tuple"), TypeError, "record fields must be a tuple"),
+        ((12, "R", (("f", (8, ["A"]), False, None),)), TypeError, "enum symbols must be a tuple"),
+        ((12, "R", (("f", (11, [(0,), (5,)]), True, None),)), TypeError, "union branches must be a tuple"),
+        ((12, "R", (("f", (11, ((5,), (6,))), False, None),)), NotImplementedError, "more than one non-null"),
+        ((12, "R", (("f", (99,), False, None),)), ValueError, "unknown node kind 99"),
+        ((5,), ValueError, "top-level schema must be a record"),
+    ],
+)
+def test_a_malformed_program_is_refused_with_a_clear_error(program: tuple, error: type, message: str) -> None:
+    from quorum_common import _avrofast
+
+    with pytest.raises(error, match=message):
+        _avrofast.Schema(program, b"hdr")
