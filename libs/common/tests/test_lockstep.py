@@ -92,3 +92,35 @@ def test_a_bar_time_has_five_phase_ticks_then_its_calendar_boundaries() -> None:
     codec = TopicCodec()
     for t in ticks:
         codec.encode("sys.clock", t)
+
+
+def test_phase_buffer_takes_a_known_phase_and_order_instead_of_working_them_out() -> None:
+    buf = PhaseBuffer({t.name: i for i, t in enumerate(CATALOG)})
+    # the header says phase 30 and the record time 1, but the transport's phase and order win
+    late = Message("md.bars", "A", {"ts_event": 1, "event_id": "late"}, "s", {PHASE_HEADER: "30"})
+    early = Message("md.bars", "B", {"ts_event": 9, "event_id": "early"}, "s", {PHASE_HEADER: "30"})
+    buf.add(late, "l", phase=10, key=(2,))
+    buf.add(early, "e", phase=10, key=(1,))
+    assert buf.release(10) == []
+    assert [(m.value["event_id"], c) for m, c in buf.release(11)] == [("early", "e"), ("late", "l")]
+    assert len(buf) == 0
+
+
+def test_the_in_process_bus_hands_every_buffer_its_records_in_order_with_their_phase_header() -> None:
+    bus = InProcessBus(lockstep=True)
+    seen: dict[str, list[tuple[str, str | None, dict]]] = {"one": [], "two": []}
+    for name, got in seen.items():
+        bus.subscribe(name, ["md.bars"], lambda m, got=got: got.append((m.topic, m.key, m.headers)))
+    bus.add_source("ingest", source([1000, 2000], ["B", "A"]))
+    bus.run()
+    want = [("md.bars", s, {PHASE_HEADER: str(p)}) for p, s in ((0, "A"), (0, "B"), (1002, "A"), (1002, "B"))]
+    assert seen["one"] == seen["two"] == want
+
+
+def test_a_message_reads_its_event_time_once() -> None:
+    value = {"ts_event": 7, "event_id": "x"}
+    msg = Message("md.bars", None, value, "s")
+    assert msg.ts_event == 7 and isinstance(msg.ts_event, int)
+    value["ts_event"] = 8  # records are not changed after delivery; the first read stands
+    assert msg.ts_event == 7
+    assert Message("md.bars", None, {"ts_event": 9}, "s").ts_event == 9

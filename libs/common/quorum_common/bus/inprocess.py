@@ -21,7 +21,7 @@ from typing import Any
 
 from quorum_common.bus.base import Bus, Handler, Publisher
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
-from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
+from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer, canonical_key
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -37,7 +37,8 @@ class _InProcessPublisher:
         self._service = service
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
-        self._bus._enqueue(topic, key, record, inject_headers({}), phase=self._bus._phase)
+        bus = self._bus
+        bus._enqueue(topic, key, record, inject_headers({}) if bus.trace else {}, phase=bus._phase)
 
     def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
                     error: str = "") -> None:
@@ -65,7 +66,8 @@ class InProcessBus(Bus):
         self.trace = trace
         self.lockstep = lockstep
         self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
-        self._heap: list[tuple[int, int, str, str | None, Any, dict[str, str]]] = []
+        self._heap: list[tuple[int, int, str, str | None, Any, dict[str, str], int, int]] = []
+        """(ts_event, sequence, topic, key, payload, headers, source id or -1, phase)"""
         self._seq = itertools.count()
         self._subs: dict[str, list[_Subscription]] = defaultdict(list)
         self._sources: dict[int, tuple[str, Iterator[SourceItem]]] = {}
@@ -121,17 +123,17 @@ class InProcessBus(Bus):
 
     def _enqueue(self, topic: str, key: str | None, record: dict[str, Any], headers: dict[str, str],
                  source: int = -1, phase: int = 0) -> None:
+        """Queue a record; ``headers`` is a fresh dict of the caller's, extended here."""
         payload: Any = self.codec.encode(topic, record) if self.roundtrip else record
         if self.lockstep:
-            headers = {**headers, PHASE_HEADER: str(phase)}
-        if source >= 0:
-            headers = {**headers, "x-source": str(source)}
-        heapq.heappush(self._heap, (int(record["ts_event"]), next(self._seq), topic, key, payload, headers))
+            headers[PHASE_HEADER] = str(phase)
+        heapq.heappush(self._heap, (int(record["ts_event"]), next(self._seq), topic, key, payload, headers, source,
+                                    phase))
         self.published[topic] += 1
 
     def inject_raw(self, topic: str, key: str | None, payload: bytes, ts_event: int) -> None:
         """Queue raw bytes as if a producer had written them (tests of malformed input)."""
-        heapq.heappush(self._heap, (ts_event, next(self._seq), topic, key, payload, {}))
+        heapq.heappush(self._heap, (ts_event, next(self._seq), topic, key, payload, {}, -1, 0))
 
     def run(self, max_messages: int | None = None, progress: Callable[[int, int], None] | None = None,
             progress_every: int = 50_000) -> int:
@@ -141,20 +143,18 @@ class InProcessBus(Bus):
         """
         count = 0
         while self._heap and (max_messages is None or count < max_messages):
-            ts, _seq, topic, key, payload, headers = heapq.heappop(self._heap)
-            source = headers.get("x-source")
-            if source is not None:
-                headers = {k: v for k, v in headers.items() if k != "x-source"}
-                self._pull_source(int(source))
+            ts, _seq, topic, key, payload, headers, source, phase = heapq.heappop(self._heap)
+            if source >= 0:
+                self._pull_source(source)
             if topic == CLOCK_TOPIC:
                 self._phase = ts
-            self._deliver(topic, key, payload, headers)
+            self._deliver(topic, key, payload, headers, phase)
             count += 1
             if progress is not None and count % progress_every == 0:
                 progress(count, ts)
         return count
 
-    def _deliver(self, topic: str, key: str | None, payload: Any, headers: dict[str, str]) -> None:
+    def _deliver(self, topic: str, key: str | None, payload: Any, headers: dict[str, str], phase: int = 0) -> None:
         subs = self._subs.get(topic, ())
         if not subs and not self._taps:
             return
@@ -171,11 +171,12 @@ class InProcessBus(Bus):
         self.delivered[topic] += 1
         for tap in self._taps:
             tap(msg)
+        order = canonical_key(msg, self.topic_rank) if self.lockstep and topic != CLOCK_TOPIC else None
         for sub in subs:
             if sub.buffer is None:
                 self._invoke(sub, msg, payload)
             elif topic != CLOCK_TOPIC:
-                sub.buffer.add(msg, payload)
+                sub.buffer.add(msg, payload, phase, order)
             else:
                 for held, held_payload in sub.buffer.release(msg.ts_event):
                     self._invoke(sub, held, held_payload)

@@ -39,23 +39,33 @@ class PhaseBuffer:
     """Records waiting for the clock tick that releases them."""
 
     topic_rank: dict[str, int]
-    _items: list[tuple[int, Message, Any]] = field(default_factory=list)
+    _items: list[tuple[int, tuple, Message, Any]] = field(default_factory=list)
 
-    def add(self, msg: Message, context: Any = None) -> None:
-        """Hold ``msg`` (with any transport ``context``, e.g. its raw bytes) until its phase closes."""
-        self._items.append((phase_of(msg.headers), msg, context))
+    def add(self, msg: Message, context: Any = None, phase: int | None = None, key: tuple | None = None) -> None:
+        """Hold ``msg`` (with any transport ``context``, e.g. its raw bytes) until its phase closes.
+
+        ``phase`` (default: read from the ``x-phase`` header) and ``key`` (default: its :func:`canonical_key`)
+        let a transport that already knows them, or hands one record to several buffers, skip working them out.
+        """
+        if phase is None:
+            phase = phase_of(msg.headers)
+        if key is None:
+            key = canonical_key(msg, self.topic_rank)
+        self._items.append((phase, key, msg, context))
 
     def release(self, tick_ts: int) -> list[tuple[Message, Any]]:
         """Remove and return the records of phases before ``tick_ts``, in canonical order."""
-        ready = [(m, c) for p, m, c in self._items if p < tick_ts]
-        self._items = [(p, m, c) for p, m, c in self._items if p >= tick_ts]
-        ready.sort(key=lambda mc: canonical_key(mc[0], self.topic_rank))
-        return ready
+        ready = [item for item in self._items if item[0] < tick_ts]
+        if not ready:
+            return []
+        self._items = [item for item in self._items if item[0] >= tick_ts]
+        ready.sort(key=_sort_key)
+        return [(m, c) for _p, _k, m, c in ready]
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
         """Per (topic, partition): the offset of the earliest record still held (what may not be committed yet)."""
         first: dict[tuple[str, int], int] = {}
-        for _p, m, _c in self._items:
+        for _p, _k, m, _c in self._items:
             tp = (m.topic, m.partition)
             if m.offset < first.get(tp, m.offset + 1):
                 first[tp] = m.offset
@@ -63,6 +73,10 @@ class PhaseBuffer:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _sort_key(item: tuple[int, tuple, Message, Any]) -> tuple:
+    return item[1]
 
 
 def phase_of(headers: dict[str, str]) -> int:

@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class _TsEvent:
+    """``Message.ts_event``: read from the record once, then kept on the message (engines ask for it many
+    times). ``functools.cached_property`` does the same but takes a lock on every first read."""
+
+    def __get__(self, msg: Message | None, owner: type | None = None) -> int:
+        if msg is None:
+            return self  # type: ignore[return-value] - the descriptor itself, read on the class
+        ts = msg.__dict__["ts_event"] = int(msg.value["ts_event"])
+        return ts
+
+
 @dataclass(frozen=True)
 class Message:
     """A decoded record with its routing facts.
@@ -22,7 +33,5 @@ class Message:
     partition: int = 0
     offset: int = -1
 
-    @property
-    def ts_event(self) -> int:
-        """Event time of the record, ns since the epoch."""
-        return int(self.value["ts_event"])
+    ts_event = _TsEvent()
+    """Event time of the record, ns since the epoch."""
