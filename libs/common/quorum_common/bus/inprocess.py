@@ -171,7 +171,7 @@ class InProcessBus(Bus):
         self.delivered[topic] += 1
         for tap in self._taps:
             tap(msg)
-        order = canonical_key(msg, self.topic_rank) if self.lockstep and topic != CLOCK_TOPIC else None
+        order = canonical_key(msg, self.topic_rank) if self.lockstep and subs and topic != CLOCK_TOPIC else None
         for sub in subs:
             if sub.buffer is None:
                 self._invoke(sub, msg, payload)
