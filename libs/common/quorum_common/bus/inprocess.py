@@ -154,7 +154,7 @@ class InProcessBus(Bus):
                 progress(count, ts)
         return count
 
-    def _deliver(self, topic: str, key: str | None, payload: Any, headers: dict[str, str], phase: int = 0) -> None:
+    def _deliver(self, topic: str, key: str | None, payload: Any, headers: dict[str, str], phase: int) -> None:
         subs = self._subs.get(topic, ())
         if not subs and not self._taps:
             return

@@ -21,6 +21,7 @@ consumer's report on the previous tick and stamps the tick with the offsets to r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from quorum_common.bus.message import Message
@@ -59,7 +60,7 @@ class PhaseBuffer:
         if not ready:
             return []
         self._items = [item for item in self._items if item[0] >= tick_ts]
-        ready.sort(key=_sort_key)
+        ready.sort(key=itemgetter(1))  # the canonical key
         return [(m, c) for _p, _k, m, c in ready]
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
@@ -73,10 +74,6 @@ class PhaseBuffer:
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-def _sort_key(item: tuple[int, tuple, Message, Any]) -> tuple:
-    return item[1]
 
 
 def phase_of(headers: dict[str, str]) -> int:
