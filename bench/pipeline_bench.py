@@ -30,6 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from quorum_common import kafka_local
 from quorum_common.benchjson import Figure, write_result
 from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
+from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
 from quorum_common.schemas import TopicCatalog, default_catalog
@@ -97,7 +98,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog()
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     ensure_topics(conf, catalog, prefix)
-    watcher = _watcher(prefix, ["md.bars", "orders.proposed"], catalog)
+    watcher = _watcher(prefix, ["md.bars", "orders.proposed", PROGRESS_TOPIC], catalog)
     # Event-time pacing: 5 trading days per 7 calendar days.
     speed = rate / SYMBOLS_PER_DAY * 86_400 * 7 / 5
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
@@ -107,7 +108,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
     orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
     order_ids: list[str] = []
-    bars = 0
+    bars = reports = 0
     first = last = None
     broker = kafka_local.broker_pid()
     broker_first = broker_last = 0.0
@@ -129,7 +130,9 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
                 broker_last, sampled_at = _cpu_s(broker), now
                 if not sampled_since:
                     broker_first, sampled_since = broker_last, now
-            if topic == "md.bars":
+            if topic == PROGRESS_TOPIC:
+                reports += 1
+            elif topic == "md.bars":
                 bars += 1
                 first, last = first or now, now
                 produced = m.timestamp()[1] / 1000
@@ -155,6 +158,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         Figure(f"bar times with orders at {at}", len({t for t, _seen in orders if t in last_bar}), "bar times",
                None),
         Figure(f"orders measured at {at}", len(latencies), "orders", None),
+        Figure(f"phase reports per bar time at {at}", round(reports / max(len(last_bar), 1), 2), "reports", None),
         Figure(f"broker CPU during the replay at {at}", round((broker_last - broker_first)
                / max(sampled_at - sampled_since, 1e-9), 2), "cores", None),
     ], _digest(order_ids)
@@ -185,10 +189,11 @@ def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "20
     by_profile = {label.lstrip(", ") or "default": digest for label, digest in expected.items()}
     write_result("pipeline", figures, notes=(
         f"{start}..{end}, default mandate; every service its own process in lockstep (phase barrier before "
-        "every clock tick), at-least-once unless the figure says exactly_once (a Kafka transaction per handled "
-        "batch, the phase report inside it), optimiser early (a solve starts in a worker at BAR_CLOSE and lands "
-        "in its rebalance tick, as inline, or the number of sessions later the figure says); regime refits "
-        "inline, or landing the rows later the figure says, fitted in a worker; every replay a "
+        "every clock tick, waiting for the services that may have published in the phase), at-least-once unless "
+        "the figure says exactly_once (a Kafka transaction per handled batch, the phase report inside it), "
+        "optimiser early (a solve starts in a worker at BAR_CLOSE and lands in its rebalance tick, as inline, or "
+        "the number of sessions later the figure says); regime refits inline, or landing the rows later the figure "
+        "says, fitted in a worker; every replay a "
         f"fresh desk on topics of its own, from {warm_from} (unmeasured warm-up of the desk and the broker) on; "
         "latency from the producer timestamp of the last bar of a bar time to each order's arrival; "
         f"every run proposed the orders of the embedded desk with its settings (client order ids digests {by_profile})"

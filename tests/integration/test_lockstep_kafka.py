@@ -1,18 +1,19 @@
 """Lockstep mode: an engine fed by several topics and partitions sees the same sequence on Kafka as
-in-process, because each tick waits for every consumer's report on the previous one and carries the
-offsets its consumers must have read (bus/phase_barrier.py)."""
+in-process, because each tick waits for the reports on the previous one of every consumer that may have
+published in it, and carries the offsets its consumers must have read (bus/phase_barrier.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message
-from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
+from quorum_common.bus.phase_barrier import PROGRESS_TOPIC, WAIT_HEADER, ReportRule
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import Source, envelope
 from quorum_common.phases import clock_tick
@@ -58,19 +59,19 @@ def wire(bus, seen: list) -> None:
     bus.subscribe("probe", ["md.bars", "signals.raw", "sys.clock"], probe)
 
 
-@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
-def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, kafka_topics, delivery: str) -> None:
+def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services, source: type[Source]
+                  ) -> tuple[list, list, dict]:
+    """The sequence the engines ``wire_services(bus, seen)`` wires (relay and probe) see in-process and over Kafka
+    (as soon as the source is through: its end waits for the consumers), and the source barrier's rules."""
     expected: list = []
     inproc = InProcessBus(lockstep=True)
-    wire(inproc, expected)
-    inproc.add_source("ingest", Bars().records())
+    wire_services(inproc, expected)
+    inproc.add_source("ingest", source().records())
     inproc.run()
-    assert len(expected) == 12 * (2 * len(SYMBOLS) + 2)
 
-    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
     got: list = []
     bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
-    wire(bus, got)
+    wire_services(bus, got)
     stop = threading.Event()
     threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in ("relay", "probe")]
     for t in threads:
@@ -80,11 +81,19 @@ def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, 
             assert bus.loop(s).ready.wait(30)
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
-            publish_source(Bars(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
+            publish_source(source(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
+            return expected, list(got), dict(barrier.rules)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, kafka_topics, delivery: str) -> None:
+    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
+    expected, got, _rules = run_both_ways(kafka_config, prefix, delivery, wire, Bars)
+    assert len(expected) == 12 * (2 * len(SYMBOLS) + 2)
     assert got == expected
 
 
@@ -206,3 +215,83 @@ def test_records_held_by_a_stopped_consumer_are_handled_by_its_successor(kafka_c
         thread.join(timeout=30)
     assert sorted(second[:-1]) == [("md.bars", s) for s in SYMBOLS], "the successor lost the held bars"
     assert second[-1] == ("sys.clock", "XNYS")
+
+
+class BarsAndDayEnds(Source):
+    """Bars, then a BAR_CLOSE, a VOTE and a DAY_END tick per bar time."""
+
+    def __init__(self, times: int = 6) -> None:
+        self.times = times
+
+    def records(self):
+        seq = 0
+        for i in range(self.times):
+            t = (i + 1) * 1_000_000
+            for s in SYMBOLS[:3]:
+                rec = sample_record(CATALOG.schema_for("md.bars"), seed=i)
+                rec.update(envelope(t, "bar", s), symbol=s, close=100.0 + i)
+                yield "md.bars", s, rec
+            for kind in ("BAR_CLOSE", "VOTE", "DAY_END"):
+                seq += 1
+                yield "sys.clock", "XNYS", clock_tick(kind, t, seq)
+
+
+def wire_quiet(bus, seen: list) -> None:
+    """A relay turning bars into signals (no clock) and a probe of signals that publishes nothing (acts_on ())."""
+    relay_pub = bus.publisher("relay")
+
+    def relay(msg: Message) -> None:
+        relay_pub.publish("signals.raw", {**SIGNAL, **envelope(msg.ts_event, "sig", msg.key), "symbol": msg.key},
+                          key=msg.key)
+
+    def probe(msg: Message) -> None:
+        if msg.topic == "sys.clock" and msg.ts_event == clock_tick("DAY_END", 6_000_000, 0)["ts_event"]:
+            time.sleep(0.5)  # slow on the last tick, which the source waits for nobody's report on
+        seen.append((msg.topic, msg.key, msg.ts_event))
+
+    bus.subscribe("relay", ["md.bars"], relay)
+    bus.subscribe("probe", ["signals.raw", "sys.clock"], probe, acts_on=())
+
+
+def _all_records(kafka_config: dict, physical: str) -> list:
+    """Every record of partition 0 of ``physical`` so far (up to its high watermark, which under exactly_once
+    counts the transaction markers too)."""
+    tp = TopicPartition(physical, 0)
+    consumer = Consumer({**kafka_config, "group.id": f"check-{physical}", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    consumer.assign([TopicPartition(physical, 0, 0)])
+    _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+    out: list = []
+    while consumer.position([tp])[0].offset < high:
+        m = consumer.poll(10)
+        assert m is not None, f"{physical} ends at offset {high}, read {len(out)} records"
+        if m.error() is None:
+            out.append(m)
+    consumer.close()
+    return out
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_report(kafka_config, kafka_topics,
+                                                                                  delivery: str) -> None:
+    """A tick names in x-wait the consumers that may publish after it (records released to them, or a kind they
+    act on; every consumer until its first report states its rule); only they report, the sequence every engine
+    sees stays the in-process one, and the source's end waits until every consumer handled the last tick."""
+    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
+    expected, got, rules = run_both_ways(kafka_config, prefix, delivery, wire_quiet, BarsAndDayEnds)
+    assert got == expected, "the source's end returned before the consumers were done, or the order differs"
+    assert rules == {"relay": ReportRule(frozenset({"md.bars"}), frozenset()),
+                     "probe": ReportRule(frozenset({"signals.raw"}), frozenset())}
+
+    ticks = {CODEC.decode("sys.clock", m.value())[1]["event_id"]: (CODEC.decode("sys.clock", m.value())[1]["kind"],
+                                                                    dict(m.headers())[WAIT_HEADER].decode())
+             for m in _all_records(kafka_config, prefix + "sys.clock")}
+    kinds = [kind for kind, _wait in ticks.values()]
+    assert kinds == ["BAR_CLOSE", "VOTE", "DAY_END"] * 6
+    waits = [wait for _kind, wait in ticks.values()]
+    # The first tick waits for both (no rule known yet); then bars wake the relay, its signals the probe, and a
+    # DAY_END releases nothing to anyone.
+    assert waits == ["probe,relay", "probe", ""] + ["relay", "probe", ""] * 5
+    reports = [CODEC.decode(PROGRESS_TOPIC, m.value())[1] for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)]
+    by_kind = Counter((r["service"], ticks[r["tick_id"]][0]) for r in reports)
+    assert by_kind == {("relay", "BAR_CLOSE"): 6, ("probe", "BAR_CLOSE"): 1, ("probe", "VOTE"): 6}

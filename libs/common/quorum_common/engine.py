@@ -43,6 +43,11 @@ class Engine(ABC):
 
     inputs: tuple[str, ...] = ()
     """Logical topics the engine consumes (a class default; an engine may set its own per instance)."""
+    acts_on: tuple[str, ...] | None = None
+    """Lockstep: the ``sys.clock`` tick kinds on which the engine may publish when no record was released to it
+    in that phase (the manager's VOTE); None: any kind. Only engines that consume ``sys.clock`` are handed ticks.
+    The source of a Kafka run waits for an engine's phase report only where it may publish
+    (:mod:`quorum_common.bus.phase_barrier`), and the in-process bus refuses a record published elsewhere."""
 
     def __init__(self, publisher: Publisher, clock: EventClock | None = None) -> None:
         self.publisher = publisher

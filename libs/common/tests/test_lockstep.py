@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from quorum_common.bus.inprocess import InProcessBus
+import pytest
+from quorum_common.bus.inprocess import InProcessBus, LockstepViolation
 from quorum_common.bus.lockstep import PHASE_HEADER, PhaseBuffer, canonical_key
 from quorum_common.bus.message import Message
 from quorum_common.engine import envelope
@@ -124,3 +125,51 @@ def test_a_message_reads_its_event_time_once() -> None:
     value["ts_event"] = 8  # records are not changed after delivery; the first read stands
     assert msg.ts_event == 7
     assert Message("md.bars", None, {"ts_event": 9}, "s").ts_event == 9
+
+
+def _publishing_on_ticks(acts_on: tuple[str, ...] | None, kinds: set[str]) -> list[str]:
+    """A desk of one clock-driven engine that publishes a signal on every tick of ``kinds`` (with nothing released
+    to it: it consumes only the clock); the kinds of the ticks it published on."""
+    bus = InProcessBus(lockstep=True)
+    pub, published = bus.publisher("voter"), []
+
+    def on_tick(msg: Message) -> None:
+        if msg.value["kind"] in kinds:
+            published.append(msg.value["kind"])
+            pub.publish("signals.raw", {**sample_record(CATALOG.schema_for("signals.raw")),
+                                        **envelope(msg.ts_event, "sig", msg.value["kind"])}, key="A")
+
+    bus.subscribe("voter", ["sys.clock"], on_tick, acts_on)
+    bus.add_source("ingest", source([1000, 2000], ["A"]))
+    bus.run()
+    return published
+
+
+def test_an_engine_publishes_freely_on_the_ticks_it_acts_on() -> None:
+    assert _publishing_on_ticks(("VOTE",), {"VOTE"}) == ["VOTE", "VOTE"]
+    assert _publishing_on_ticks(None, {"BAR_CLOSE", "VOTE"}) == ["BAR_CLOSE", "VOTE"] * 2  # None: every kind
+
+
+def test_an_engine_publishing_on_a_tick_it_does_not_act_on_stops_the_run_naming_the_kind() -> None:
+    """Over Kafka the source would not wait for that record's report (bus/phase_barrier.py): a programming error,
+    not a dead letter."""
+    with pytest.raises(LockstepViolation, match=r"voter published signals\.raw on a BAR_CLOSE tick"):
+        _publishing_on_ticks(("VOTE",), {"BAR_CLOSE", "VOTE"})
+
+
+def test_an_engine_may_publish_on_any_tick_that_released_records_to_it() -> None:
+    """Records released at a tick make any kind a tick the engine may publish on (the source sees them coming)."""
+    bus = InProcessBus(lockstep=True)
+    pub, kinds = bus.publisher("relay"), []
+
+    def on_message(msg: Message) -> None:
+        if msg.topic == "md.bars":
+            pub.publish("signals.raw", {**sample_record(CATALOG.schema_for("signals.raw")),
+                                        **envelope(msg.ts_event, "sig", msg.key)}, key=msg.key)
+        else:
+            kinds.append(msg.value["kind"])
+
+    bus.subscribe("relay", ["md.bars", "sys.clock"], on_message, acts_on=())
+    bus.add_source("ingest", source([1000], ["A", "B"]))
+    bus.run()
+    assert bus.published["signals.raw"] == 2 and kinds == ["BAR_CLOSE", "VOTE"]

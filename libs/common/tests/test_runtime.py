@@ -85,6 +85,19 @@ def test_http_endpoint_serves_health_readiness_and_prometheus_metrics() -> None:
         server.stop()
 
 
+class Barrier:
+    """A source barrier that notes its waits ("|") and its finish ("end")."""
+
+    def __init__(self, note) -> None:
+        self.note = note
+
+    def __call__(self) -> None:
+        self.note("|")
+
+    def finish(self) -> None:
+        self.note("end")
+
+
 def test_a_lockstep_source_holds_a_bar_time_until_the_desk_finished_the_last_phase() -> None:
     """The barrier runs before every tick and before the first record after a tick: the bars of the
     next bar time leave only once every consumer reported on the last tick (so no bar waits in a topic
@@ -103,9 +116,9 @@ def test_a_lockstep_source_holds_a_bar_time_until_the_desk_finished_the_last_pha
         def publish(self, topic: str, record: dict, *, key: str | None = None) -> None:
             seen.append(key if topic == "md.bars" else record["kind"])
 
-    publish_source(Records(), Log(), threading.Event(), barrier=lambda: seen.append("|"))
+    publish_source(Records(), Log(), threading.Event(), barrier=Barrier(lambda what: seen.append(what)))
     assert seen == [
-        "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|", "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|"]
+        "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "|", "KO", "PEP", "|", "BAR_CLOSE", "|", "VOTE", "end"]
 
 
 def test_a_paced_lockstep_source_runs_its_barrier_before_waiting_for_the_next_bar_time() -> None:
@@ -125,7 +138,7 @@ def test_a_paced_lockstep_source_runs_its_barrier_before_waiting_for_the_next_ba
             seen.append((topic, time.monotonic()))
 
     publish_source(Records(), Log(), threading.Event(), speed=2.5,  # the second bar time is due 0.4 s later
-                   barrier=lambda: seen.append(("|", time.monotonic())))
-    assert [t for t, _ in seen] == ["md.bars", "|", "sys.clock", "|", "md.bars", "|", "sys.clock", "|"]
+                   barrier=Barrier(lambda what: seen.append((what, time.monotonic()))))
+    assert [t for t, _ in seen] == ["md.bars", "|", "sys.clock", "|", "md.bars", "|", "sys.clock", "end"]
     barrier_after_tick, second_bar = seen[3][1], seen[4][1]
     assert second_bar - barrier_after_tick >= 0.2  # the wait came after the barrier (the other way round: ~0)

@@ -44,7 +44,7 @@ def main() -> None:
     group = f"admin-view-{uuid.uuid4().hex[:12]}"
     view_bus.set_metrics(group, metrics)
     view = AdminView(view_bus.publisher(group), settings.desk)
-    view_bus.subscribe(group, view.inputs, view.on_message)
+    view_bus.subscribe_engine(group, view)
     loop = view_bus.loop(group)
     api = AdminApi(view, api_bus.publisher("admin"), settings.admin_tokens, settings.desk, flush=api_bus.flush)
     app = build_app("admin", metrics, loop.ready.is_set)

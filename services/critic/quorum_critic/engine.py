@@ -48,6 +48,7 @@ class CriticEngine(Engine):
     def __init__(self, settings: CriticSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
         self.settings = settings
+        self.acts_on = (settings.report_tick,)  # the periodic report
         self.ledger = AgentLedger()
         self.navs = NavSeries(settings.sharpe_window, settings.sharpe_min_periods, settings.periods_per_year)
         self.ratchet = LimitRatchet(settings.tighten_factors, settings.min_limit_scale)

@@ -57,7 +57,7 @@ class HaltDrill:
         ensure_topics(client_config, default_catalog(), prefix)
         self.risk_bus = KafkaBus(client_config, topic_prefix=prefix)
         engine = RISK.engine(RiskSettings(), self.risk_bus.publisher("risk"))
-        self.risk_bus.subscribe("risk", engine.inputs, engine.on_message)
+        self.risk_bus.subscribe_engine("risk", engine)
         self.feed = KafkaBus(client_config, topic_prefix=prefix, linger_ms=0)
         self.api_bus = KafkaBus(client_config, topic_prefix=prefix, linger_ms=0)
         digests = {hashlib.sha256(t.encode()).hexdigest(): Principal(name=f"drill-{r}", role=r)

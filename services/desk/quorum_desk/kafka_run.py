@@ -37,7 +37,7 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         bus = KafkaBus(client_config, topic_prefix=prefix, delivery=delivery, lockstep=True,
                        consumer_overrides={"session.timeout.ms": 6000})
         engine = spec.engine(service_settings(spec, overrides), bus.publisher(spec.name))
-        bus.subscribe(spec.name, engine.inputs, engine.on_message)
+        bus.subscribe_engine(spec.name, engine)
         buses.append((spec.name, bus))
         engines.append(engine)
         threads.append(threading.Thread(target=bus.run_service, args=(spec.name, stop), name=spec.name, daemon=True))

@@ -89,6 +89,7 @@ class PortfolioEngine(Engine):
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
         self.settings = settings
+        self.acts_on = (settings.rebalance_tick,)  # sessions: targets, orders, snapshots
         self.ledger = Ledger()
         self.history = PriceHistory(settings.lookback_bars + 1)
         self.mandate: Mandate | None = None

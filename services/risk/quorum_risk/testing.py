@@ -119,7 +119,7 @@ class Harness:
     def __init__(self, bus: InProcessBus | None = None, **settings: Any) -> None:
         self.bus = bus or InProcessBus()
         self.engine = RiskEngine(RiskSettings(**settings), self.bus.publisher("risk"))
-        self.bus.subscribe("risk", RiskEngine.inputs, self.engine.on_message)
+        self.bus.subscribe_engine("risk", self.engine)
         self.seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.bus.tap(lambda m: self.seen[m.topic].append(m.value))
         self._pub = self.bus.publisher("test")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from quorum_common.bus.message import Message
+
+if TYPE_CHECKING:
+    from quorum_common.engine import Engine
 
 Handler = Callable[[Message], None]
 """Called once per delivered message; raising sends the message to its dead-letter topic."""
@@ -35,5 +38,14 @@ class Bus(ABC):
         """The publisher of ``service``."""
 
     @abstractmethod
-    def subscribe(self, service: str, topics: Iterable[str], handler: Handler) -> None:
-        """Deliver every record of ``topics`` to ``handler`` on behalf of ``service``."""
+    def subscribe(self, service: str, topics: Iterable[str], handler: Handler,
+                  acts_on: Iterable[str] | None = None) -> None:
+        """Deliver every record of ``topics`` to ``handler`` on behalf of ``service``.
+
+        ``acts_on`` (lockstep): the clock tick kinds on which ``handler`` may publish with no record released
+        to it in that phase (:attr:`quorum_common.engine.Engine.acts_on`; None: every kind).
+        """
+
+    def subscribe_engine(self, service: str, engine: Engine) -> None:
+        """Subscribe ``engine`` on behalf of ``service``: its inputs, its ``on_message`` and its ``acts_on``."""
+        self.subscribe(service, engine.inputs, engine.on_message, engine.acts_on)

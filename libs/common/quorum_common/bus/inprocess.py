@@ -6,7 +6,10 @@ subscribed handler. With ``roundtrip=True`` (the default) each record is encoded
 through the Avro codec, so engines see exactly the types they would see over Kafka.
 
 With ``lockstep=True`` subscribers receive records in phases cut by the clock ticks, exactly as the
-Kafka transport does in lockstep mode (see :mod:`quorum_common.bus.lockstep`).
+Kafka transport does in lockstep mode (see :mod:`quorum_common.bus.lockstep`). A subscriber that publishes
+on a tick with no record released to it, of a kind not in its ``acts_on``, stops the run with
+:class:`LockstepViolation`: over Kafka the source would not have waited for those records
+(:mod:`quorum_common.bus.phase_barrier`), so every embedded run checks the engines' ``acts_on``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from quorum_common.runtime.tracing import consume_span, inject_headers
 log = logging.getLogger(__name__)
 
 
+class LockstepViolation(RuntimeError):
+    """An engine published on a tick where lockstep says it cannot (see the module doc): a programming error."""
+
+
 class _InProcessPublisher:
     def __init__(self, bus: InProcessBus, service: str) -> None:
         self._bus = bus
@@ -38,6 +45,10 @@ class _InProcessPublisher:
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
         bus = self._bus
+        if bus._idle_service == self._service:
+            raise LockstepViolation(
+                f"{self._service} published {topic} on a {bus._idle_kind} tick with no record released to it: "
+                f"add {bus._idle_kind} to its engine's acts_on, or the source of a Kafka run would not wait for it")
         bus._enqueue(topic, key, record, inject_headers({}) if bus.trace else {}, phase=bus._phase)
 
     def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
@@ -54,6 +65,7 @@ class _Subscription:
     handler: Handler
     wants_clock: bool
     buffer: PhaseBuffer | None
+    acts_on: frozenset[str] | None = None
 
 
 class InProcessBus(Bus):
@@ -77,13 +89,18 @@ class InProcessBus(Bus):
         self.delivered: dict[str, int] = defaultdict(int)
         self.published: dict[str, int] = defaultdict(int)
         self._taps: list[Handler] = []
+        self._idle_service: str | None = None
+        """Lockstep: the service handling a tick on which it may not publish (see :class:`LockstepViolation`)."""
+        self._idle_kind = ""
 
     def publisher(self, service: str) -> Publisher:
         """The publisher of ``service``."""
         return _InProcessPublisher(self, service)
 
-    def subscribe(self, service: str, topics: Iterable[str], handler: Handler) -> None:
-        """Deliver every record of ``topics`` to ``handler`` (in lockstep phases when enabled)."""
+    def subscribe(self, service: str, topics: Iterable[str], handler: Handler,
+                  acts_on: Iterable[str] | None = None) -> None:
+        """Deliver every record of ``topics`` to ``handler`` (in lockstep phases when enabled; ``acts_on``: the
+        tick kinds on which it may publish with no record released to it, None: every kind)."""
         topics = list(topics)
         for topic in topics:
             self.catalog_check(topic)
@@ -91,7 +108,8 @@ class InProcessBus(Bus):
             for topic in topics:
                 self._subs[topic].append(_Subscription(service, handler, True, None))
             return
-        sub = _Subscription(service, handler, CLOCK_TOPIC in topics, PhaseBuffer(self.topic_rank))
+        sub = _Subscription(service, handler, CLOCK_TOPIC in topics, PhaseBuffer(self.topic_rank),
+                            None if acts_on is None else frozenset(acts_on))
         for topic in {*topics, CLOCK_TOPIC}:
             self._subs[topic].append(sub)
 
@@ -178,10 +196,24 @@ class InProcessBus(Bus):
             elif topic != CLOCK_TOPIC:
                 sub.buffer.add(msg, payload, phase, order)
             else:
-                for held, held_payload in sub.buffer.release(msg.ts_event):
+                released = sub.buffer.release(msg.ts_event)
+                for held, held_payload in released:
                     self._invoke(sub, held, held_payload)
                 if sub.wants_clock:
-                    self._invoke(sub, msg, payload)
+                    self._invoke_tick(sub, msg, payload, bool(released))
+
+    def _invoke_tick(self, sub: _Subscription, msg: Message, payload: Any, released: bool) -> None:
+        """Hand a tick to ``sub``; with no record ``released`` to it and a kind not in its ``acts_on`` it may not
+        publish (:class:`LockstepViolation`)."""
+        kind = msg.value["kind"]
+        if released or sub.acts_on is None or kind in sub.acts_on:
+            self._invoke(sub, msg, payload)
+            return
+        self._idle_service, self._idle_kind = sub.service, kind
+        try:
+            self._invoke(sub, msg, payload)
+        finally:
+            self._idle_service = None
 
     def _invoke(self, sub: _Subscription, msg: Message, payload: Any) -> None:
         try:
@@ -190,6 +222,8 @@ class InProcessBus(Bus):
                     sub.handler(msg)
             else:
                 sub.handler(msg)
+        except LockstepViolation:
+            raise
         except Exception as exc:  # a failing handler must not stop the others
             raw = payload if isinstance(payload, bytes) else self.codec.encode(msg.topic, msg.value)
             self._dead_letter(msg.topic, msg.key, raw, REASON_HANDLER, exc, sub.service, msg.headers)

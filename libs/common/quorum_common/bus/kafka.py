@@ -16,11 +16,12 @@
   and the producer is flushed.
 - ``lockstep=True`` delivers in clock-tick phases, as the in-process bus does
   (:mod:`quorum_common.bus.lockstep`); every record is tagged with its publisher's phase. A tick is
-  held until the consumer has read up to the offsets it carries, and every handled tick is reported
-  to the source (:mod:`quorum_common.bus.phase_barrier`). A record held for a later phase (and a
-  held tick) is not committed before it is handled: a consumer stopped or crashed mid-phase leaves
-  it to the next one. Under ``exactly_once`` the phase report is part of the transaction of the
-  tick's outputs (when it had any), so the source sees it exactly when they become readable.
+  held until the consumer has read up to the offsets it carries, and a handled tick is reported to
+  the source when the tick names the consumer in ``x-wait`` (:mod:`quorum_common.bus.phase_barrier`).
+  A record held for a later phase (and a held tick) is not committed before it is handled: a consumer
+  stopped or crashed mid-phase leaves it to the next one. Under ``exactly_once`` the phase report is
+  part of the transaction of the tick's outputs (when it had any), so the source sees it exactly when
+  they become readable.
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ from typing import Any, Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
+from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message
 from quorum_common.bus.phase_barrier import (
     AFTER_HEADER,
     PROGRESS_TOPIC,
+    WAIT_HEADER,
     Offsets,
     PhaseBarrier,
     decode_after,
     encode_after,
+    encode_wait,
     phase_report,
+    waited_on,
 )
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -92,6 +97,10 @@ class KafkaPublisher:
         """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
         self.after: Offsets | None = None
         """Offsets stamped on the next clock tick as ``x-after`` (set by the source's phase barrier)."""
+        self.waiting: Callable[[str], list[str]] | None = None
+        """The source's phase barrier: the consumers a tick of a kind waits for, stamped on it as ``x-wait``."""
+        self.records_published = 0
+        """Records published other than clock ticks (a lockstep consumer: whether a tick had outputs)."""
 
     @property
     def producer(self) -> Producer:
@@ -121,7 +130,11 @@ class KafkaPublisher:
             if topic == CLOCK_TOPIC:  # a lockstep source's tick: it opens the next phase
                 if self.after is not None:
                     headers.append((AFTER_HEADER, encode_after(self.after).encode()))
+                if self.waiting is not None:
+                    headers.append((WAIT_HEADER, encode_wait(self.waiting(record["kind"])).encode()))
                 self.phase, self.last_tick_id = int(record["ts_event"]), record["event_id"]
+        if topic != CLOCK_TOPIC:
+            self.records_published += 1
         out = (topic, key, value, headers)
         if self._buffer is not None:
             self._buffer.append(out)
@@ -271,8 +284,10 @@ class KafkaBus(Bus):
             self._publishers[service] = KafkaPublisher(self, service)
         return self._publishers[service]
 
-    def subscribe(self, service: str, topics: Iterable[str], handler: Handler) -> None:
-        """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`."""
+    def subscribe(self, service: str, topics: Iterable[str], handler: Handler,
+                  acts_on: Iterable[str] | None = None) -> None:
+        """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`. ``acts_on``: the
+        clock tick kinds on which the handler may publish with no record released to it (None: every kind)."""
         topics = list(topics)
         for t in topics:
             self.codec.catalog.topic(t)
@@ -284,7 +299,8 @@ class KafkaBus(Bus):
         wants_clock = CLOCK_TOPIC in topics
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
-        self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock)
+        self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
+                                            None if acts_on is None or not wants_clock else tuple(acts_on))
 
     def _make_producer(self, service: str, transactional: bool, linger_ms: int) -> Producer:
         conf: dict[str, Any] = {
@@ -307,7 +323,7 @@ class KafkaBus(Bus):
     def _make_consumer(self, service: str) -> Consumer:
         return Consumer({
             **self.client_config,
-            "group.id": f"{self.prefix}{service}",
+            "group.id": consumer_group(self.prefix, service),
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -345,9 +361,12 @@ class ConsumerLoop:
     """Consume → handle → produce → commit, for one service."""
 
     def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher,
-                 wants_clock: bool = True):
+                 wants_clock: bool = True, acts_on: tuple[str, ...] | None = None):
         self.bus = bus
         self.wants_clock = wants_clock
+        self.acts_on = acts_on if wants_clock else ()
+        """Tick kinds on which the handler may publish with no record released to it (None: every kind); stated in
+        every phase report, so the source knows when to wait for this consumer."""
         self.held = PhaseBuffer(bus.topic_rank) if bus.lockstep else None
         self.service = service
         self.topics = topics
@@ -585,15 +604,24 @@ class ConsumerLoop:
                 return
         self._tick = None
         self.publisher.phase = msg.ts_event
+        published = self.publisher.records_published
         for held, held_payload in self.held.release(msg.ts_event):
             self._dispatch(held, held_payload)
         if self.wants_clock:
             self._dispatch(msg, payload)
+        if not waited_on(self.service, msg.headers):
+            if self.publisher.records_published == published:
+                return  # nothing to vouch for, and the source does not wait
+            # Records released from outside the lockstep (an admin's command), or an engine whose acts_on misses
+            # this kind: report anyway, so the source stamps these outputs on a later tick.
+            log.warning("published on a tick the source does not wait for this service on",
+                        extra={"service": self.service, "tick": msg.value["kind"], "ts_event": msg.ts_event})
         # The report promises that every output so far is acknowledged. exactly_once: when this batch
         # produced outputs, the report is part of their transaction and becomes readable with them;
         # otherwise it vouches only for committed transactions and goes out at once, outside any.
         self.publisher.flush()
-        report = phase_report(self.service, msg.value, self.publisher.published_offsets)
+        report = phase_report(self.service, msg.value, self.publisher.published_offsets,
+                              [t for t in self.topics if t != CLOCK_TOPIC], self.acts_on)
         outside = not self.publisher.in_transaction
         self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []),
                                outside_transaction=outside)

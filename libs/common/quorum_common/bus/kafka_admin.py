@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
 
@@ -105,6 +105,19 @@ def main() -> int:
 _LEADERSHIP_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                       KafkaError.UNKNOWN_TOPIC_OR_PART)
 """Errors of a broker that has just started or a topic just created, before its leaders are elected."""
+
+
+def consumer_group(topic_prefix: str, service: str) -> str:
+    """The consumer group of ``service`` (its topics' isolation prefix included)."""
+    return f"{topic_prefix}{service}"
+
+
+def committed_offsets(admin: AdminClient, group: str, partitions: list[TopicPartition],
+                      timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
+    """The offsets ``group`` has committed on ``partitions``, per (topic, partition) (negative: none yet)."""
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)],
+                                               request_timeout=timeout_s)[group]
+    return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
 
 
 def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:

@@ -49,7 +49,7 @@ class ServiceSettings(BaseSettings):
     lockstep_groups: list[str] = Field(
         default_factory=list,
         description="For a lockstep source: the consumer services (JSON list) whose phase reports it waits for "
-        "before each clock tick (bus/phase_barrier.py).",
+        "before each clock tick, each only where it may have published (bus/phase_barrier.py).",
     )
     lockstep_timeout_s: float = Field(120.0, gt=0, le=86_400, description="For a lockstep source: how long it "
                                       "waits for the phase reports of a tick before it stops with an error naming "

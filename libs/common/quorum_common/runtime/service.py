@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.inprocess import InProcessBus
@@ -47,7 +48,7 @@ def wire_inprocess(bus: InProcessBus, spec: ServiceSpec, settings: ServiceSettin
     """Attach a service to the in-process bus; return its engine or source."""
     if spec.engine is not None:
         engine = spec.engine(settings, bus.publisher(spec.name))
-        bus.subscribe(spec.name, engine.inputs, engine.on_message)
+        bus.subscribe_engine(spec.name, engine)
         return engine
     if spec.source is not None:
         source = spec.source(settings)
@@ -57,15 +58,25 @@ def wire_inprocess(bus: InProcessBus, spec: ServiceSpec, settings: ServiceSettin
     raise ValueError(f"service {spec.name} has neither an engine nor a source")
 
 
+class SourceBarrier(Protocol):
+    """What a lockstep source waits on between its records (:class:`~quorum_common.bus.phase_barrier.PhaseBarrier`)."""
+
+    def __call__(self) -> None:
+        """Wait until the consumers are through the last tick's phase (before a tick, or a record after one)."""
+
+    def finish(self) -> None:
+        """At the end: wait until every consumer has handled the last tick."""
+
+
 def publish_source(source: Source, publisher: Publisher, stop: threading.Event, speed: float = 0.0,
-                   progress_every: int = 10_000, barrier: Callable[[], object] | None = None) -> int:
+                   progress_every: int = 10_000, barrier: SourceBarrier | None = None) -> int:
     """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
 
-    ``barrier`` (lockstep runs over Kafka: a :class:`~quorum_common.bus.phase_barrier.PhaseBarrier`)
-    is called before every clock tick, before the first record after a tick (the bars of the next bar
-    time leave only once the desk has finished the last phase, so no bar waits in a topic while the
-    desk is busy: the time from a bar to its orders is the desk's own), and once more at the end so the
-    last tick's phase completes too (not after ``stop``: a stopping source does not wait for its consumers).
+    ``barrier`` (lockstep runs over Kafka) is called before every clock tick and before the first record
+    after a tick (the bars of the next bar time leave only once the desk has finished the last phase, so
+    no bar waits in a topic while the desk is busy: the time from a bar to its orders is the desk's own),
+    and finished at the end so the last tick is handled too (not after ``stop``: a stopping source does not
+    wait for its consumers).
     """
     count = 0
     first_ts: int | None = None
@@ -90,7 +101,7 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
         if count % progress_every == 0:
             log.info("published", extra={"records": count})
     if barrier is not None and not stop.is_set():
-        barrier()
+        barrier.finish()
     return count
 
 
@@ -122,7 +133,7 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     loop = None
     if spec.engine is not None:
         engine = spec.engine(settings, bus.publisher(spec.name))
-        bus.subscribe(spec.name, engine.inputs, engine.on_message)
+        bus.subscribe_engine(spec.name, engine)
         loop = bus.loop(spec.name)
     if spec.instrument is not None:
         spec.instrument(engine if spec.engine is not None else source, metrics)
