@@ -4,6 +4,7 @@ published in it, and carries the offsets its consumers must have read (bus/phase
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -295,3 +296,51 @@ def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_repo
     reports = [CODEC.decode(PROGRESS_TOPIC, m.value())[1] for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)]
     by_kind = Counter((r["service"], ticks[r["tick_id"]][0]) for r in reports)
     assert by_kind == {("relay", "BAR_CLOSE"): 6, ("probe", "BAR_CLOSE"): 1, ("probe", "VOTE"): 6}
+
+
+def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_their_consumers(
+        kafka_config, kafka_topics, caplog) -> None:
+    """An admin's command (published outside the lockstep, no x-phase) is released to the risk service at a tick the
+    source does not wait for it on; risk's reaction is reported anyway, logged at INFO, and reaches its consumer."""
+    prefix = kafka_topics("md.bars", "control.commands", "control.state", "sys.clock", "sys.progress")
+    admin = KafkaBus(kafka_config, topic_prefix=prefix).publisher("admin")  # not lockstep: no x-phase
+    command = {**sample_record(CATALOG.schema_for("control.commands")), **envelope(2_000_000, "cmd", "halt")}
+    state = sample_record(CATALOG.schema_for("control.state"))
+
+    class WithCommand(BarsAndDayEnds):
+        def records(self):
+            for item in super().records():
+                if item[0] == "md.bars" and item[2]["ts_event"] == 3_000_000 and item[1] == SYMBOLS[0]:
+                    admin.publish("control.commands", command, key="desk")  # while the desk runs bar time 3
+                    admin.flush()
+                yield item
+
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
+    risk_pub, seen = bus.publisher("risk"), []
+    bus.subscribe("risk", ["control.commands"], lambda msg: risk_pub.publish(
+        "control.state", {**state, **envelope(msg.ts_event, "state", msg.value["event_id"])}, key="desk"))
+    bus.subscribe("probe", ["md.bars", "control.state", "sys.clock"], lambda msg: seen.append(msg.topic), acts_on=())
+    stop = threading.Event()
+    threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in ("risk", "probe")]
+    for t in threads:
+        t.start()
+    try:
+        for s in ("risk", "probe"):
+            assert bus.loop(s).ready.wait(30)
+        source_bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
+        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"), \
+                source_bus.phase_barrier("ingest", ["risk", "probe"], timeout_s=30) as barrier:
+            publish_source(WithCommand(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
+            got = list(seen)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert got.count("control.state") == 1, "risk's reaction to the admin's command never reached its consumer"
+    ticks = {CODEC.decode("sys.clock", m.value())[1]["event_id"]: dict(m.headers())[WAIT_HEADER].decode()
+             for m in _all_records(kafka_config, prefix + "sys.clock")}
+    risk_reports = [r for r in (CODEC.decode(PROGRESS_TOPIC, m.value())[1]
+                                for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)) if r["service"] == "risk"]
+    unwaited = [r for r in risk_reports if "risk" not in ticks[r["tick_id"]].split(",")]
+    assert len(unwaited) == 1 and unwaited[0]["offsets"], "risk did not report the outputs nobody waited for"
+    assert any("outside the lockstep" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)

@@ -605,17 +605,16 @@ class ConsumerLoop:
         self._tick = None
         self.publisher.phase = msg.ts_event
         published = self.publisher.records_published
-        for held, held_payload in self.held.release(msg.ts_event):
+        released = self.held.release(msg.ts_event)
+        for held, held_payload in released:
             self._dispatch(held, held_payload)
         if self.wants_clock:
             self._dispatch(msg, payload)
         if not waited_on(self.service, msg.headers):
             if self.publisher.records_published == published:
                 return  # nothing to vouch for, and the source does not wait
-            # Records released from outside the lockstep (an admin's command), or an engine whose acts_on misses
-            # this kind: report anyway, so the source stamps these outputs on a later tick.
-            log.warning("published on a tick the source does not wait for this service on",
-                        extra={"service": self.service, "tick": msg.value["kind"], "ts_event": msg.ts_event})
+            # Report anyway: the source adds these outputs to a later tick's x-after.
+            self._note_unwaited_outputs(msg, released)
         # The report promises that every output so far is acknowledged. exactly_once: when this batch
         # produced outputs, the report is part of their transaction and becomes readable with them;
         # otherwise it vouches only for committed transactions and goes out at once, outside any.
@@ -627,6 +626,17 @@ class ConsumerLoop:
                                outside_transaction=outside)
         if outside:  # in a transaction the commit sends it; else the producer's linger must not hold it
             self.publisher.flush()
+
+    def _note_unwaited_outputs(self, tick: Message, released: list[tuple[Message, bytes]]) -> None:
+        """Log outputs of a tick the source did not wait for this service on: expected after a record from outside
+        the lockstep (no ``x-phase``: an admin's command, which the source cannot see coming), otherwise a sign
+        that the engine's ``acts_on`` misses the tick's kind."""
+        outside = any(PHASE_HEADER not in m.headers for m, _payload in released)
+        log.log(logging.INFO if outside else logging.WARNING,
+                "published on a tick the source does not wait for this service on" + (
+                    " (records from outside the lockstep were released to it)" if outside
+                    else ": its engine's acts_on may miss this tick kind"),
+                extra={"service": self.service, "tick": tick.value["kind"], "ts_event": tick.ts_event})
 
     def _started_past(self, tp: TopicPartition, offset: int) -> bool:
         """Whether a partition that returned no record yet (position unknown) starts at or after ``offset``."""
