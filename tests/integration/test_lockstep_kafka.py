@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -60,6 +61,23 @@ def wire(bus, seen: list) -> None:
     bus.subscribe("probe", ["md.bars", "signals.raw", "sys.clock"], probe)
 
 
+@contextmanager
+def running(bus: KafkaBus, services: list[str]):
+    """The consumer loops of ``services`` on ``bus``, each in a thread, ready (partitions assigned) inside."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in services]
+    for t in threads:
+        t.start()
+    try:
+        for s in services:
+            assert bus.loop(s).ready.wait(30)
+        yield
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+
 def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services, source: type[Source]
                   ) -> tuple[list, list, dict]:
     """The sequence the engines ``wire_services(bus, seen)`` wires (relay and probe) see in-process and over Kafka
@@ -73,21 +91,11 @@ def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services,
     got: list = []
     bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
     wire_services(bus, got)
-    stop = threading.Event()
-    threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in ("relay", "probe")]
-    for t in threads:
-        t.start()
-    try:
-        for s in ("relay", "probe"):
-            assert bus.loop(s).ready.wait(30)
+    with running(bus, ["relay", "probe"]):
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
             publish_source(source(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
             return expected, list(got), dict(barrier.rules)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
@@ -320,22 +328,12 @@ def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_th
     bus.subscribe("risk", ["control.commands"], lambda msg: risk_pub.publish(
         "control.state", {**state, **envelope(msg.ts_event, "state", msg.value["event_id"])}, key="desk"))
     bus.subscribe("probe", ["md.bars", "control.state", "sys.clock"], lambda msg: seen.append(msg.topic), acts_on=())
-    stop = threading.Event()
-    threads = [threading.Thread(target=bus.run_service, args=(s, stop)) for s in ("risk", "probe")]
-    for t in threads:
-        t.start()
-    try:
-        for s in ("risk", "probe"):
-            assert bus.loop(s).ready.wait(30)
+    with running(bus, ["risk", "probe"]):
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
         with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"), \
                 source_bus.phase_barrier("ingest", ["risk", "probe"], timeout_s=30) as barrier:
             publish_source(WithCommand(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
             got = list(seen)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
     assert got.count("control.state") == 1, "risk's reaction to the admin's command never reached its consumer"
     ticks = {CODEC.decode("sys.clock", m.value())[1]["event_id"]: dict(m.headers())[WAIT_HEADER].decode()
              for m in _all_records(kafka_config, prefix + "sys.clock")}
