@@ -158,16 +158,20 @@ def test_an_engine_publishing_on_a_tick_it_does_not_act_on_stops_the_run_naming_
 
 
 def test_an_engine_may_publish_on_any_tick_that_released_records_to_it() -> None:
-    """Records released at a tick make any kind a tick the engine may publish on (the source sees them coming)."""
+    """Records released at a tick make its kind one the engine may publish on (the source sees them coming): here
+    the bars released at BAR_CLOSE, turned into signals when the tick itself is handled."""
     bus = InProcessBus(lockstep=True)
-    pub, kinds = bus.publisher("relay"), []
+    pub, pending, kinds = bus.publisher("relay"), [], []
 
     def on_message(msg: Message) -> None:
         if msg.topic == "md.bars":
+            pending.append(msg.key)
+            return
+        kinds.append(msg.value["kind"])
+        while pending:
+            symbol = pending.pop()
             pub.publish("signals.raw", {**sample_record(CATALOG.schema_for("signals.raw")),
-                                        **envelope(msg.ts_event, "sig", msg.key)}, key=msg.key)
-        else:
-            kinds.append(msg.value["kind"])
+                                        **envelope(msg.ts_event, "sig", symbol)}, key=symbol)
 
     bus.subscribe("relay", ["md.bars", "sys.clock"], on_message, acts_on=())
     bus.add_source("ingest", source([1000], ["A", "B"]))

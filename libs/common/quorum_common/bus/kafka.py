@@ -300,7 +300,7 @@ class KafkaBus(Bus):
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
-                                            None if acts_on is None or not wants_clock else tuple(acts_on))
+                                            None if acts_on is None else tuple(acts_on))
 
     def _make_producer(self, service: str, transactional: bool, linger_ms: int) -> Producer:
         conf: dict[str, Any] = {
