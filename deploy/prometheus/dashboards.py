@@ -130,6 +130,13 @@ PIPELINE = Dashboard("quorum-pipeline", "Quorum / Pipeline health", "Every servi
           description="Records sent to dlq.<topic>; the alert QuorumDeadLetters fires on new ones."),
     Panel("Market data in (md.bars per second)",
           (('sum(rate(quorum_ingest_messages_out_total{topic="md.bars"}[5m]))', "ingest"),), "ops"),
+    Panel("Lockstep phase time p99 by tick kind",
+          ((p99("quorum_ingest_phase_duration_seconds_bucket", "kind"), "{{kind}}"),), "s",
+          description="From ingest's clock tick to the last phase report it waits for: the desk's time for that "
+                      "phase (README: phases and lockstep)."),
+    Panel("Phase reports per second by service",
+          (("sum by (service) (rate(quorum_ingest_phase_reports_total[5m]))", "{{service}}"),), "ops",
+          description="Ingest waits only for the services that may have published in a phase; these reported."),
     Panel("Scrape targets up", (("up", "{{job}}"),), kind="state-timeline"),
 ))
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import CollectorRegistry
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.message import Message
@@ -79,9 +80,10 @@ def running(bus: KafkaBus, services: list[str]):
 
 
 def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services, source: type[Source]
-                  ) -> tuple[list, list, dict]:
+                  ) -> tuple[list, list, dict, CollectorRegistry]:
     """The sequence the engines ``wire_services(bus, seen)`` wires (relay and probe) see in-process and over Kafka
-    (as soon as the source is through: its end waits for the consumers), and the source barrier's rules."""
+    (as soon as the source is through: its end waits for the consumers), the source barrier's rules and the
+    source's metrics."""
     expected: list = []
     inproc = InProcessBus(lockstep=True)
     wire_services(inproc, expected)
@@ -95,13 +97,13 @@ def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services,
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
             publish_source(source(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
-            return expected, list(got), dict(barrier.rules)
+            return expected, list(got), dict(barrier.rules), source_bus.metrics_for("ingest").registry
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
 def test_lockstep_sequence_is_identical_in_process_and_over_kafka(kafka_config, kafka_topics, delivery: str) -> None:
     prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
-    expected, got, _rules = run_both_ways(kafka_config, prefix, delivery, wire, Bars)
+    expected, got, _rules, _metrics = run_both_ways(kafka_config, prefix, delivery, wire, Bars)
     assert len(expected) == 12 * (2 * len(SYMBOLS) + 2)
     assert got == expected
 
@@ -287,7 +289,7 @@ def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_repo
     act on; every consumer until its first report states its rule); only they report, the sequence every engine
     sees stays the in-process one, and the source's end waits until every consumer handled the last tick."""
     prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
-    expected, got, rules = run_both_ways(kafka_config, prefix, delivery, wire_quiet, BarsAndDayEnds)
+    expected, got, rules, metrics = run_both_ways(kafka_config, prefix, delivery, wire_quiet, BarsAndDayEnds)
     assert got == expected, "the source's end returned before the consumers were done, or the order differs"
     assert rules == {"relay": ReportRule(frozenset({"md.bars"}), frozenset()),
                      "probe": ReportRule(frozenset({"signals.raw"}), frozenset())}
@@ -304,6 +306,11 @@ def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_repo
     reports = [CODEC.decode(PROGRESS_TOPIC, m.value())[1] for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)]
     by_kind = Counter((r["service"], ticks[r["tick_id"]][0]) for r in reports)
     assert by_kind == {("relay", "BAR_CLOSE"): 6, ("probe", "BAR_CLOSE"): 1, ("probe", "VOTE"): 6}
+    # The source's metrics: every tick's phase time, by kind (the last one's at the end), and the reports it got.
+    for kind in ("BAR_CLOSE", "VOTE", "DAY_END"):
+        assert metrics.get_sample_value("quorum_ingest_phase_duration_seconds_count", {"kind": kind}) == 6
+    assert {s: metrics.get_sample_value("quorum_ingest_phase_reports_total", {"service": s})
+            for s in ("relay", "probe")} == {"relay": 6, "probe": 7}
 
 
 def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_their_consumers(

@@ -337,7 +337,7 @@ class KafkaBus(Bus):
     def phase_barrier(self, source: str, services: Iterable[str], timeout_s: float = 120.0) -> PhaseBarrier:
         """The lockstep barrier of the data source ``source``: it waits for the phase reports of ``services``."""
         return PhaseBarrier(self.client_config, self.publisher(source), services, self.prefix, timeout_s, self.codec,
-                            read_committed=self.delivery == "exactly_once")
+                            read_committed=self.delivery == "exactly_once", metrics=self.metrics_for(source))
 
     def loop(self, service: str) -> ConsumerLoop:
         """The consumer loop of a subscribed service."""

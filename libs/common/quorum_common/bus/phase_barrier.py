@@ -45,6 +45,7 @@ from quorum_common.bus.kafka_admin import committed_offsets, consumer_group, wat
 from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
+from quorum_common.runtime.metrics import ServiceMetrics, labelled
 
 if TYPE_CHECKING:
     from quorum_common.bus.kafka import KafkaPublisher
@@ -145,7 +146,7 @@ class PhaseBarrier:
 
     def __init__(self, client_config: dict[str, str], publisher: KafkaPublisher, services: Iterable[str],
                  topic_prefix: str = "", timeout_s: float = 120.0, codec: TopicCodec | None = None,
-                 read_committed: bool = False) -> None:
+                 read_committed: bool = False, metrics: ServiceMetrics | None = None) -> None:
         self.publisher = publisher
         self.client_config = client_config
         self.topic_prefix = topic_prefix
@@ -164,6 +165,14 @@ class PhaseBarrier:
         self.waited: list[str] = []
         """The consumers the last tick published waits for."""
         publisher.waiting = self.waiting
+        metrics = metrics or ServiceMetrics("lockstep_source")  # a registry of its own when none is given
+        self._phase_seconds = metrics.histogram(
+            "phase_duration_seconds", "Lockstep: from a clock tick to the last phase report it waits for (the "
+            "desk's time for that phase), by tick kind.", ["kind"])
+        self._reports_received = metrics.counter("phase_reports_total", "Lockstep: phase reports the source waited "
+                                                 "for and received, by service.", ["service"])
+        self._tick_started: tuple[str, float] | None = None
+        """Kind and monotonic time of the last tick published, until its reports are collected."""
         self._reports = Consumer({**client_config, "group.id": f"phase-barrier-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 100,
                                   # exactly_once: a report is readable once the outputs it vouches for are
@@ -189,6 +198,10 @@ class PhaseBarrier:
         if tick_id is not None and tick_id != self._collected:
             self._collect(tick_id)
             self._collected = tick_id
+            if self._tick_started is not None:
+                kind, started = self._tick_started
+                labelled(self._phase_seconds, kind).observe(time.monotonic() - started)
+                self._tick_started = None
         self.publisher.after = dict(self._after)
 
     def finish(self, poll_s: float = 0.02) -> None:
@@ -219,6 +232,7 @@ class PhaseBarrier:
         released = released_topics(self._stamped, self._after)
         self._stamped = dict(self._after)
         self.waited = services_to_wait(self.services, self.rules, released, kind)
+        self._tick_started = (kind, time.monotonic())
         return self.waited
 
     def _collect(self, tick_id: str) -> None:
@@ -238,12 +252,14 @@ class PhaseBarrier:
             if m is None or m.error() is not None:
                 continue
             _schema, report = self.codec.decode(PROGRESS_TOPIC, m.value())
-            if report["service"] not in self.services:
+            service = report["service"]
+            if service not in self.services:
                 continue
-            self.rules[report["service"]] = report_rule(report)
+            self.rules[service] = report_rule(report)
             merge_offsets(self._after, {(o["topic"], o["partition"]): o["next_offset"] for o in report["offsets"]})
-            if report["tick_id"] == tick_id:
-                got.add(report["service"])
+            if report["tick_id"] == tick_id and service in self.waited and service not in got:
+                got.add(service)
+                labelled(self._reports_received, service).inc()
 
     def close(self) -> None:
         """Close the report consumer."""
