@@ -22,6 +22,7 @@ from quorum_common.engine import Source, envelope
 from quorum_common.phases import clock_tick
 from quorum_common.runtime.service import publish_source
 from quorum_common.schemas import default_catalog
+from quorum_common.testing.kafka_helpers import read_topic
 from quorum_common.testing.samples import sample_record
 
 pytestmark = pytest.mark.kafka
@@ -264,22 +265,15 @@ def wire_quiet(bus, seen: list) -> None:
     bus.subscribe("probe", ["signals.raw", "sys.clock"], probe, acts_on=())
 
 
-def _all_records(kafka_config: dict, physical: str) -> list:
-    """Every record of partition 0 of ``physical`` so far (up to its high watermark, which under exactly_once
-    counts the transaction markers too)."""
-    tp = TopicPartition(physical, 0)
-    consumer = Consumer({**kafka_config, "group.id": f"check-{physical}", "enable.auto.commit": False,
-                         "isolation.level": "read_committed"})
-    consumer.assign([TopicPartition(physical, 0, 0)])
-    _low, high = consumer.get_watermark_offsets(tp, timeout=10)
-    out: list = []
-    while consumer.position([tp])[0].offset < high:
-        m = consumer.poll(10)
-        assert m is not None, f"{physical} ends at offset {high}, read {len(out)} records"
-        if m.error() is None:
-            out.append(m)
-    consumer.close()
-    return out
+def ticks_and_reports(kafka_config: dict, prefix: str) -> tuple[dict[str, tuple[str, str]], list[dict]]:
+    """The ticks of a run (event id -> kind and x-wait header, in order) and its phase reports, from the broker."""
+    ticks = {}
+    for m in read_topic(kafka_config, prefix + "sys.clock", idle_s=0.5):
+        tick = CODEC.decode("sys.clock", m.value())[1]
+        ticks[tick["event_id"]] = (tick["kind"], dict(m.headers())[WAIT_HEADER].decode())
+    reports = [CODEC.decode(PROGRESS_TOPIC, m.value())[1]
+               for m in read_topic(kafka_config, prefix + PROGRESS_TOPIC, idle_s=0.5)]
+    return ticks, reports
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
@@ -294,16 +288,13 @@ def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_repo
     assert rules == {"relay": ReportRule(frozenset({"md.bars"}), frozenset()),
                      "probe": ReportRule(frozenset({"signals.raw"}), frozenset())}
 
-    ticks = {CODEC.decode("sys.clock", m.value())[1]["event_id"]: (CODEC.decode("sys.clock", m.value())[1]["kind"],
-                                                                    dict(m.headers())[WAIT_HEADER].decode())
-             for m in _all_records(kafka_config, prefix + "sys.clock")}
+    ticks, reports = ticks_and_reports(kafka_config, prefix)
     kinds = [kind for kind, _wait in ticks.values()]
     assert kinds == ["BAR_CLOSE", "VOTE", "DAY_END"] * 6
     waits = [wait for _kind, wait in ticks.values()]
     # The first tick waits for both (no rule known yet); then bars wake the relay, its signals the probe, and a
     # DAY_END releases nothing to anyone.
     assert waits == ["probe,relay", "probe", ""] + ["relay", "probe", ""] * 5
-    reports = [CODEC.decode(PROGRESS_TOPIC, m.value())[1] for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)]
     by_kind = Counter((r["service"], ticks[r["tick_id"]][0]) for r in reports)
     assert by_kind == {("relay", "BAR_CLOSE"): 6, ("probe", "BAR_CLOSE"): 1, ("probe", "VOTE"): 6}
     # The source's metrics: every tick's phase time, by kind (the last one's at the end), and the reports it got.
@@ -342,10 +333,7 @@ def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_th
             publish_source(WithCommand(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
             got = list(seen)
     assert got.count("control.state") == 1, "risk's reaction to the admin's command never reached its consumer"
-    ticks = {CODEC.decode("sys.clock", m.value())[1]["event_id"]: dict(m.headers())[WAIT_HEADER].decode()
-             for m in _all_records(kafka_config, prefix + "sys.clock")}
-    risk_reports = [r for r in (CODEC.decode(PROGRESS_TOPIC, m.value())[1]
-                                for m in _all_records(kafka_config, prefix + PROGRESS_TOPIC)) if r["service"] == "risk"]
-    unwaited = [r for r in risk_reports if "risk" not in ticks[r["tick_id"]].split(",")]
+    ticks, reports = ticks_and_reports(kafka_config, prefix)
+    unwaited = [r for r in reports if r["service"] == "risk" and "risk" not in ticks[r["tick_id"]][1].split(",")]
     assert len(unwaited) == 1 and unwaited[0]["offsets"], "risk did not report the outputs nobody waited for"
     assert any("outside the lockstep" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)

@@ -45,10 +45,11 @@ class _InProcessPublisher:
 
     def publish(self, topic: str, record: dict[str, Any], *, key: str | None = None) -> None:
         bus = self._bus
-        if bus._idle_service == self._service:
+        if bus._idle is not None and bus._idle[0] == self._service:
+            kind = bus._idle[1]
             raise LockstepViolation(
-                f"{self._service} published {topic} on a {bus._idle_kind} tick with no record released to it: "
-                f"add {bus._idle_kind} to its engine's acts_on, or the source of a Kafka run would not wait for it")
+                f"{self._service} published {topic} on a {kind} tick with no record released to it: "
+                f"add {kind} to its engine's acts_on, or the source of a Kafka run would not wait for it")
         bus._enqueue(topic, key, record, inject_headers({}) if bus.trace else {}, phase=bus._phase)
 
     def dead_letter(self, topic: str, payload: bytes | dict[str, Any], reason: str, *, key: str | None = None,
@@ -89,9 +90,9 @@ class InProcessBus(Bus):
         self.delivered: dict[str, int] = defaultdict(int)
         self.published: dict[str, int] = defaultdict(int)
         self._taps: list[Handler] = []
-        self._idle_service: str | None = None
-        """Lockstep: the service handling a tick on which it may not publish (see :class:`LockstepViolation`)."""
-        self._idle_kind = ""
+        self._idle: tuple[str, str] | None = None
+        """Lockstep: (service, tick kind) while a service handles a tick on which it may not publish
+        (see :class:`LockstepViolation`)."""
 
     def publisher(self, service: str) -> Publisher:
         """The publisher of ``service``."""
@@ -209,11 +210,11 @@ class InProcessBus(Bus):
         if released or sub.acts_on is None or kind in sub.acts_on:
             self._invoke(sub, msg, payload)
             return
-        self._idle_service, self._idle_kind = sub.service, kind
+        self._idle = (sub.service, kind)
         try:
             self._invoke(sub, msg, payload)
         finally:
-            self._idle_service = None
+            self._idle = None
 
     def _invoke(self, sub: _Subscription, msg: Message, payload: Any) -> None:
         try:

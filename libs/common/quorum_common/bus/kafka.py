@@ -619,8 +619,7 @@ class ConsumerLoop:
         # produced outputs, the report is part of their transaction and becomes readable with them;
         # otherwise it vouches only for committed transactions and goes out at once, outside any.
         self.publisher.flush()
-        report = phase_report(self.service, msg.value, self.publisher.published_offsets,
-                              [t for t in self.topics if t != CLOCK_TOPIC], self.acts_on)
+        report = phase_report(self.service, msg.value, self.publisher.published_offsets, self.topics, self.acts_on)
         outside = not self.publisher.in_transaction
         self.publisher.produce((PROGRESS_TOPIC, self.service, self.bus.codec.encode(PROGRESS_TOPIC, report), []),
                                outside_transaction=outside)
