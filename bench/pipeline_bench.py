@@ -17,6 +17,7 @@ must propose the very orders of the embedded desk over the same window, and the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import statistics
@@ -80,6 +81,54 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its live descendants (a service's optimiser or refit worker)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the desk's processes (every service with its workers) and by the broker, read at most
+    every ``every_s``; a process that ended counts with what it had used when last read."""
+
+    def __init__(self, broker: int | None, every_s: float = 0.2) -> None:
+        self.broker, self.every_s = broker, every_s
+        self.used: dict[int, float] = {}  # pid -> CPU seconds when last read
+        self.read_at = 0.0
+        self.first: tuple[float, float, float] | None = None  # (monotonic time, desk, broker) of the first reading
+        self.last: tuple[float, float, float] | None = None
+
+    def _read(self, pid: int) -> float:
+        """The CPU seconds of ``pid``: read now, or as last read when it has ended."""
+        with contextlib.suppress(OSError):
+            self.used[pid] = _cpu_s(pid)
+        return self.used.get(pid, 0.0)
+
+    def sample(self, now: float) -> None:
+        """Read every process (unless read less than ``every_s`` ago)."""
+        if now - self.read_at < self.every_s:
+            return
+        self.read_at = now
+        for service in local.pids().values():
+            for pid in _with_children(service):
+                self._read(pid)
+        broker = self._read(self.broker) if self.broker is not None else 0.0
+        desk = sum(cpu for pid, cpu in self.used.items() if pid != self.broker)
+        self.last = (now, desk, broker)
+        self.first = self.first or self.last
+
+    def between(self) -> tuple[float, float, float]:
+        """(seconds, desk CPU seconds, broker CPU seconds) from the first reading to the last."""
+        if self.first is None or self.last is None:
+            return 0.0, 0.0, 0.0
+        return tuple(b - a for a, b in zip(self.first, self.last, strict=True))  # type: ignore[return-value]
+
+
 def _label(settings: dict[str, dict[str, Any]]) -> str:
     """How a run's settings read in its figures' names."""
     return "".join(f", {field}={value}" for fields in settings.values() for field, value in fields.items())
@@ -110,9 +159,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     order_ids: list[str] = []
     bars = reports = 0
     first = last = None
-    broker = kafka_local.broker_pid()
-    broker_first = broker_last = 0.0
-    sampled_since = sampled_at = 0.0  # broker CPU is read at most every 0.2 s, not on every record
+    cpu = CpuMeter(kafka_local.broker_pid())
     try:
         local.up(env=env)
         deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
@@ -126,10 +173,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
             rec = codec.decode(topic, m.value())[1]
             if rec["ts_event"] < since:
                 continue
-            if broker is not None and now - sampled_at >= 0.2:
-                broker_last, sampled_at = _cpu_s(broker), now
-                if not sampled_since:
-                    broker_first, sampled_since = broker_last, now
+            cpu.sample(now)
             if topic == PROGRESS_TOPIC:
                 reports += 1
             elif topic == "md.bars":
@@ -149,6 +193,8 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     if not bars or not latencies:
         raise RuntimeError(f"the replay at {rate} bars/s produced {bars} bars and {len(latencies)} orders")
     at = f"{rate} bars/s" + ("" if delivery == "at_least_once" else f", {delivery}") + _label(settings)
+    seconds, desk_s, broker_s = cpu.between()
+    bar_times, cores = max(len(last_bar), 1), os.cpu_count() or 1
     target = 25.0 if (rate, delivery) == RUNS[0][:2] else None
     return [
         Figure(f"bars/s end to end (asked {at})", round(bars / max(last - first, 1e-9)), "bars/s", None),
@@ -158,9 +204,12 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         Figure(f"bar times with orders at {at}", len({t for t, _seen in orders if t in last_bar}), "bar times",
                None),
         Figure(f"orders measured at {at}", len(latencies), "orders", None),
-        Figure(f"phase reports per bar time at {at}", round(reports / max(len(last_bar), 1), 2), "reports", None),
-        Figure(f"broker CPU during the replay at {at}", round((broker_last - broker_first)
-               / max(sampled_at - sampled_since, 1e-9), 2), "cores", None),
+        Figure(f"phase reports per bar time at {at}", round(reports / bar_times, 2), "reports", None),
+        Figure(f"broker CPU during the replay at {at}", round(broker_s / max(seconds, 1e-9), 2), "cores", None),
+        Figure(f"CPU per bar time, desk processes at {at}", round(desk_s * 1000 / bar_times, 2), "ms", None),
+        Figure(f"CPU per bar time, broker at {at}", round(broker_s * 1000 / bar_times, 2), "ms", None),
+        Figure(f"bars/s this CPU cost allows on {cores} cores at {at}",
+               round(cores * bars / max(desk_s + broker_s, 1e-9)), "bars/s", None),
     ], _digest(order_ids)
 
 

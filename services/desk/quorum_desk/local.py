@@ -112,6 +112,11 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return tokens
 
 
+def pids() -> dict[str, int]:
+    """The process id of every service started by :func:`up` and not stopped yet, by service name."""
+    return {pid_file.stem: int(pid_file.read_text()) for pid_file in sorted(RUN_DIR.glob("*.pid"))}
+
+
 def down(purge: bool = False, broker: bool = True) -> None:
     """Stop every service started by :func:`up`, then (``broker``) the broker."""
     for pid_file in sorted(RUN_DIR.glob("*.pid")):
