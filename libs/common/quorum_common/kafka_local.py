@@ -109,11 +109,6 @@ def _properties() -> str:
         "transaction.state.log.min.isr=1",
         "transaction.state.log.num.partitions=10",
         "group.initial.rebalance.delay.ms=0",
-        # Threads for a developer machine (Kafka's defaults, 8 request handlers and 3 network threads, are sized
-        # for servers): on the 2-core machine, 2 and 1 cut the broker's CPU per bar time of a pipeline replay by
-        # about an eighth (alternating runs, bench/pipeline_bench.measure), with latency within run-to-run spread.
-        "num.io.threads=2",
-        "num.network.threads=1",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms=10000",
         # Deleted topics (every test and replay prefix) leave their files at once, not a minute later:
         # a broker that is stopped sooner would otherwise keep them until it next runs that long.
