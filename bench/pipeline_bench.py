@@ -9,6 +9,10 @@ the phase barrier before each of the BAR_CLOSE, VOTE and REBALANCE ticks. Orders
 orders of one bar time arrive together, and 2007 has a few dozen such bar times), so the p99 is about the
 slowest bar time's latency: the p90 and the number of bar times with orders are reported beside it.
 
+Beside the latency, the CPU each bar time costs over the measured window, summed over the desk's processes (every
+service with its optimiser or refit worker) and over the broker, and the bars/s that cost allows on the machine's
+cores if no process ever waited: the ceiling the machine sets on the rate, whatever the protocol.
+
 Every replay runs on topics of its own (a fresh prefix: new consumer groups, no state left on compacted
 topics by an earlier replay), so each one is a fresh desk: it replays the year before unmeasured (the desk
 builds its history and positions, the broker's JVM warms up) and goes on into the measured window. Every run
@@ -244,7 +248,8 @@ def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "20
         "the number of sessions later the figure says); regime refits inline, or landing the rows later the figure "
         "says, fitted in a worker; every replay a "
         f"fresh desk on topics of its own, from {warm_from} (unmeasured warm-up of the desk and the broker) on; "
-        "latency from the producer timestamp of the last bar of a bar time to each order's arrival; "
+        "latency from the producer timestamp of the last bar of a bar time to each order's arrival; CPU per bar time "
+        "from /proc over the measured window (desk: every service and its workers; broker: the JVM); "
         f"every run proposed the orders of the embedded desk with its settings (client order ids digests {by_profile})"
         if agree else f"ORDERS DIFFER: embedded {by_profile}, runs {digests}"))
     if not agree:
