@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import time
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import pipeline_bench
+_spec = importlib.util.spec_from_file_location(
+    "pipeline_bench", Path(__file__).resolve().parents[1] / "bench" / "pipeline_bench.py")
+pipeline_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pipeline_bench)
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
 SERVICE = ("import subprocess, sys, time\n"

@@ -119,8 +119,7 @@ def pids() -> dict[str, int]:
 
 def down(purge: bool = False, broker: bool = True) -> None:
     """Stop every service started by :func:`up`, then (``broker``) the broker."""
-    for pid_file in sorted(RUN_DIR.glob("*.pid")):
-        pid = int(pid_file.read_text())
+    for name, pid in pids().items():
         try:
             os.kill(pid, signal.SIGTERM)
             for _ in range(100):
@@ -129,7 +128,7 @@ def down(purge: bool = False, broker: bool = True) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        pid_file.unlink()
-        _say(f"stopped {pid_file.stem}")
+        (RUN_DIR / f"{name}.pid").unlink()
+        _say(f"stopped {name}")
     if broker:
         kafka_local.down(purge=purge)
