@@ -97,11 +97,12 @@ def _with_children(pid: int) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds used by the desk's processes (every service with its workers) and by the broker, read at most
-    every ``every_s``; a process that ended counts with what it had used when last read."""
+    """CPU seconds used by the desk's ``services`` (process ids; each with its workers, found anew at every reading)
+    and by the ``broker``, read at most every ``every_s``; a process that ended counts with what it had used when
+    last read."""
 
-    def __init__(self, broker: int | None, every_s: float = 0.2) -> None:
-        self.broker, self.every_s = broker, every_s
+    def __init__(self, services: list[int], broker: int | None, every_s: float = 0.2) -> None:
+        self.services, self.broker, self.every_s = services, broker, every_s
         self.used: dict[int, float] = {}  # pid -> CPU seconds when last read
         self.read_at = 0.0
         self.first: tuple[float, float, float] | None = None  # (monotonic time, desk, broker) of the first reading
@@ -118,7 +119,7 @@ class CpuMeter:
         if now - self.read_at < self.every_s:
             return
         self.read_at = now
-        for service in local.pids().values():
+        for service in self.services:
             for pid in _with_children(service):
                 self._read(pid)
         broker = self._read(self.broker) if self.broker is not None else 0.0
@@ -163,9 +164,9 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     order_ids: list[str] = []
     bars = reports = 0
     first = last = None
-    cpu = CpuMeter(kafka_local.broker_pid())
     try:
         local.up(env=env)
+        cpu = CpuMeter(list(local.pids().values()), kafka_local.broker_pid())
         deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
         while time.monotonic() < deadline:
             m = watcher.poll(0.05)

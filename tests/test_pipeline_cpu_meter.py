@@ -30,9 +30,8 @@ def service():
     proc.wait()
 
 
-def test_counts_the_cpu_of_a_worker_that_ended(service, monkeypatch):
-    monkeypatch.setattr(pipeline_bench.local, "pids", lambda: {"svc": service.pid})
-    meter = pipeline_bench.CpuMeter(broker=None, every_s=0.0)
+def test_counts_the_cpu_of_a_worker_that_ended(service):
+    meter = pipeline_bench.CpuMeter([service.pid], broker=None, every_s=0.0)
     meter.sample(time.monotonic())
     seen_worker = False
     deadline = time.monotonic() + 20
