@@ -1,15 +1,20 @@
-"""Kafka benchmarks in one process: produce and consume throughput, produce→consume latency."""
+"""Kafka benchmarks in one process: produce and consume throughput, produce→consume latency, and the CPU a
+service's consumer loop spends on each record it handles."""
 
 from __future__ import annotations
 
 import multiprocessing
+import resource
 import statistics
+import threading
 import time
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from quorum_common.benchjson import Figure, write_result
+from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
 from quorum_common.codec import AvroCodec
 from quorum_common.schemas import default_catalog
 from quorum_common.testing.samples import sample_record
@@ -78,6 +83,59 @@ def throughput(conf: dict[str, str], n: int = 400_000) -> list[Figure]:
     ]
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, every thread (librdkafka's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def service_loop(conf: dict[str, str], n: int = 50_000, rounds: int = 3) -> list[Figure]:
+    """CPU per record of a service's consumer loop (:class:`~quorum_common.bus.kafka.KafkaBus`, at least once, no
+    lockstep): it reads ``n`` bars and its handler publishes one signal for each, as the alpha service does.
+
+    ``n`` bars are produced first, then the loop handles them; the CPU of the whole process from the first record
+    handled to the last, over ``n``, best of ``rounds`` (each on topics of its own). It counts everything the
+    framework adds to a handler: poll, decode, phase-free dispatch, metrics, trace context, encode, produce and
+    the commits, with librdkafka's threads.
+    """
+    catalog = default_catalog()
+    bar, signal = (sample_record(catalog.registry.get(catalog.topic(t).value_schema), seed=1, list_len=1)
+                   for t in ("md.bars", "signals.raw"))
+    best = float("inf")
+    for _ in range(rounds):
+        prefix = f"bench-loop-{uuid.uuid4().hex[:6]}-"
+        ensure_topics(conf, catalog, prefix)
+        try:
+            source = KafkaBus(conf, topic_prefix=prefix).publisher("ingest")
+            for i in range(n):
+                source.publish("md.bars", {**bar, "event_id": f"b{i}", "ts_event": 10**18 + i}, key=f"S{i % 20}")
+            source.flush()
+            bus = KafkaBus(conf, topic_prefix=prefix)
+            out = bus.publisher("alpha")
+            handled, marks, done = [0], [], threading.Event()
+
+            def handler(msg, out=out, handled=handled, marks=marks, done=done) -> None:
+                if not handled[0]:
+                    marks.append(_cpu_s())
+                out.publish("signals.raw", {**signal, "ts_event": msg.ts_event}, key=msg.key)
+                handled[0] += 1
+                if handled[0] == n:
+                    marks.append(_cpu_s())
+                    done.set()
+
+            bus.subscribe("alpha", ["md.bars"], handler)
+            loop = threading.Thread(target=bus.run_service, args=("alpha", done), daemon=True)
+            loop.start()
+            if not done.wait(300):
+                raise RuntimeError(f"the loop handled {handled[0]} of {n} records in 300 s")
+            loop.join(60)
+            best = min(best, (marks[1] - marks[0]) / n)
+        finally:
+            delete_catalog_topics(conf, catalog, prefix)
+    return [Figure("service loop: consume a bar, publish a signal, CPU per record", round(best * 1e6, 2), "us",
+                   None)]
+
+
 def _latency_consumer(conf: dict[str, str], topic: str, n: int, ready, results) -> None:
     """Child process: read ``n`` records and send back each one's produce→consume latency in ms."""
     consumer = Consumer({**conf, "group.id": f"lat-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
@@ -138,6 +196,9 @@ def latency(conf: dict[str, str], rate: int, seconds: float = 5.0) -> tuple[floa
 def run(conf: dict[str, str]) -> None:
     """Run both benchmarks and write ``kafka_throughput.json`` and ``kafka_latency.json``."""
     write_result("kafka_throughput", throughput(conf), notes="one process, 6 partitions, linger.ms=10")
+    write_result("service_loop", service_loop(conf), notes="one service's consumer loop (KafkaBus, at least once, no "
+                 "lockstep) handling 50k bars, its handler publishing one signal each: process CPU (every thread) "
+                 "from the first record handled to the last, per record, best of 3 rounds")
     latency(conf, 10_000, WARMUP_S)  # not measured: a freshly started broker's JIT (see WARMUP_S)
     figures = []
     for rate in (1_000, 10_000):
