@@ -67,8 +67,9 @@ def test_logs_are_one_json_object_per_line_with_extras() -> None:
 
 def test_http_endpoint_serves_health_readiness_and_prometheus_metrics() -> None:
     metrics = ServiceMetrics("probe_svc")
-    metrics.messages_in.labels("md.bars").inc(3)
-    metrics.handler_seconds.labels("md.bars").observe(0.002)
+    for _ in range(3):
+        metrics.records.received("md.bars")
+    metrics.records.handled("md.bars", 0.002)
     ready = {"value": False}
     server = HttpServer(build_app("probe_svc", metrics, lambda: ready["value"]), "127.0.0.1", 0)
     port = server.start()

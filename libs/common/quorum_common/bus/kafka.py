@@ -373,6 +373,7 @@ class ConsumerLoop:
         self.handler = handler
         self.publisher = publisher
         self.metrics = bus.metrics_for(service)
+        self.records = self.metrics.records
         self.consumer: Consumer | None = None
         self.handled = 0
         self.ready = threading.Event()
@@ -572,7 +573,7 @@ class ConsumerLoop:
         key = m.key().decode("utf-8", "replace") if m.key() is not None else None
         headers = _headers_to_dict(m.headers())
         payload = m.value() or b""
-        labelled(self.metrics.messages_in, topic).inc()
+        self.records.received(topic)
         try:
             schema, record = self.bus.codec.decode(topic, payload)
         except CodecError as exc:
@@ -659,7 +660,7 @@ class ConsumerLoop:
             return
         for out in self.publisher.take():
             self.publisher.produce(out)
-        labelled(self.metrics.handler_seconds, topic).observe(time.perf_counter() - start)
+        self.records.handled(topic, time.perf_counter() - start)
         self.handled += 1
 
     def _dead_letter(self, letter: DeadLetter) -> None:
