@@ -50,6 +50,8 @@ class ManagerEngine(Engine):
         self._version = 0
         self._accepted: AcceptedMandate = accept_mandate(read_mandate_text(settings.mandate_path))
         self._compiled: dict[str, Any] | None = None
+        self._thresholds: dict[str, float] = {}
+        """The vote thresholds of the mandate in force (set by :meth:`_install`), as decisions carry them."""
         self._pending: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
         self._voted_through = -1
         self._regimes: History[dict[str, Any]] = History()
@@ -159,7 +161,7 @@ class ManagerEngine(Engine):
             "confidence": outcome.confidence,
             "regime_label": label,
             "regime_state": regime["state"] if regime else None,
-            "thresholds": ensemble.thresholds.model_dump(),
+            "thresholds": dict(self._thresholds),
             "breakdown": outcome.breakdown,
             "reference_price": price,
             "mandate_id": self._accepted.mandate.mandate_id,
@@ -203,6 +205,7 @@ class ManagerEngine(Engine):
         """Put ``accepted`` in force as the next version and publish what it compiles to."""
         self._version += 1
         self._accepted = accepted
+        self._thresholds = accepted.mandate.ensemble.thresholds.model_dump()  # on every decision: dumped once
         self._compiled = compile_mandate(accepted.mandate, accepted.source_document, ts_event=ts_event,
                                          version=self._version, compiled_by=compiled_by,
                                          explicit_fields=set(accepted.explicit_fields))
