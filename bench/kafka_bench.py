@@ -95,8 +95,8 @@ def service_loop(conf: dict[str, str], n: int = 50_000, rounds: int = 3) -> list
 
     ``n`` bars are produced first, then the loop handles them; the CPU of the whole process from the first record
     handled to the last, over ``n``, best of ``rounds`` (each on topics of its own). It counts everything the
-    framework adds to a handler: poll, decode, phase-free dispatch, metrics, trace context, encode, produce and
-    the commits, with librdkafka's threads.
+    framework adds to a handler: poll, decode, dispatch (no lockstep phases), metrics, trace context, encode,
+    produce and the commits, with librdkafka's threads.
     """
     catalog = default_catalog()
     bar, signal = (sample_record(catalog.registry.get(catalog.topic(t).value_schema), seed=1, list_len=1)
@@ -194,7 +194,7 @@ def latency(conf: dict[str, str], rate: int, seconds: float = 5.0) -> tuple[floa
 
 
 def run(conf: dict[str, str]) -> None:
-    """Run both benchmarks and write ``kafka_throughput.json`` and ``kafka_latency.json``."""
+    """Run the benchmarks and write ``kafka_throughput.json``, ``service_loop.json`` and ``kafka_latency.json``."""
     write_result("kafka_throughput", throughput(conf), notes="one process, 6 partitions, linger.ms=10")
     write_result("service_loop", service_loop(conf), notes="one service's consumer loop (KafkaBus, at least once, no "
                  "lockstep) handling 50k bars, its handler publishing one signal each: process CPU (every thread) "

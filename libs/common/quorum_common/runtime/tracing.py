@@ -8,8 +8,8 @@ Spans are recorded only when something receives them (an exporter, or an ``extra
 test's in-memory exporter). Without one, a consumer does not build a span at all: the incoming
 ``traceparent``/``tracestate`` are carried over to whatever the handler publishes, so a downstream
 service that does export still joins the trace, and the hot path does not pay the ~40 µs an SDK
-span costs per record. Carrying costs a context variable set and reset per record (about 0.3 µs, against
-2.2 µs for a generator-based context manager that copied the trace headers).
+span costs per record. Carrying costs a small context manager that sets and resets a context variable (about
+0.6 µs a record, against 2.2 µs for the generator-based one that copied the trace headers).
 """
 
 from __future__ import annotations
