@@ -445,12 +445,12 @@ class ConsumerLoop:
             return []
         return [first, *self.consumer.consume(self.bus.batch_size - 1, 0)] if self.bus.batch_size > 1 else [first]
 
-    def _note_handled(self, offsets: list[TopicPartition]) -> None:
-        """Remember the offsets to commit next (those that moved since the last commit)."""
-        for tp in offsets:
-            key = (tp.topic, tp.partition)
-            if self._committed.get(key) != tp.offset:
-                self._uncommitted[key] = tp.offset
+    def _note_handled(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Remember the offsets to commit next, per (broker topic, partition): those that moved since the last
+        commit."""
+        for key, offset in offsets.items():
+            if self._committed.get(key) != offset:
+                self._uncommitted[key] = offset
 
     def _process_at_least_once(self, msgs: list) -> None:
         """Handle a batch; its outputs are produced at once, its offsets committed by :meth:`_settle`."""
@@ -535,8 +535,9 @@ class ConsumerLoop:
         for tp in self.consumer.committed(assignment, timeout=30):
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
 
-    def _handle_batch(self, msgs: list) -> list[TopicPartition]:
-        """Handle every record of a batch; return the offsets to commit (next offset per partition)."""
+    def _handle_batch(self, msgs: list) -> dict[tuple[str, int], int]:
+        """Handle every record of a batch; return the offsets to commit (next offset per broker topic and
+        partition)."""
         next_offsets: dict[tuple[str, int], int] = {}
         for m in msgs:
             err = m.error()
@@ -549,13 +550,13 @@ class ConsumerLoop:
             self._handle_one(m)
             next_offsets[(m.topic(), m.partition())] = m.offset() + 1
         if self.held is None:
-            return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+            return next_offsets
         self._received.update(next_offsets)
         if self._tick is not None:
             self._try_tick()
         return self._lockstep_offsets()
 
-    def _lockstep_offsets(self) -> list[TopicPartition]:
+    def _lockstep_offsets(self) -> dict[tuple[str, int], int]:
         """Lockstep: the offsets to commit, per partition up to its first record not yet handled.
 
         Held records and a held tick stay uncommitted, so a consumer that stops or crashes mid-phase
@@ -566,7 +567,7 @@ class ConsumerLoop:
             tick = self._tick[0]
             tp = (self.bus.physical(tick.topic), tick.partition)
             first[tp] = min(first.get(tp, tick.offset), tick.offset)
-        return [TopicPartition(t, p, min(o, first.get((t, p), o))) for (t, p), o in self._received.items()]
+        return {tp: min(o, first.get(tp, o)) for tp, o in self._received.items()}
 
     def _handle_one(self, m: Any) -> None:
         topic = self.bus.logical(m.topic())
