@@ -10,6 +10,15 @@ from quorum_common.bus.message import Message
 
 
 @dataclass
+class AgentTotals:
+    """One agent's attribution summed over every critic report of a run (the reports' windows do not overlap)."""
+
+    strategy: str
+    pnl_contribution: float = 0.0
+    signals: int = 0
+
+
+@dataclass
 class RunRecorder:
     """Compact history of a run: equity, prices, regimes, verdicts, fills, state changes."""
 
@@ -29,7 +38,9 @@ class RunRecorder:
     states: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, state, reason, by
     commands: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, command, issued_by, reason
     mandate: dict[str, Any] | None = None
-    critic: dict[str, Any] | None = None
+    attribution: dict[str, AgentTotals] = field(default_factory=dict)
+    """Per agent id: PnL contribution and signals over the whole run (summed over the critic's report windows)."""
+    critic_reports: int = 0
     optimiser_s: float = 0.0
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -59,9 +70,16 @@ class RunRecorder:
         elif topic == "mandate.compiled":
             self.mandate = v
         elif topic == "critic.reports":
-            self.critic = v
+            self._critic_report(v)
         elif topic == "portfolio.targets":
             self.optimiser_s += (v.get("solve_ms") or 0.0) / 1000.0
+
+    def _critic_report(self, v: dict[str, Any]) -> None:
+        self.critic_reports += 1
+        for agent in v["attribution"]:
+            totals = self.attribution.setdefault(agent["agent_id"], AgentTotals(agent["strategy"]))
+            totals.pnl_contribution += agent["pnl_contribution"]
+            totals.signals += agent["signals"]
 
     def _fill(self, v: dict[str, Any]) -> None:
         self.fills += 1

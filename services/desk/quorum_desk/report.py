@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from quorum_desk.metrics import drawdown_series, performance
+from quorum_desk.metrics import NS_PER_YEAR, drawdown_series, performance
 from quorum_desk.recorder import RunRecorder
 
 REGIME_COLOURS = {"TRENDING": "#2e7d32", "MEAN_REVERTING": "#1565c0", "HIGH_VOL": "#ef6c00", "CRISIS": "#c62828",
@@ -113,11 +113,13 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
     ax.set_title(f"Risk rejects by reason ({sum(rec.rejects.values())} of {sum(rec.rejects.values()) + rec.approvals})")
     charts.append(_save(fig, out_dir / "rejects.png"))
 
-    attribution = (rec.critic or {}).get("attribution") or []
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.barh([a["agent_id"] for a in attribution] or ["none"], [a["pnl_contribution"] for a in attribution] or [0],
-            color="#00838f")
-    ax.set_title("PnL contribution by agent (critic)")
+    attribution = sorted(rec.attribution.items(), key=lambda kv: kv[1].pnl_contribution)
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(attribution) + 1.4))
+    ax.barh([a for a, _ in attribution] or ["none"], [t.pnl_contribution for _, t in attribution] or [0],
+            color=["#00838f" if t.pnl_contribution >= 0 else "#c62828" for _, t in attribution] or ["#00838f"])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(mandate.get("base_currency", "USD"))
+    ax.set_title(f"PnL contribution by agent over the run (critic, {rec.critic_reports} report windows)")
     charts.append(_save(fig, out_dir / "attribution.png"))
 
     breach = perf.max_drawdown - limit if limit == limit else None
@@ -132,6 +134,11 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "approved_orders": rec.approvals,
         "decisions_by_action": dict(rec.actions),
         "trading_state_changes": [{"ts": t, "state": s, "reason": r, "by": b} for t, s, r, b in rec.states],
+        "years_in_trading_state": time_in_state(rec.states, times[-1]),
+        "final_trading_state": final_state(rec.states),
+        "attribution": [{"agent_id": agent, "strategy": t.strategy, "pnl_contribution": t.pnl_contribution,
+                         "signals": t.signals} for agent, t in sorted(rec.attribution.items())],
+        "critic_reports": rec.critic_reports,
         "records": dict(rec.counts),
         "events": events,
         "wall_seconds": wall_s,
@@ -156,6 +163,7 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
     else:
         verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
                    f"{metrics['drawdown_breach']:.2%}. {_breach_reason(rec)}")
+    locked = _locked_note(metrics, rec)
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
         f"<li>{datetime.fromtimestamp(t / 1e9, UTC):%Y-%m-%d} {html.escape(s)} by {html.escape(b)}: "
@@ -171,6 +179,7 @@ img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 {html.escape(str(mandate.get('base_currency', '')))}, {html.escape(str(mandate.get('risk_tolerance', '')))},
 max drawdown {limit:.0%}, risk measure {html.escape(str(mandate.get('risk_measure', '')))}.</p>
 <p><strong>{verdict}</strong></p>
+{locked}
 <table>{rows}</table>
 <p>{metrics['events']:,} events in {metrics['wall_seconds']:.1f} s ({metrics['events_per_second'] or 0:,.0f} events/s,
 optimiser {metrics['optimiser_seconds']:.1f} s).</p>
@@ -178,6 +187,40 @@ optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 <h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
 </body></html>
 """
+
+
+def time_in_state(states: list[tuple[int, str, str, str]], end_ts: int) -> dict[str, float]:
+    """Years the desk spent in each trading state, from the first recorded state change to ``end_ts``."""
+    years: dict[str, float] = {}
+    for (ts, state, _, _), nxt in zip(states, [*(s[0] for s in states[1:]), end_ts], strict=True):
+        years[state] = years.get(state, 0.0) + max(0, nxt - ts) / NS_PER_YEAR
+    return years
+
+
+def final_state(states: list[tuple[int, str, str, str]]) -> dict[str, Any] | None:
+    """The state the run ended in: since when (its first change into it) and why; None without changes."""
+    if not states:
+        return None
+    state = states[-1][1]
+    first = len(states) - 1
+    while first > 0 and states[first - 1][1] == state:
+        first -= 1
+    ts, _, reason, by = states[first]
+    return {"state": state, "since_ts": ts, "reason": reason, "by": by}
+
+
+def _locked_note(metrics: dict[str, Any], rec: RunRecorder) -> str:
+    """A paragraph for a run that ended outside ACTIVE: since when, why, and for how much of the run."""
+    final = metrics["final_trading_state"]
+    if final is None or final["state"] == "ACTIVE":
+        return ""
+    years = (rec.equity[-1][0] - final["since_ts"]) / NS_PER_YEAR
+    since = datetime.fromtimestamp(final["since_ts"] / 1e9, UTC)
+    run_years = metrics["performance"]["years"]
+    return (f"<p><strong>The desk ended the run {html.escape(final['state'])}, as it had been since {since:%Y-%m-%d} "
+            f"({html.escape(final['reason'])}): the last {years:.1f} of the run's {run_years:.1f} years. In that "
+            "state no risk-increasing order passes until a risk officer resumes trading (admin API "
+            "<code>POST /resume</code>), and no one plays that role in an embedded run.</strong></p>")
 
 
 def _breach_reason(rec: RunRecorder) -> str:
