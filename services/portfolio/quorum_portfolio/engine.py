@@ -11,10 +11,12 @@ Inputs and what each does:
 - ``signals.decisions``: the latest decision per symbol, while younger than ``decision_max_age_days``,
   tilts its target (:mod:`quorum_portfolio.tilt`).
 - ``risk.decisions`` / ``exec.reports``: a rejection or a final status ends an order's flight.
-- ``control.state``: the desk's trading state. Under ``REDUCING`` (the drawdown lock, reduce-only) the
-  targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
-  reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. A change of
-  state triggers a ``RISK_STATE`` rebalance at the next tick.
+- ``control.state``: the desk's trading state and limits. Under ``REDUCING`` (the drawdown lock, reduce-only)
+  the targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
+  reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. The targets stay
+  within the position and gross exposure limits in force (the critic tightens them), so the rebalance
+  does not propose what the risk service would refuse. A change of state or of those limits triggers a
+  ``RISK_STATE`` rebalance at the next tick.
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
   solve) and publish ``portfolio.targets`` when its weights land; decide the rebalance
@@ -60,7 +62,7 @@ from quorum_portfolio.optimiser import Problem
 from quorum_portfolio.prices import PriceHistory
 from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
 from quorum_portfolio.solver import Solved, SolveRequest, make_solver
-from quorum_portfolio.tilt import Decision, fresh_decisions, tilt_weights
+from quorum_portfolio.tilt import Decision, RiskLimits, fresh_decisions, tilt_weights, within_limits
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class PortfolioEngine(Engine):
         self.decisions: dict[str, Decision] = {}
         self.inflight: dict[str, InFlight] = {}
         self.trading_state = "ACTIVE"
+        self.risk_limits = RiskLimits()
+        """The risk service's position and gross exposure limits in force (``control.state``)."""
         self._state_sequence = -1
         self.last_rebalance_ts: int | None = None
         self.pending_trigger: str | None = None
@@ -192,7 +196,10 @@ class PortfolioEngine(Engine):
         if state["sequence"] <= self._state_sequence:
             return
         self._state_sequence = state["sequence"]
-        if state["state"] != self.trading_state:
+        limits = RiskLimits.from_map(state["limits"]) if state["limits"] else self.risk_limits
+        limits_changed = limits != self.risk_limits and self.risk_limits != RiskLimits()  # not the first ones
+        self.risk_limits = limits
+        if state["state"] != self.trading_state or limits_changed:
             self.trading_state = state["state"]
             self.pending_trigger = "RISK_STATE"
             log.info("trading state followed", extra={"state": self.trading_state, "reason": state["reason"]})
@@ -227,6 +234,7 @@ class PortfolioEngine(Engine):
             decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
                                         self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
+            self.targets = within_limits(self.targets, self.risk_limits)
             if self.trading_state == "REDUCING":
                 self.targets = {s: w * self.settings.reducing_target_scale for s, w in self.targets.items()}
             if solved is not None:

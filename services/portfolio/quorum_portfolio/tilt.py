@@ -48,6 +48,31 @@ def tilt_weights(weights: dict[str, float], decisions: dict[str, Decision], tilt
     return apply_caps(out, caps, budget)
 
 
+@dataclass(frozen=True)
+class RiskLimits:
+    """The risk service's limits in force that bound target weights (``control.state``'s ``limits`` map)."""
+
+    max_position_weight: float | None = None
+    max_gross_exposure: float | None = None
+
+    @classmethod
+    def from_map(cls, limits: dict[str, float]) -> RiskLimits:
+        """The two limits of a ``limits`` map (a missing one does not bind)."""
+        return cls(limits.get("max_position_weight"), limits.get("max_gross_exposure"))
+
+
+def within_limits(weights: dict[str, float], limits: RiskLimits) -> dict[str, float]:
+    """Weights cut to the position limit, then all scaled down to the gross exposure limit (long-only weights).
+
+    The critic may tighten both while the desk runs; targets above them would only give orders the risk
+    service refuses (``MAX_POSITION``, ``GROSS_EXPOSURE``), so the rebalance trades to what it may hold.
+    """
+    cap = limits.max_position_weight
+    w = {s: min(v, cap) for s, v in weights.items()} if cap is not None else dict(weights)
+    total, gross = sum(w.values()), limits.max_gross_exposure
+    return {s: v * gross / total for s, v in w.items()} if gross is not None and total > gross > 0 else w
+
+
 def fresh_decisions(decisions: dict[str, Decision], now_ns: int, max_age_ns: int) -> dict[str, Decision]:
     """The decisions no older than ``max_age_ns`` at event time ``now_ns`` (a silent manager stops tilting)."""
     return {s: d for s, d in decisions.items() if now_ns - d.ts_event <= max_age_ns}

@@ -290,12 +290,33 @@ def test_final_execution_reports_end_the_flight(records: Any) -> None:
     assert set(engine.inflight) == {"a"}
 
 
-def trading_state(state: str, ts: int, sequence: int) -> dict:
+def trading_state(state: str, ts: int, sequence: int, limits: dict[str, float] | None = None) -> dict:
     from quorum_common.engine import envelope
 
     return {**envelope(ts, "state", sequence), "desk": "desk", "sequence": sequence, "state": state,
             "previous_state": "ACTIVE", "reason": "test", "changed_by": "risk", "command_event_id": None,
-            "limits": {}, "drawdown": None}
+            "limits": limits or {}, "drawdown": None}
+
+
+def test_tightened_limits_bound_the_targets_and_trigger_a_rebalance(records: Any) -> None:
+    """The critic tightens the position and gross limits (state unchanged): the next rebalance trades down to
+    them at once, and no later order would take a position or the book past them."""
+    loose, tight = {"max_position_weight": 0.5, "max_gross_exposure": 1.0}, \
+        {"max_position_weight": 0.06, "max_gross_exposure": 0.2}
+    tighten_ts = T0 + 80 * DAY + 6
+    out, bus = run(records, days=110, extra=[("control.state", trading_state("ACTIVE", T0 + 6, 1, loose)),
+                                             ("control.state", trading_state("ACTIVE", tighten_ts, 2, tight))])
+    targets = of(out, "portfolio.targets")
+    assert max(t["weight"] for r in targets if r["ts_event"] < tighten_ts for t in r["targets"]) > 0.06
+    snaps = [s for s in of(out, "portfolio.snapshots") if s["ts_event"] > tighten_ts]
+    first = min((o for o in of(out, "orders.proposed") if o["ts_event"] > tighten_ts), key=lambda o: o["ts_event"])
+    assert first["ts_event"] == bar_time(tighten_ts) + DAY + REBALANCE, "the next session rebalances"
+    assert first["reason"].startswith("RISK_STATE rebalance"), first["reason"]
+    assert bus.engine.targets and max(bus.engine.targets.values()) <= 0.06 + 1e-12
+    assert sum(bus.engine.targets.values()) <= 0.2 + 1e-12
+    settled = snaps[5:]  # orders placed at the first rebalance have filled
+    assert settled and all(s["gross_exposure"] <= 0.2 * 1.05 for s in settled)
+    assert all(p["weight"] <= 0.06 * 1.05 for s in settled for p in s["positions"])
 
 
 def test_under_the_drawdown_lock_the_desk_sells_down_and_never_buys(records: Any) -> None:

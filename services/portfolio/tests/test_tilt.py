@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from quorum_portfolio.optimiser import Problem
-from quorum_portfolio.tilt import Decision, apply_caps, fresh_decisions, tilt_weights
+from quorum_portfolio.tilt import Decision, RiskLimits, apply_caps, fresh_decisions, tilt_weights, within_limits
 
 CAPS = Problem(pd.DataFrame(), {"A": "Tech", "B": "Tech", "C": "Food"}, dict.fromkeys("ABC", "equity"),
                sector_caps={"Tech": 0.6})
@@ -47,3 +47,10 @@ def test_stale_decisions_stop_tilting() -> None:
     old, new = Decision("a", "c", "BUY", 1.0, 100), Decision("b", "c", "SELL", -1.0, 190)
     assert fresh_decisions({"A": old, "B": new}, now_ns=200, max_age_ns=50) == {"B": new}
     assert fresh_decisions({"A": old}, now_ns=150, max_age_ns=50) == {"A": old}
+
+
+def test_targets_are_cut_to_the_position_limit_then_scaled_to_the_gross_limit() -> None:
+    w = within_limits({"A": 0.3, "B": 0.1, "C": 0.4}, RiskLimits(max_position_weight=0.2, max_gross_exposure=0.4))
+    assert w == pytest.approx({"A": 0.16, "B": 0.08, "C": 0.16})  # cut to 0.2 / 0.1 / 0.2, then x 0.4 / 0.5
+    assert within_limits(BASE, RiskLimits()) == BASE
+    assert within_limits(BASE, RiskLimits.from_map({"max_position_weight": 0.45, "capital": 1e6})) == BASE
