@@ -1,7 +1,8 @@
 """``quorum-desk``: the trading desk on bundled real data.
 
-- ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE]``: every agent in this process on
-  the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG charts, metrics).
+- ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE] [--resume-after-days N]``: every agent
+  in this process on the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG
+  charts, metrics). ``--resume-after-days`` adds a simulated risk officer (:mod:`quorum_desk.officer`).
 - ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
 - ``quorum-desk replay ...``: re-drive a recorded window through a fresh desk and report the first
   divergence (incident analysis, what-if runs, Avro export); see :mod:`quorum_desk.replay`.
@@ -34,6 +35,17 @@ def _progress(started: float) -> callable:
     return report
 
 
+def _positive_days(text: str) -> float:
+    """A number of days above 0 (``--resume-after-days``)."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of days above 0, not {text!r}")
+    return days
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the embedded desk and write its report."""
     overrides: dict[str, dict] = {}
@@ -41,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["manager"] = {"mandate_path": Path(args.mandate)}
     if args.start or args.end:
         overrides["ingest"] = {k: date.fromisoformat(v) for k, v in (("start", args.start), ("end", args.end)) if v}
+    if args.resume_after_days is not None:
+        overrides["officer"] = {"resume_after_days": args.resume_after_days}
     run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"Quorum desk, embedded run {run_id}", file=sys.stderr)
     setup_logging("desk", "ERROR")  # dead letters are summarised below instead of logged one by one
@@ -73,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--mandate", help="the user's mandate file (YAML or JSON); default: the packaged one")
     run.add_argument("--start", help="first bar date (YYYY-MM-DD)")
     run.add_argument("--end", help="last bar date (YYYY-MM-DD)")
+    run.add_argument("--resume-after-days", type=_positive_days, metavar="DAYS",
+                     help="a simulated risk officer resumes trading DAYS event-time days after each drawdown lock "
+                          "(default: none; a lock then holds to the end of the run)")
     run.add_argument("--reports", help="folder of the run reports (default: QUORUM_REPORTS_DIR or reports)")
     run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")

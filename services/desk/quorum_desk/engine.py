@@ -13,6 +13,7 @@ from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_common.runtime.service import ServiceSpec, wire_inprocess
 
+from quorum_desk import officer
 from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.recorder import RunRecorder
 
@@ -55,7 +56,9 @@ def run_embedded(
 ) -> EmbeddedRun:
     """Run the whole desk in this process until the replay is exhausted.
 
-    ``overrides`` maps a service name to settings fields (e.g. ``{"ingest": {"end": ...}}``);
+    ``overrides`` maps a service name to settings fields (e.g. ``{"ingest": {"end": ...}}``); settings for
+    ``officer`` (e.g. ``{"officer": {"resume_after_days": 30}}``) add a simulated risk officer
+    (:mod:`quorum_desk.officer`), which no other run mode has;
     ``inject`` adds records (e.g. a risk officer's RESUME command) at their event times.
     ``roundtrip`` (the default) passes every delivered record through the Avro codec, so engines see
     exactly what they would see over Kafka; without it records are handed over as published.
@@ -72,6 +75,8 @@ def run_embedded(
     for spec in CONSUMERS if instrument else ():
         if spec.instrument is not None:
             spec.instrument(engines[spec.name], ServiceMetrics(spec.name))
+    if officer.SPEC.name in overrides:  # a backtest's simulated risk officer (quorum_desk.officer)
+        engines[officer.SPEC.name] = wire_inprocess(bus, officer.SPEC, service_settings(officer.SPEC, overrides))
     engines[SOURCE.name] = wire_inprocess(bus, SOURCE, service_settings(SOURCE, overrides))
     if inject:
         bus.add_source("injected", InjectedSource(inject).records())

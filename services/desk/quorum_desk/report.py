@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from quorum_desk.metrics import NS_PER_YEAR, drawdown_series, performance
+from quorum_desk.officer import OFFICER_ID
 from quorum_desk.recorder import RunRecorder
 
 REGIME_COLOURS = {"TRENDING": "#2e7d32", "MEAN_REVERTING": "#1565c0", "HIGH_VOL": "#ef6c00", "CRISIS": "#c62828",
@@ -234,6 +235,11 @@ def _breach_reason(rec: RunRecorder) -> str:
     dd = np.array([d for _, _, d in rec.equity])
     at_lock = float(dd[max(0, int(np.searchsorted(times, ts, side="right")) - 1)])
     when = datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d")
+    resumes = [t for t, s, _, by in rec.states if s == "ACTIVE" and by == OFFICER_ID]
+    count = f"{len(resumes)} time{'s' * (len(resumes) != 1)}"
+    officer = (f" The simulated risk officer (--resume-after-days) resumed trading {count}, first on "
+               f"{datetime.fromtimestamp(resumes[0] / 1e9, UTC):%Y-%m-%d}; after a resume the lock re-arms only once "
+               "the drawdown is back under the lock level, so the resumed desk may lose more." if resumes else "")
     return (f"The drawdown lock moved the desk to {state} on {when} at a drawdown of {at_lock:.2%} ({reason}). "
             "In that state no risk-increasing order passes, but the positions already held are kept (the lock "
-            "does not flatten), so they went on losing until the market turned or a risk officer acted.")
+            "does not flatten), so they went on losing until the market turned or a risk officer acted." + officer)

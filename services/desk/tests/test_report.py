@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from quorum_common.bus.message import Message
 from quorum_desk.metrics import NS_PER_YEAR
+from quorum_desk.officer import OFFICER_ID
 from quorum_desk.recorder import RunRecorder
 from quorum_desk.report import build_report
 
@@ -90,3 +91,15 @@ def test_a_run_that_ends_active_has_no_lock_note(tmp_path: Path) -> None:
     assert metrics["final_trading_state"]["since_ts"] == T0 + 200 * DAY
     assert metrics["years_in_trading_state"]["REDUCING"] == pytest.approx(100 * DAY / NS_PER_YEAR)
     assert "ended the run" not in page
+
+
+def test_a_breach_after_the_simulated_officer_resumed_says_so(tmp_path: Path) -> None:
+    rec = recorder([state(T0, "ACTIVE", "MANDATE: default v1 limits applied"),
+                    state(T0 + 50 * DAY, "REDUCING", "DRAWDOWN_LOCK: drawdown 0.121 >= lock 0.12"),
+                    state(T0 + 80 * DAY, "ACTIVE", "COMMAND: RESUME_TRADING", by=OFFICER_ID)], days=0)
+    for day in range(200):  # down 0.2 % a day: about a third lost
+        rec.record(msg("portfolio.snapshots", {"ts_event": T0 + day * DAY, "nav": 1e6 * 0.998 ** day,
+                                               "drawdown": 1 - 0.998 ** day}))
+    metrics, page = report(rec, tmp_path)
+    assert not metrics["drawdown_within_limit"]
+    assert "The simulated risk officer (--resume-after-days) resumed trading 1 time, first on 2005-03-24" in page
