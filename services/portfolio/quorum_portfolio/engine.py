@@ -14,8 +14,9 @@ Inputs and what each does:
 - ``control.state``: the desk's trading state and limits. Under ``REDUCING`` (the drawdown lock, reduce-only)
   the targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
   reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. The targets stay
-  within the position and gross exposure limits in force (the critic tightens them), so the rebalance
-  does not propose what the risk service would refuse. A change of state or of those limits triggers a
+  within the position and gross exposure limits in force (the critic tightens them), and a symbol whose
+  last bar is older than the ``stale_price_ns`` limit is left out of a rebalance, so the rebalance does not
+  propose what the risk service would refuse. A change of state or of those limits triggers a
   ``RISK_STATE`` rebalance at the next tick.
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
@@ -334,7 +335,7 @@ class PortfolioEngine(Engine):
         self._published_targets = dict(self.targets)
 
     def _rebalance(self, ts: int, mandate: Mandate, trigger: str) -> None:
-        busy = {f.symbol for f in self.inflight.values()}
+        busy = {f.symbol for f in self.inflight.values()} | self._stale(ts)
         holdings = {s: p.quantity for s, p in self.ledger.positions.items() if self._tradable(s) and s not in busy}
         targets = {s: w for s, w in self.targets.items() if self._tradable(s) and s not in busy}
         prices = {s: p for s in set(holdings) | set(targets) if (p := self.ledger.last_price(s)) is not None}
@@ -348,6 +349,16 @@ class PortfolioEngine(Engine):
             self._propose(ts, mandate, trade, trigger)
         self.last_rebalance_ts = ts
         self.pending_trigger = None
+
+    def _stale(self, ts: int) -> set[str]:
+        """Symbols whose last bar is older at ``ts`` than the risk service's ``stale_price_ns`` (it would refuse
+        their orders): left out of this rebalance, their gap is traded once a fresh bar is in (e.g. monthly
+        BTC-USD bars in a daily desk)."""
+        limit = self.risk_limits.stale_price_ns
+        if limit is None:
+            return set()
+        return {s for s in set(self.targets) | set(self.ledger.positions)
+                if (last := self.history.last_ts(s)) is not None and ts - last > limit}
 
     def _propose(self, ts: int, mandate: Mandate, trade: Trade, trigger: str) -> None:
         pid = self.settings.portfolio_id

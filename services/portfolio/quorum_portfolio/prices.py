@@ -37,6 +37,11 @@ class PriceHistory:
         closes.append(close)
         return True
 
+    def last_ts(self, symbol: str) -> int | None:
+        """The bar time of ``symbol``'s latest close, or None before its first."""
+        entry = self._series.get(symbol)
+        return entry[0][-1] if entry and entry[0] else None
+
     def returns(self, symbols: list[str], until_ts: int, bars: int, min_bars: int) -> pd.DataFrame:
         """Simple returns of ``symbols`` over the last ``bars`` bar times ``<= until_ts``.
 

@@ -50,15 +50,17 @@ def tilt_weights(weights: dict[str, float], decisions: dict[str, Decision], tilt
 
 @dataclass(frozen=True)
 class RiskLimits:
-    """The risk service's limits in force that bound target weights (``control.state``'s ``limits`` map)."""
+    """The risk service's limits in force that bound what the rebalance proposes (``control.state``'s ``limits``)."""
 
     max_position_weight: float | None = None
     max_gross_exposure: float | None = None
+    stale_price_ns: float | None = None
+    """Orders on a symbol whose last bar is older than this are refused (``STALE_PRICE``)."""
 
     @classmethod
     def from_map(cls, limits: dict[str, float]) -> RiskLimits:
-        """The two limits of a ``limits`` map (a missing one does not bind)."""
-        return cls(limits.get("max_position_weight"), limits.get("max_gross_exposure"))
+        """The limits of a ``limits`` map (a missing one does not bind)."""
+        return cls(limits.get("max_position_weight"), limits.get("max_gross_exposure"), limits.get("stale_price_ns"))
 
 
 def within_limits(weights: dict[str, float], limits: RiskLimits) -> dict[str, float]:

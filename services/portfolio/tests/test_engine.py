@@ -39,9 +39,10 @@ class FakeExecution:
 
 
 def run(records: Any, days: int = 120, mandate: bool | dict = True, execute: bool = True,
-        extra: list[tuple[str, dict]] = (), lockstep: bool = True,
+        extra: list[tuple[str, dict]] = (), lockstep: bool = True, bar_every: dict[str, int] | None = None,
         **settings: Any) -> tuple[list[tuple[str, dict]], InProcessBus]:
-    """Replay ``days`` daily bars and their phase ticks through the engine on a lockstep bus; return its outputs."""
+    """Replay ``days`` daily bars (a symbol of ``bar_every`` only every that many days) and their phase ticks
+    through the engine on a lockstep bus; return its outputs."""
     bus = InProcessBus(lockstep=lockstep)
     engine = PortfolioEngine(PortfolioSettings(**{**SETTINGS, **settings}), bus.publisher("portfolio"))
     bus.subscribe("portfolio", engine.inputs, engine.on_message)
@@ -56,7 +57,8 @@ def run(records: Any, days: int = 120, mandate: bool | dict = True, execute: boo
     for k in range(days):
         t = T0 + (k + 1) * DAY
         for s in SYMBOLS:
-            feed.publish("md.bars", records.bar(s, t, float(prices[s][k])), key=s)
+            if k % (bar_every or {}).get(s, 1) == 0:
+                feed.publish("md.bars", records.bar(s, t, float(prices[s][k])), key=s)
         for tick in records.ticks(t, 10 * k):
             feed.publish("sys.clock", tick, key="XNYS")
     for topic, rec in extra:
@@ -337,3 +339,21 @@ def test_halted_proposes_nothing(records: Any) -> None:
     out, _ = run(records, days=110, extra=[("control.state", trading_state("HALTED", halt_ts, 1))])
     assert [o for o in of(out, "orders.proposed") if o["ts_event"] > halt_ts] == []
 
+
+
+def test_a_symbol_without_a_fresh_bar_is_left_out_of_the_rebalance(records: Any) -> None:
+    """KO has a bar every other day (as monthly BTC-USD bars in a daily desk); with a half-day stale price limit
+    (the risk service would refuse its orders on the other days) its orders go out only on the days of its bars;
+    without the limit, the same replay trades it on the other days too."""
+
+    def ko_order_days(stale_price_ns: float | None) -> set[int]:
+        limits = {"max_position_weight": 0.5, "max_gross_exposure": 1.0}
+        if stale_price_ns is not None:
+            limits["stale_price_ns"] = stale_price_ns
+        out, _ = run(records, days=120, extra=[("control.state", trading_state("ACTIVE", T0 + 6, 1, limits))],
+                     bar_every={"KO": 2}, min_history_bars=8)
+        return {(o["ts_event"] - T0) // DAY - 1 for o in of(out, "orders.proposed") if o["symbol"] == "KO"}
+
+    with_limit, without = ko_order_days(0.5 * DAY), ko_order_days(None)
+    assert with_limit and all(day % 2 == 0 for day in with_limit), with_limit
+    assert any(day % 2 for day in without), without
