@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--start", help="first bar date (YYYY-MM-DD)")
     run.add_argument("--end", help="last bar date (YYYY-MM-DD)")
     run.add_argument("--resume-after-days", type=_positive_days, metavar="DAYS",
-                     help="a simulated risk officer resumes trading DAYS event-time days after each drawdown lock "
-                          "(default: none; a lock then holds to the end of the run)")
+                     help="a simulated risk officer reviews the desk's own de-risking DAYS event-time days later: "
+                          "it resumes a drawdown lock and sets limits the critic tightened back to the mandate's "
+                          "(default: none; both then hold to the end of the run)")
     run.add_argument("--reports", help="folder of the run reports (default: QUORUM_REPORTS_DIR or reports)")
     run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
