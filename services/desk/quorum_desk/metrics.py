@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 TRADING_DAYS = 252
-NS_PER_YEAR = 365.25 * 86400 * 1e9
+NS_PER_DAY = 86_400 * 10**9
+NS_PER_YEAR = 365.25 * NS_PER_DAY
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from quorum_common.runtime.service import ServiceSpec
 from quorum_risk.limits import Limits
 from quorum_risk.state import HALTED, lock_code
 
+from quorum_desk.metrics import NS_PER_DAY
+
 OFFICER_ID = "backtest-risk-officer"
-NS_PER_DAY = 86_400 * 10**9
 ACTS_ON = "BAR_CLOSE"
 """The tick at which a due review is made (every bar time has one); the risk service handles it in the next phase."""
 

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-NS_PER_DAY = 86_400 * 10**9
+from quorum_desk.metrics import NS_PER_DAY
+
 _FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d{1,9})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

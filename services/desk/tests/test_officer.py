@@ -8,7 +8,8 @@ from quorum_common.engine import envelope
 from quorum_common.phases import PHASE_OFFSETS_NS
 from quorum_desk.app import main
 from quorum_desk.engine import run_embedded
-from quorum_desk.officer import NS_PER_DAY, OFFICER_ID, BacktestRiskOfficer, OfficerSettings
+from quorum_desk.metrics import NS_PER_DAY
+from quorum_desk.officer import OFFICER_ID, BacktestRiskOfficer, OfficerSettings
 from quorum_risk import testing as risk_testing
 from quorum_risk.limits import Limits
 

@@ -6,6 +6,9 @@ STRONG_SELL cuts ``w_i'`` to 0 when ``strong_sell_to_zero``; HOLD leaves ``w_i``
 what the optimiser chose (a zero weight stays zero). Then the caps are re-applied (per instrument,
 then each sector and asset class scaled down to its cap) and, if the weights sum above ``budget``, all
 are scaled down to it. Weight freed by sells stays in cash: the tilt never levers up.
+
+Last, :func:`within_limits` brings the targets within the risk service's limits in force (position and gross
+exposure), which the critic may have tightened below the mandate's.
 """
 
 from __future__ import annotations
