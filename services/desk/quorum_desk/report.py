@@ -221,7 +221,8 @@ def _locked_note(metrics: dict[str, Any], rec: RunRecorder) -> str:
     return (f"<p><strong>The desk ended the run {html.escape(final['state'])}, as it had been since {since:%Y-%m-%d} "
             f"({html.escape(final['reason'])}): the last {years:.1f} of the run's {run_years:.1f} years. In that "
             "state no risk-increasing order passes until a risk officer resumes trading (admin API "
-            "<code>POST /resume</code>), and no one plays that role in an embedded run.</strong></p>")
+            "<code>POST /resume</code>); in an embedded run only the simulated officer of "
+            "<code>--resume-after-days</code> does.</strong></p>")
 
 
 def _breach_reason(rec: RunRecorder) -> str:
