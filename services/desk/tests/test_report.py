@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from quorum_common.bus.message import Message
+from quorum_desk.metrics import NS_PER_DAY as DAY
 from quorum_desk.metrics import NS_PER_YEAR
 from quorum_desk.officer import OFFICER_ID
 from quorum_desk.recorder import RunRecorder
 from quorum_desk.report import build_report
 
-DAY = 86_400 * 10**9
 T0 = 1_104_710_400 * 10**9  # 2005-01-03
 
 
@@ -36,12 +36,12 @@ def recorder(states: list[Message], days: int = 730) -> RunRecorder:
     """A run of ``days`` daily snapshots (NAV up 0.01 % a day) with ``states`` and two critic windows."""
     rec = RunRecorder()
     rec.record(msg("mandate.compiled", {"mandate_id": "default", "capital": 1e6, "max_drawdown": 0.15,
-                                                      "base_currency": "USD", "universe": []}))
+                                        "base_currency": "USD", "universe": []}))
     for m in states:
         rec.record(m)
     for day in range(days):
         rec.record(msg("portfolio.snapshots", {"ts_event": T0 + day * DAY, "nav": 1e6 * 1.0001 ** day,
-                                                           "drawdown": 0.0}))
+                                               "drawdown": 0.0}))
     rec.record(msg("critic.reports", {"attribution": [
         agent("alpha.momentum.breakout", "MOMENTUM", 120.0, 30), agent("alpha.pairs.KO_PEP", "PAIRS", -50.0, 4)]}))
     rec.record(msg("critic.reports", {"attribution": [
