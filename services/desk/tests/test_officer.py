@@ -135,7 +135,9 @@ def test_a_drawdown_locked_desk_is_reopened_by_the_officer_and_trades_again(desk
         elif msg.topic == "orders.approved":
             approved.append(msg.value)
 
-    run_embedded({**desk_window("2007-06-01", "2009-06-30"), "officer": {"resume_after_days": 30}}, extra_taps=[tap])
+    run = run_embedded({**desk_window("2007-06-01", "2009-06-30"), "officer": {"resume_after_days": 30}},
+                       extra_taps=[tap])
+    assert [(d.topic, d.error) for d in run.bus.dead_letters if d.reason == "handler_error"] == []
     lock = next(s for s in states if s["reason"].startswith("DRAWDOWN_LOCK"))
     resumed = next(s for s in states if s["ts_event"] > lock["ts_event"] and s["state"] == "ACTIVE")
     assert resumed["changed_by"] == OFFICER_ID

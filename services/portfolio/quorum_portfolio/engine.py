@@ -340,9 +340,11 @@ class PortfolioEngine(Engine):
         targets = {s: w for s, w in self.targets.items() if self._tradable(s) and s not in busy}
         prices = {s: p for s in set(holdings) | set(targets) if (p := self.ledger.last_price(s)) is not None}
         committed = sum(f.notional for f in self.inflight.values() if f.side == "BUY")
-        trades = plan_trades(targets, holdings, prices, self.ledger.nav, self.ledger.cash - committed,
+        nav, max_gross = self.ledger.nav, self.risk_limits.max_gross_exposure
+        buy_room = None if max_gross is None else max_gross * nav - self.ledger.gross_exposure() * nav - committed
+        trades = plan_trades(targets, holdings, prices, nav, self.ledger.cash - committed,
                              mandate.rebalance.min_trade_value, self._step, mandate.allow_short,
-                             mandate.max_order_notional)
+                             mandate.max_order_notional, buy_room)
         for trade in trades:
             if self.trading_state == "REDUCING" and not trade.reduces_risk:
                 continue  # reduce-only: the risk service would refuse it anyway

@@ -12,7 +12,8 @@ value gap ``|NAV × target − quantity × price|`` is at least ``min_trade_valu
 units, or multiples of a fractional step for fractional asset classes (crypto, fx), always rounded
 towards zero (a zero target sells the whole holding, dust included); a long-only book never sells
 more than it holds. Buys are scaled down so they cost no
-more than the cash plus what the sells bring. Sells come before buys. No order is larger than
+more than the cash plus what the sells bring, nor more than the room the gross exposure limit leaves before
+the sells. Sells come before buys. No order is larger than
 ``max_order_notional`` (the risk layer's fat-finger limit, with a 1 % margin): the rest of a large gap
 is traded at the next rebalance, so a big move is worked over several sessions instead of rejected.
 """
@@ -75,10 +76,14 @@ def round_quantity(quantity: float, step: float) -> float:
 
 def plan_trades(targets: dict[str, float], holdings: dict[str, float], prices: dict[str, float], nav: float,
                 cash: float, min_trade_value: float, step: Callable[[str], float],
-                allow_short: bool = False, max_order_notional: float | None = None) -> list[Trade]:
+                allow_short: bool = False, max_order_notional: float | None = None,
+                buy_room: float | None = None) -> list[Trade]:
     """The trades that move ``holdings`` (quantities) to ``targets`` (weights of ``nav``): sells, then buys.
 
-    Symbols without a price are left alone.
+    Symbols without a price are left alone. ``buy_room`` (the gross exposure the risk limit leaves, in value,
+    before any of these sells) caps the buys as the cash does: the risk service may check a buy before the
+    sell that frees its room, and would refuse it (``GROSS_EXPOSURE``); the rest is bought at a later
+    rebalance, once the sells have filled.
     """
     sells: list[Trade] = []
     buys: list[Trade] = []
@@ -103,9 +108,12 @@ def plan_trades(targets: dict[str, float], holdings: dict[str, float], prices: d
                       reduces_risk=(side == "SELL" and held > 0) or (side == "BUY" and held < 0))
         (buys if side == "BUY" else sells).append(trade)
     budget = cash + sum(t.notional for t in sells)
+    if buy_room is not None:
+        budget = min(budget, buy_room)
+    budget = max(budget, 0.0)  # a book already over its gross limit, or short of cash, buys nothing
     spend = sum(t.notional for t in buys)
     if spend > budget:
-        scale = max(budget, 0.0) / spend
+        scale = budget / spend
         buys = [Trade(t.symbol, t.side, round_quantity(t.quantity * scale, step(t.symbol)), t.price,
                       t.current_weight, t.target_weight, t.reduces_risk) for t in buys]
         buys = [t for t in buys if t.quantity > 0 and t.notional >= min_trade_value]

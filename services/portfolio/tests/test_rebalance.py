@@ -67,6 +67,21 @@ def test_buys_are_scaled_to_cash_plus_sell_proceeds() -> None:
     assert [t.quantity for t in trades] == [250, 250]
 
 
+def test_buys_fit_the_gross_room_left_before_the_sells() -> None:
+    """A rotation from A to B in a book at its gross limit: the sell goes out whole, the buy only as far as the
+    room the limit leaves now (risk may check it before the sell); the rest waits for a later rebalance."""
+    holdings, prices = {"A": 900}, {"A": 10.0, "B": 10.0}  # 9,000 of a 10,000 NAV, 1,000 cash
+    free = plan_trades({"A": 0.0, "B": 0.9}, holdings, prices, 10_000.0, 1_000.0, 1.0, whole)
+    assert [(t.symbol, t.side, t.quantity) for t in free] == [("A", "SELL", 900), ("B", "BUY", 900)]
+    capped = plan_trades({"A": 0.0, "B": 0.9}, holdings, prices, 10_000.0, 1_000.0, 1.0, whole, buy_room=500.0)
+    assert [(t.symbol, t.side, t.quantity) for t in capped] == [("A", "SELL", 900), ("B", "BUY", 50)]
+    assert plan_trades({"A": 0.0, "B": 0.9}, holdings, prices, 10_000.0, 1_000.0, 1.0, whole, buy_room=0.0) == \
+        [t for t in capped if t.side == "SELL"]
+    # a book over its (tightened) gross limit with nothing to buy: only the sell, no division by a zero spend
+    over = plan_trades({"A": 0.5}, holdings, prices, 10_000.0, 1_000.0, 1.0, whole, buy_room=-4_000.0)
+    assert [(t.symbol, t.side, t.quantity) for t in over] == [("A", "SELL", 400)]
+
+
 def test_symbols_without_price_are_left_alone() -> None:
     assert plan_trades({"A": 0.5}, {}, {}, 10_000.0, 10_000.0, 1.0, whole) == []
 
