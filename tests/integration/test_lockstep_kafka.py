@@ -337,3 +337,35 @@ def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_th
     unwaited = [r for r in reports if r["service"] == "risk" and "risk" not in ticks[r["tick_id"]][1].split(",")]
     assert len(unwaited) == 1 and unwaited[0]["offsets"], "risk did not report the outputs nobody waited for"
     assert any("outside the lockstep" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_every_tick_of_one_fetched_batch_is_handled_in_order(kafka_config, kafka_topics, delivery: str) -> None:
+    """A tick no consumer reports on is followed at once by the next, so one fetch can bring several ticks:
+    each is handled, in order, with the records of its phase (a consumer once kept only the last tick of a
+    batch, silently dropping the others, and committed past them)."""
+    prefix = kafka_topics("md.bars", "sys.clock", "sys.progress")
+    source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
+    pub = source_bus.publisher("ingest")
+    expected = []
+    for i in range(4):  # everything is in the topics before the consumer starts: its first fetch gets it all
+        t = (i + 1) * 1_000_000
+        bar = sample_record(CATALOG.schema_for("md.bars"), seed=i)
+        bar.update(envelope(t, "bar", "AAA"), symbol="AAA")
+        pub.publish("md.bars", bar, key="AAA")
+        pub.flush()
+        pub.after = dict(pub.published_offsets)  # the ticks follow the bar (the phase barrier's stamp)
+        expected.append(("md.bars", t))
+        for seq, kind in enumerate(("BAR_CLOSE", "VOTE", "DAY_END"), start=3 * i + 1):
+            tick = clock_tick(kind, t, seq)
+            pub.publish("sys.clock", tick, key="XNYS")
+            expected.append(("sys.clock", tick["ts_event"]))
+    pub.flush()
+    seen: list = []
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
+    bus.subscribe("probe", ["md.bars", "sys.clock"], lambda msg: seen.append((msg.topic, msg.ts_event)))
+    with running(bus, ["probe"]):
+        deadline = time.monotonic() + 30
+        while len(seen) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen == expected

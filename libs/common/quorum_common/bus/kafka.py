@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -384,8 +385,9 @@ class ConsumerLoop:
         self._commit_due = 0.0
         """Monotonic time before which a caught-up consumer does not commit (see ``commit_interval_ms``)."""
         self._assigned: set[tuple[str, int]] = set()
-        self._tick: tuple[Message, bytes, Offsets] | None = None
-        """Lockstep: the clock tick received but not yet handled, with the offsets it waits for."""
+        self._ticks: deque[tuple[Message, bytes, Offsets]] = deque()
+        """Lockstep: the clock ticks received but not yet handled, oldest first, each with the offsets it waits
+        for. One batch may bring several (a tick no consumer reports on is followed at once by the next)."""
         self._received: dict[tuple[str, int], int] = {}
         """Lockstep: next offset per partition of the records received (handled or held)."""
         self._committed: dict[tuple[str, int], int] = {}
@@ -530,7 +532,7 @@ class ConsumerLoop:
         """Seek back to the committed offsets after an aborted transaction (held records are read again)."""
         self._uncommitted, self._committed = {}, {}
         if self.held is not None:
-            self.held, self._tick, self._received = PhaseBuffer(self.bus.topic_rank), None, {}
+            self.held, self._ticks, self._received = PhaseBuffer(self.bus.topic_rank), deque(), {}
         assignment = self.consumer.assignment()
         for tp in self.consumer.committed(assignment, timeout=30):
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
@@ -552,8 +554,8 @@ class ConsumerLoop:
         if self.held is None:
             return next_offsets
         self._received.update(next_offsets)
-        if self._tick is not None:
-            self._try_tick()
+        while self._ticks and self._try_tick():
+            pass
         return self._lockstep_offsets()
 
     def _lockstep_offsets(self) -> dict[tuple[str, int], int]:
@@ -563,8 +565,8 @@ class ConsumerLoop:
         leaves them to its successor instead of losing them.
         """
         first = {(self.bus.physical(t), p): o for (t, p), o in self.held.first_offsets().items()}
-        if self._tick is not None:
-            tick = self._tick[0]
+        if self._ticks:
+            tick = self._ticks[0][0]
             tp = (self.bus.physical(tick.topic), tick.partition)
             first[tp] = min(first.get(tp, tick.offset), tick.offset)
         return {tp: min(o, first.get(tp, o)) for tp, o in self._received.items()}
@@ -593,18 +595,19 @@ class ConsumerLoop:
                 self._dead_letter(DeadLetter(topic, key, payload, REASON_DECODE, str(exc), self.service,
                                              m.partition(), m.offset(), headers))
                 return
-            self._tick = (msg, payload, after)
+            self._ticks.append((msg, payload, after))
 
-    def _try_tick(self) -> None:
-        """Handle the held tick once every assigned partition was read up to the offsets it carries."""
-        msg, payload, after = self._tick
+    def _try_tick(self) -> bool:
+        """Handle the oldest held tick once every assigned partition was read up to the offsets it carries;
+        whether it was handled."""
+        msg, payload, after = self._ticks[0]
         need = {(self.bus.physical(t), p): o for (t, p), o in after.items()}
         tps = [TopicPartition(t, p) for (t, p) in need if (t, p) in self._assigned]
         for tp in self.consumer.position(tps) if tps else []:
             offset = need[(tp.topic, tp.partition)]
             if tp.offset < offset and not self._started_past(tp, offset):
-                return
-        self._tick = None
+                return False
+        self._ticks.popleft()
         self.publisher.phase = msg.ts_event
         published = self.publisher.records_published
         released = self.held.release(msg.ts_event)
@@ -614,7 +617,7 @@ class ConsumerLoop:
             self._dispatch(msg, payload)
         if not waited_on(self.service, msg.headers):
             if self.publisher.records_published == published:
-                return  # nothing to vouch for, and the source does not wait
+                return True  # nothing to vouch for, and the source does not wait
             # Report anyway: the source adds these outputs to a later tick's x-after.
             self._note_unwaited_outputs(msg, released)
         # The report promises that every output so far is acknowledged. exactly_once: when this batch
@@ -627,6 +630,7 @@ class ConsumerLoop:
                                outside_transaction=outside)
         if outside:  # in a transaction the commit sends it; else the producer's linger must not hold it
             self.publisher.flush()
+        return True
 
     def _note_unwaited_outputs(self, tick: Message, released: list[tuple[Message, bytes]]) -> None:
         """Log outputs of a tick the source did not wait for this service on: expected after a record from outside
