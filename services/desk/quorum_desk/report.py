@@ -115,12 +115,12 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
     charts.append(_save(fig, out_dir / "rejects.png"))
 
     attribution = sorted(rec.attribution.items(), key=lambda kv: kv[1].pnl_contribution)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(attribution) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(attribution) + 1.4))
     ax.barh([a for a, _ in attribution] or ["none"], [t.pnl_contribution for _, t in attribution] or [0],
             color=["#00838f" if t.pnl_contribution >= 0 else "#c62828" for _, t in attribution] or ["#00838f"])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(mandate.get("base_currency", "USD"))
-    ax.set_title(f"PnL contribution by agent over the run (critic, {rec.critic_reports} report windows)")
+    ax.set_title(f"PnL contribution by agent over the run ({rec.critic_reports} critic windows)")
     charts.append(_save(fig, out_dir / "attribution.png"))
 
     breach = perf.max_drawdown - limit if limit == limit else None
