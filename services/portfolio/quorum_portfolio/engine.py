@@ -341,7 +341,8 @@ class PortfolioEngine(Engine):
         prices = {s: p for s in set(holdings) | set(targets) if (p := self.ledger.last_price(s)) is not None}
         committed = sum(f.notional for f in self.inflight.values() if f.side == "BUY")
         nav, max_gross = self.ledger.nav, self.risk_limits.max_gross_exposure
-        buy_room = None if max_gross is None else max_gross * nav - self.ledger.gross_exposure() * nav - committed
+        held = sum(abs(p.market_value) for p in self.ledger.positions.values())
+        buy_room = None if max_gross is None else max_gross * nav - held - committed
         trades = plan_trades(targets, holdings, prices, nav, self.ledger.cash - committed,
                              mandate.rebalance.min_trade_value, self._step, mandate.allow_short,
                              mandate.max_order_notional, buy_room)
