@@ -72,6 +72,7 @@ class AlphaEngine(Engine):
     """
 
     inputs = (BARS_TOPIC,)
+    rebuilds_from_history = True  # its state and outputs are all a record changes
 
     def __init__(self, settings: AlphaSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)

@@ -11,6 +11,10 @@ Inputs and what they feed:
   base risk limits behind the absolute values of a tightening.
 - ``sys.clock``: the ``report_tick`` (MONTH_END by default) publishes ``critic.reports``.
 
+A fill, a final report or a snapshot delivered again (at-least-once delivery repeats what a restarted service had
+handled after its last commit) changes nothing: fills count once by ``fill_id``, final reports once per order, and
+a snapshot no newer than the latest one handled is stale.
+
 A tightening publishes ``TIGHTEN_LIMITS`` on ``control.commands`` (role SYSTEM, issued by
 ``critic``) stamped with the triggering event's time; a drawdown breach tightens once per crossing
 (re-armed when the drawdown is back under the soft limit).
@@ -44,6 +48,7 @@ class CriticEngine(Engine):
 
     inputs = ("exec.fills", "exec.reports", "portfolio.snapshots", "regime.state", "signals.decisions",
               "mandate.compiled", "sys.clock")
+    rebuilds_from_history = True  # its state and outputs are all a record changes
 
     def __init__(self, settings: CriticSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -61,6 +66,13 @@ class CriticEngine(Engine):
         self._drawdown_armed = True
         self._portfolio_id = settings.portfolio_id
         self._commands = 0
+        self._fill_ids: set[str] = set()
+        """Fills counted (at-least-once delivery may repeat one: it is counted once)."""
+        self._finished: set[str] = set()
+        """Client order ids whose final report was counted (once, however often it is delivered)."""
+        self._snapshot_at: tuple[int, set[str]] = (-1, set())
+        """Event time of the latest snapshot handled and the ids of those handled at that time: a snapshot delivered
+        again, or one older than the latest, is stale and changes nothing."""
         self._handlers = {
             "signals.decisions": self._on_decision, "exec.fills": self._on_fill, "exec.reports": self._on_report,
             "portfolio.snapshots": self._on_snapshot, "regime.state": self._on_regime,
@@ -97,6 +109,9 @@ class CriticEngine(Engine):
                                        error=f"quantity={fill['quantity']!r} price={fill['price']!r} "
                                              f"notional={fill['notional']!r} fee={fill['fee']!r}")
             return
+        if fill["fill_id"] in self._fill_ids:
+            return
+        self._fill_ids.add(fill["fill_id"])
         decision = self._decisions.get(fill["decision_id"] or "") or self._decisions.get(fill["correlation_id"])
         self.window.slippage.add(fill_slippage(fill, decision["reference_price"] if decision else None))
         self.window.fees += fill["fee"]
@@ -106,8 +121,9 @@ class CriticEngine(Engine):
 
     def _on_report(self, msg: Message) -> None:
         report = msg.value
-        if not self._ours(report) or not report["is_final"]:
+        if not self._ours(report) or not report["is_final"] or report["client_order_id"] in self._finished:
             return
+        self._finished.add(report["client_order_id"])
         self.window.orders += 1
         self.window.rejects += int(report["status"] == "REJECTED")
 
@@ -119,6 +135,11 @@ class CriticEngine(Engine):
             self.publisher.dead_letter(msg.topic, snap, "invalid NAV or drawdown", key=msg.key,
                                        error=f"nav={snap['nav']!r} drawdown={snap['drawdown']!r}")
             return
+        latest, ids = self._snapshot_at
+        if snap["ts_event"] < latest or (snap["ts_event"] == latest and snap["event_id"] in ids):
+            return
+        self._snapshot_at = (snap["ts_event"], ids | {snap["event_id"]} if snap["ts_event"] == latest
+                             else {snap["event_id"]})
         self.ledger.on_snapshot(snap["positions"])
         self.navs.add(snap["ts_event"], snap["nav"])
         self.window.navs.append(snap["nav"])

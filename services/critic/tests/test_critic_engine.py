@@ -181,6 +181,17 @@ def test_month_end_report(records, to_message) -> None:
     assert any("agent mr lost" in r for r in report["recommendations"])
 
 
+def test_records_delivered_again_change_no_report(records, to_message) -> None:
+    """At least once, a restarted service hands on again what it had handled after its last commit."""
+    recs = scenario(records)
+    repeated = [r for r in recs if {"fill_id", "status", "nav"} & r.keys()]
+    assert len(repeated) == 9
+    again = [copy for r in recs for copy in ([r, dict(r)] if r in repeated else [r])]
+    stale = [r for r in repeated if "nav" in r]
+    once, twice = run(to_message, recs), run(to_message, [*again[:-2], *stale, *again[-2:]])
+    assert twice.out == once.out
+
+
 def test_the_next_report_starts_a_new_window(records, to_message) -> None:
     recs = scenario(records)
     later = records.tick(40)

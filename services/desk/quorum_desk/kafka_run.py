@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +28,19 @@ class KafkaRun:
 
 
 def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[str, dict[str, Any]] | None = None,
-                   timeout_s: float = 600.0, delivery: Delivery = "at_least_once") -> KafkaRun:
-    """Replay the data through every service over Kafka under ``prefix``; return when all is consumed."""
+                   timeout_s: float = 600.0, delivery: Delivery = "at_least_once", elsewhere: Collection[str] = (),
+                   meanwhile: Callable[[], None] | None = None) -> KafkaRun:
+    """Replay the data through every service over Kafka under ``prefix``; return when all is consumed.
+
+    ``elsewhere``: services this run does not start (the caller runs them, e.g. as their own processes; the
+    replay waits for their phase reports like any other's). ``meanwhile`` runs in the calling thread while the
+    replay goes on in another (e.g. to kill and restart one of them); the run returns once both are done.
+    """
     overrides = overrides or {}
     ensure_topics(client_config, default_catalog(), prefix)
     stop = threading.Event()
     threads, buses, engines = [], [], []
-    for spec in CONSUMERS:
+    for spec in (s for s in CONSUMERS if s.name not in elsewhere):
         bus = KafkaBus(client_config, topic_prefix=prefix, delivery=delivery, lockstep=True,
                        consumer_overrides={"session.timeout.ms": 6000})
         engine = spec.engine(service_settings(spec, overrides), bus.publisher(spec.name))
@@ -51,11 +58,43 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         started = time.perf_counter()
         source = SOURCE.source(service_settings(SOURCE, overrides))
         with source_bus.phase_barrier(SOURCE.name, consumer_inputs(), timeout_s=timeout_s) as barrier:
-            published = publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(), barrier=barrier)
-        return KafkaRun(prefix, published, time.perf_counter() - started)
+            replay = _Replay(lambda: publish_source(source, source_bus.publisher(SOURCE.name), threading.Event(),
+                                                    barrier=barrier))
+            if meanwhile is None:
+                replay.run()
+            else:
+                replay.start()
+                meanwhile()
+                replay.join()
+        return KafkaRun(prefix, replay.result(), time.perf_counter() - started)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
         for engine in engines:
             engine.close()
+
+
+class _Replay(threading.Thread):
+    """The source's replay, in this thread (:meth:`run`) or another (:meth:`start`); :meth:`result` re-raises its
+    failure."""
+
+    def __init__(self, publish: Callable[[], int]) -> None:
+        super().__init__(name="replay", daemon=True)
+        self._publish = publish
+        self._published: int | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._published = self._publish()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> int:
+        """The number of records published, or the replay's exception."""
+        if self._error is not None:
+            raise self._error
+        if self._published is None:
+            raise RuntimeError("the replay has not finished")
+        return self._published

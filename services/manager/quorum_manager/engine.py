@@ -42,6 +42,7 @@ class ManagerEngine(Engine):
     """Compiles the mandate and runs the regime-weighted vote at every VOTE tick."""
 
     inputs = (SIGNALS, FORECASTS, SENTIMENT, REGIME, CLOCK, COMMANDS)
+    rebuilds_from_history = True  # its state and outputs are all a record changes
     acts_on = (VOTE_TICK,)  # the vote (and the first compiled mandate) on every VOTE tick
 
     def __init__(self, settings: ManagerSettings, publisher: Publisher, clock: EventClock | None = None) -> None:

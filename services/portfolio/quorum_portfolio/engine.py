@@ -88,6 +88,7 @@ class PortfolioEngine(Engine):
 
     inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
               "exec.reports", "control.state")
+    rebuilds_from_history = True  # its state and outputs are all a record changes
 
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)

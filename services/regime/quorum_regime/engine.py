@@ -56,6 +56,7 @@ class RegimeEngine(Engine):
     """Gaussian-HMM market regime over the market proxy's returns, realised volatility and the VIX."""
 
     inputs = (BARS_TOPIC,)
+    rebuilds_from_history = True  # its state and outputs are all a record changes
 
     def __init__(self, settings: RegimeSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)

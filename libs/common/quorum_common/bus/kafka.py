@@ -31,14 +31,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
 from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
-from quorum_common.bus.message import Message
+from quorum_common.bus.message import Message, headers_to_dict
 from quorum_common.bus.phase_barrier import (
     AFTER_HEADER,
     PROGRESS_TOPIC,
@@ -51,10 +51,14 @@ from quorum_common.bus.phase_barrier import (
     phase_report,
     waited_on,
 )
+from quorum_common.bus.rebuild import committed_history, replay_order
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 from quorum_common.runtime.metrics import ServiceMetrics, labelled
 from quorum_common.runtime.tracing import consume_span, inject_headers
+
+if TYPE_CHECKING:
+    from quorum_common.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +72,6 @@ _Out = tuple[str, str | None, bytes, list[tuple[str, bytes]]]
 
 class DeliveryFailed(RuntimeError):
     """The broker did not acknowledge a produced record; offsets were not committed."""
-
-
-def _headers_to_dict(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {k: (v.decode("utf-8", "replace") if v is not None else "") for k, v in (raw or [])}
 
 
 class KafkaPublisher:
@@ -286,9 +286,11 @@ class KafkaBus(Bus):
         return self._publishers[service]
 
     def subscribe(self, service: str, topics: Iterable[str], handler: Handler,
-                  acts_on: Iterable[str] | None = None) -> None:
+                  acts_on: Iterable[str] | None = None, rebuild: bool = False) -> None:
         """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`. ``acts_on``: the
-        clock tick kinds on which the handler may publish with no record released to it (None: every kind)."""
+        clock tick kinds on which the handler may publish with no record released to it (None: every kind).
+        ``rebuild`` (lockstep): after a restart, hand the handler what it handled before, outputs discarded
+        (:mod:`quorum_common.bus.rebuild`)."""
         topics = list(topics)
         for t in topics:
             self.codec.catalog.topic(t)
@@ -301,7 +303,11 @@ class KafkaBus(Bus):
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
-                                            None if acts_on is None else tuple(acts_on))
+                                            None if acts_on is None else tuple(acts_on), rebuild and self.lockstep)
+
+    def subscribe_engine(self, service: str, engine: Engine) -> None:
+        """Subscribe ``engine`` (see :meth:`Bus.subscribe_engine`), rebuilt after a restart where it allows it."""
+        self.subscribe(service, engine.inputs, engine.on_message, engine.acts_on, engine.rebuilds_from_history)
 
     def _make_producer(self, service: str, transactional: bool, linger_ms: int) -> Producer:
         conf: dict[str, Any] = {
@@ -322,8 +328,12 @@ class KafkaBus(Bus):
         return producer
 
     def _make_consumer(self, service: str) -> Consumer:
+        # Lockstep: one instance per service, a static member of its group, so a successor started after a crash
+        # takes the partitions over at once instead of after the session timeout of the one that died.
+        static = {"group.instance.id": f"{self.prefix}{service}-{self.instance_id}"} if self.lockstep else {}
         return Consumer({
             **self.client_config,
+            **static,
             "group.id": consumer_group(self.prefix, service),
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
             "enable.auto.commit": False,
@@ -362,8 +372,10 @@ class ConsumerLoop:
     """Consume → handle → produce → commit, for one service."""
 
     def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher,
-                 wants_clock: bool = True, acts_on: tuple[str, ...] | None = None):
+                 wants_clock: bool = True, acts_on: tuple[str, ...] | None = None, rebuild: bool = False):
         self.bus = bus
+        self.rebuild = rebuild
+        """Lockstep: at start, rebuild the engine from the history its group committed (bus/rebuild.py)."""
         self.wants_clock = wants_clock
         self.acts_on = acts_on if wants_clock else ()
         """Tick kinds on which the handler may publish with no record released to it (None: every kind); stated in
@@ -396,6 +408,8 @@ class ConsumerLoop:
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
         self.consumer = self.bus._make_consumer(self.service)
+        if self.rebuild:
+            self._rebuild()
         self.consumer.subscribe(
             [self.bus.physical(t) for t in self.topics],
             on_assign=self._on_assign,
@@ -424,6 +438,27 @@ class ConsumerLoop:
         finally:
             self.consumer.close()
             self.publisher.flush()
+
+    def _rebuild(self) -> None:
+        """After a restart: hand the handler every record its group committed, in the order it handled them, with
+        every output discarded (they reached their topics the first time)."""
+        started = time.monotonic()
+        history = committed_history(self.consumer, self.bus.client_config, self.bus.codec, self.topics, self.bus.prefix)
+        if not history:
+            return
+        log.info("rebuilding state from input history", extra={"service": self.service, "records": len(history)})
+        ordered, late = replay_order(history, self.bus.topic_rank, self.wants_clock)
+        failed = 0
+        for msg in ordered:
+            self.publisher.begin()
+            try:
+                self.handler(msg)
+            except Exception:  # its first handling failed the same way and sent it to the dead-letter topic
+                failed += 1
+            self.publisher.take()
+        log.info("state rebuilt from input history", extra={
+            "service": self.service, "records": len(ordered), "failed": failed, "late": late,
+            "seconds": round(time.monotonic() - started, 2)})
 
     def _on_assign(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
         self._assigned = {(tp.topic, tp.partition) for tp in parts}
@@ -574,7 +609,7 @@ class ConsumerLoop:
     def _handle_one(self, m: Any) -> None:
         topic = self.bus.logical(m.topic())
         key = m.key().decode("utf-8", "replace") if m.key() is not None else None
-        headers = _headers_to_dict(m.headers())
+        headers = headers_to_dict(m.headers())
         payload = m.value() or b""
         self.records.received(topic)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
@@ -102,9 +103,11 @@ def main() -> int:
     return 0
 
 
-_LEADERSHIP_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                      KafkaError.UNKNOWN_TOPIC_OR_PART)
-"""Errors of a broker that has just started or a topic just created, before its leaders are elected."""
+_TRANSIENT_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                     KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.NOT_COORDINATOR,
+                     KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE)
+"""Errors of a broker that has just started, a topic or a consumer group just created, before its leaders are
+elected or its group coordinator is ready."""
 
 
 def consumer_group(topic_prefix: str, service: str) -> str:
@@ -120,20 +123,31 @@ def committed_offsets(admin: AdminClient, group: str, partitions: list[TopicPart
     return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
 
 
-def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
-    """``(low, high)`` offsets of a partition, retrying the transient errors of a just-created topic
-    (e.g. ``NOT_LEADER_FOR_PARTITION`` while its leader is being elected)."""
+def _retrying(call: Callable[[], Any], timeout_s: float) -> Any:
+    """``call()``, retried while it fails with a transient error of a broker just started or a topic or consumer
+    group just created (no partition leader or group coordinator yet), up to ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return consumer.get_watermark_offsets(tp, timeout=min(10.0, timeout_s))
+            return call()
         except KafkaException as exc:
             err = exc.args[0]
-            transient = err.retriable() or err.code() in _LEADERSHIP_ERRORS
+            transient = err.retriable() or err.code() in _TRANSIENT_ERRORS
             if not transient or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 
+
+def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
+    """``(low, high)`` offsets of a partition, retrying the transient errors of a just-created topic
+    (e.g. ``NOT_LEADER_FOR_PARTITION`` while its leader is being elected)."""
+    return _retrying(lambda: consumer.get_watermark_offsets(tp, timeout=min(10.0, timeout_s)), timeout_s)
+
+
+def group_committed(consumer: Any, partitions: list[TopicPartition], timeout_s: float = 30.0) -> list[TopicPartition]:
+    """The offsets the group of ``consumer`` has committed on ``partitions`` (negative: none), retrying the
+    transient errors of a group whose coordinator is not ready yet (e.g. ``NOT_COORDINATOR``)."""
+    return _retrying(lambda: consumer.committed(partitions, timeout=min(10.0, timeout_s)), timeout_s)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -46,3 +46,8 @@ class Message:
 
     ts_event = _TsEvent()
     """Event time of the record, ns since the epoch."""
+
+
+def headers_to_dict(raw: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Kafka record headers as text (values decoded as UTF-8, invalid bytes replaced; a null value as "")."""
+    return {k: (v.decode("utf-8", "replace") if v is not None else "") for k, v in (raw or [])}
