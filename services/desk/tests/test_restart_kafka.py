@@ -1,5 +1,6 @@
-"""A service killed mid-replay (SIGKILL) and started again gives the desk the decisions, orders and fills of a desk
-that was never interrupted: the successor rebuilds its engine from its input history (bus/rebuild.py)."""
+"""A service killed mid-replay (SIGKILL) and started again, or replaced by a successor started while it runs (a rolling
+update), gives the desk the decisions, orders and fills of a desk that was never interrupted: the successor rebuilds
+its engine from its input history (bus/rebuild.py)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,13 @@ class ServiceProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self) -> None:
+    def start(self) -> subprocess.Popen:
+        """Start one more instance (the last started is :attr:`proc`)."""
         self.starts += 1
         with open(self.logs / f"{self.name}-{self.starts}.log", "wb") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", f"quorum_{self.name}.app"], env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        return self.proc
 
     def kill(self) -> None:
         """SIGKILL: no graceful stop, no last commit."""
@@ -69,10 +72,11 @@ class ServiceProcess:
         return (self.logs / f"{self.name}-{start}.log").read_text(errors="replace")
 
 
-def kill_mid_replay(kafka_config: dict[str, str], prefix: str, service: ServiceProcess, orders: int = 15,
-                    timeout_s: float = 300.0) -> None:
-    """Kill ``service`` once the desk has proposed ``orders`` orders (mid-replay, holding positions), and start it
-    again."""
+def replace_mid_replay(kafka_config: dict[str, str], prefix: str, service: ServiceProcess, overlap: bool,
+                       orders: int = 15, timeout_s: float = 300.0) -> None:
+    """Once the desk has proposed ``orders`` orders (mid-replay, holding positions), kill ``service`` (SIGKILL) and
+    start it again, or (``overlap``, as a rolling update does) start its successor while it still runs: the
+    successor takes its place in the consumer group, which fences the first one off, and the first one stops."""
     watcher = Consumer({**kafka_config, "group.id": f"watch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
     watcher.assign([TopicPartition(prefix + "orders.proposed", 0, 0)])
     proposed, deadline = 0, time.monotonic() + timeout_s
@@ -83,8 +87,14 @@ def kill_mid_replay(kafka_config: dict[str, str], prefix: str, service: ServiceP
             proposed += m is not None and m.error() is None
     finally:
         watcher.close()
-    service.kill()
+    if not overlap:
+        service.kill()
+        service.start()
+        return
+    first = service.proc
+    assert first is not None
     service.start()
+    assert first.wait(timeout=120) != 0, "fenced off, the first instance stops with an error"
 
 
 def first_difference(got: list[dict], want: list[dict]) -> str:
@@ -96,11 +106,12 @@ def first_difference(got: list[dict], want: list[dict]) -> str:
                                         for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k))
 
 
-@pytest.mark.parametrize(("victim", "delivery"), [
-    ("portfolio", "at_least_once"), ("portfolio", "exactly_once"), ("alpha", "at_least_once"),
-    ("manager", "exactly_once"), ("regime", "at_least_once"), ("critic", "exactly_once")])
-def test_a_service_killed_mid_replay_and_restarted_changes_no_decision_order_or_fill(
-        kafka_config, desk_window, tmp_path, victim: str, delivery: str) -> None:
+@pytest.mark.parametrize(("victim", "delivery", "overlap"), [
+    ("portfolio", "at_least_once", False), ("portfolio", "exactly_once", False), ("alpha", "at_least_once", False),
+    ("manager", "exactly_once", False), ("regime", "at_least_once", False), ("critic", "exactly_once", False),
+    ("portfolio", "at_least_once", True), ("alpha", "exactly_once", True)])
+def test_a_service_replaced_mid_replay_changes_no_decision_order_or_fill(
+        kafka_config, desk_window, tmp_path, victim: str, delivery: str, overlap: bool) -> None:
     # The regime fits early and often, so that it publishes states in the window and the manager votes by them.
     overrides = desk_window("2006-07-01", "2006-11-30", regime={"min_fit_bars": 40, "refit_every": 5})
     expected: dict[str, list[dict]] = {t: [] for t in STREAMS}
@@ -114,7 +125,7 @@ def test_a_service_killed_mid_replay_and_restarted_changes_no_decision_order_or_
     try:
         service.start()
         run_over_kafka(kafka_config, prefix, overrides, delivery=delivery, elsewhere={victim}, timeout_s=240,
-                       meanwhile=lambda: kill_mid_replay(kafka_config, prefix, service))
+                       meanwhile=lambda: replace_mid_replay(kafka_config, prefix, service, overlap))
         service.stop()
         got = read_topics(kafka_config, [prefix + t for t in STREAMS], idle_s=1.0,
                           expected=sum(len(v) for v in expected.values()))

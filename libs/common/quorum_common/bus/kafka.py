@@ -74,6 +74,12 @@ class DeliveryFailed(RuntimeError):
     """The broker did not acknowledge a produced record; offsets were not committed."""
 
 
+def _fatal(err: KafkaError) -> bool:
+    """Whether the client is dead after ``err``. A consumer's fatal error (e.g. fenced off by a successor with the
+    same ``group.instance.id``) comes as a record whose error has the code ``_FATAL`` and its flag unset."""
+    return err.fatal() or err.code() == KafkaError._FATAL
+
+
 class KafkaPublisher:
     """Publisher of one service: encodes, injects trace context and produces.
 
@@ -403,6 +409,9 @@ class ConsumerLoop:
         self._received: dict[tuple[str, int], int] = {}
         """Lockstep: next offset per partition of the records received (handled or held)."""
         self._committed: dict[tuple[str, int], int] = {}
+        self._resume_at: dict[tuple[str, int], int] = {}
+        """After a rebuild, until the first assignment: the offset of each partition where the replayed history
+        ends, to consume from (bus/rebuild.py)."""
         """The offsets last committed (or sent in a committed transaction), per partition."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
@@ -443,8 +452,10 @@ class ConsumerLoop:
         """After a restart: hand the handler every record its group committed, in the order it handled them, with
         every output discarded (they reached their topics the first time)."""
         started = time.monotonic()
-        history = committed_history(self.consumer, self.bus.client_config, self.bus.codec, self.topics, self.bus.prefix)
+        history, self._resume_at = committed_history(self.consumer, self.bus.client_config, self.bus.codec,
+                                                     self.topics, self.bus.prefix)
         if not history:
+            self._resume_at = {}  # a first start: from the group's commits, as always
             return
         log.info("rebuilding state from input history", extra={"service": self.service, "records": len(history)})
         ordered, late = replay_order(history, self.bus.topic_rank, self.wants_clock)
@@ -460,7 +471,12 @@ class ConsumerLoop:
             "service": self.service, "records": len(ordered), "failed": failed, "late": late,
             "seconds": round(time.monotonic() - started, 2)})
 
-    def _on_assign(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        if self._resume_at:  # the first assignment after a rebuild: go on where the replayed history ends
+            for tp in parts:
+                tp.offset = self._resume_at.get((tp.topic, tp.partition), tp.offset)
+            self._resume_at = {}
+            consumer.assign(parts)
         self._assigned = {(tp.topic, tp.partition) for tp in parts}
         self._received = {tp: o for tp, o in self._received.items() if tp in self._assigned}
         self.ready.set()
@@ -560,7 +576,7 @@ class ConsumerLoop:
                 self.publisher.producer.abort_transaction(30)
                 self.publisher.in_transaction = False
             self._rewind()
-            if exc.args and exc.args[0].fatal():
+            if exc.args and _fatal(exc.args[0]):
                 raise
 
     def _rewind(self) -> None:
@@ -581,7 +597,7 @@ class ConsumerLoop:
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.error("consumer error", extra={"service": self.service, "error": str(err)})
-                    if err.fatal():
+                    if _fatal(err):
                         raise KafkaException(err)
                 continue
             self._handle_one(m)

@@ -11,8 +11,10 @@ phases before it, in canonical order (:mod:`quorum_common.bus.lockstep`), then t
 lockstep consumer whose group has committed offsets and whose engine allows it
 (:attr:`quorum_common.engine.Engine.rebuilds_from_history`) reads every input partition from its beginning
 up to those offsets, hands the records to its handler in that order with every output discarded (they
-reached their topics when the records were first handled), and only then consumes: its engine is where it
-was at the last commit, and the records after it are handled again as the first time.
+reached their topics when the records were first handled), and only then consumes, from exactly where the history
+it replayed ends (not from the group's commits then: during a rolling update the instance it replaces may have
+committed more meanwhile): its engine is where it was at that commit, and the records after it are handled again
+as the first time.
 
 Records from outside the lockstep (an operator's command: no ``x-phase`` header) were released at the first
 tick the consumer handled after they arrived, which their contents cannot tell. The rebuild releases each at
@@ -81,17 +83,21 @@ _AFTER_EVERY_TICK = 2**63 - 2
 
 
 def committed_history(consumer: Consumer, client_config: dict[str, str], codec: TopicCodec, topics: list[str],
-                      prefix: str = "", timeout_s: float = 600.0) -> list[HistoryRecord]:
+                      prefix: str = "", timeout_s: float = 600.0
+                      ) -> tuple[list[HistoryRecord], dict[tuple[str, int], int]]:
     """What the group of ``consumer`` (not subscribed yet) handled of ``topics`` (logical names): every record of
-    their partitions before its committed offsets; empty when it has committed nothing (a first start)."""
+    their partitions before its committed offsets (none when it has committed nothing: a first start), and where
+    the history ends, per (broker topic, partition): the offset to consume from next (0 where nothing was
+    committed)."""
     parts = []
     for topic in topics:
         physical = prefix + topic
         meta = consumer.list_topics(physical, timeout=10).topics.get(physical)
         if meta is not None and meta.error is None:
             parts += [TopicPartition(physical, p) for p in sorted(meta.partitions)]
-    ends = {(tp.topic, tp.partition): tp.offset for tp in group_committed(consumer, parts) if tp.offset > 0}
-    lost = [f"{t}[{p}]" for (t, p) in ends if watermark_offsets(consumer, TopicPartition(t, p))[0] > 0]
+    ends = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in group_committed(consumer, parts)}
+    lost = [f"{t}[{p}]" for (t, p), end in ends.items()
+            if end > 0 and watermark_offsets(consumer, TopicPartition(t, p))[0] > 0]
     if lost:
         log.warning("the start of the history is gone (retention): the rebuilt state lacks it",
                     extra={"partitions": lost})
@@ -100,4 +106,4 @@ def committed_history(consumer: Consumer, client_config: dict[str, str], codec: 
         msg = decode_history(codec, m, prefix, headers=True)
         if msg is not None:
             history.append(HistoryRecord(msg, m.timestamp()[1]))
-    return history
+    return history, ends
