@@ -39,33 +39,30 @@ class ServiceProcess:
                     "QUORUM_TOPIC_PREFIX": prefix, "QUORUM_DELIVERY": delivery, "QUORUM_LOCKSTEP": "true",
                     "QUORUM_SERVICE_NAME": name, "QUORUM_HTTP_PORT": "0",
                     **{f"QUORUM_{field.upper()}": str(value) for field, value in settings.items()}}
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
+        self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
-        """Start one more instance (the last started is :attr:`proc`)."""
-        self.starts += 1
-        with open(self.logs / f"{self.name}-{self.starts}.log", "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", f"quorum_{self.name}.app"], env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        return self.proc
+        """Start one more instance."""
+        with open(self.logs / f"{self.name}-{len(self.procs) + 1}.log", "wb") as log:
+            self.procs.append(subprocess.Popen([sys.executable, "-m", f"quorum_{self.name}.app"], env=self.env,
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+        return self.procs[-1]
 
     def kill(self) -> None:
-        """SIGKILL: no graceful stop, no last commit."""
-        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        """SIGKILL the last instance started: no graceful stop, no last commit."""
+        assert self.procs and self.procs[-1].poll() is None, f"{self.name} is not running"
+        self.procs[-1].send_signal(signal.SIGKILL)
+        self.procs[-1].wait(timeout=30)
 
     def stop(self) -> None:
-        """SIGTERM (a graceful stop)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGTERM (a graceful stop) to every instance still running."""
+        for proc in (p for p in self.procs if p.poll() is None):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def log(self, start: int) -> str:
         """What the process of the ``start``-th start wrote."""
@@ -91,8 +88,7 @@ def replace_mid_replay(kafka_config: dict[str, str], prefix: str, service: Servi
         service.kill()
         service.start()
         return
-    first = service.proc
-    assert first is not None
+    first = service.procs[-1]
     service.start()
     assert first.wait(timeout=120) != 0, "fenced off, the first instance stops with an error"
 
@@ -132,7 +128,7 @@ def test_a_service_replaced_mid_replay_changes_no_decision_order_or_fill(
     finally:
         service.stop()
         delete_catalog_topics(kafka_config, default_catalog(), prefix)
-    assert service.starts == 2
+    assert len(service.procs) == 2
     key = lambda r: (r["ts_event"], r["event_id"])  # noqa: E731
     kafka = {t: [CODEC.decode(t, m.value())[1] for m in got[prefix + t]] for t in STREAMS}
     approved = [r["client_order_id"] for r in kafka["orders.approved"]]
