@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
 from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
-from quorum_common.bus.kafka_admin import consumer_group
+from quorum_common.bus.kafka_admin import consumer_group, group_committed
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message, headers_to_dict
 from quorum_common.bus.phase_barrier import (
@@ -468,7 +468,8 @@ class ConsumerLoop:
                 failed += 1
             self.publisher.take()
         log.info("state rebuilt from input history", extra={
-            "service": self.service, "records": len(ordered), "failed": failed, "late": late,
+            "service": self.service, "records": len(history), "handed_to_engine": len(ordered), "failed": failed,
+            "late": late,
             "seconds": round(time.monotonic() - started, 2)})
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
@@ -698,7 +699,7 @@ class ConsumerLoop:
         """Whether a partition that returned no record yet (position unknown) starts at or after ``offset``."""
         if tp.offset >= 0:
             return False
-        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)[0].offset
+        committed = group_committed(self.consumer, [TopicPartition(tp.topic, tp.partition)], timeout_s=10)[0].offset
         return committed >= offset
 
     def _dispatch(self, msg: Message, payload: bytes) -> None:

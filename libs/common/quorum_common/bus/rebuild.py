@@ -42,6 +42,9 @@ from quorum_common.bus.topic_codec import TopicCodec
 
 log = logging.getLogger(__name__)
 
+_AFTER_EVERY_TICK = 2**63 - 2
+"""The phase of a record from outside the lockstep that arrived after the last tick of the history."""
+
 
 @dataclass(frozen=True)
 class HistoryRecord:
@@ -77,9 +80,6 @@ def replay_order(history: Iterable[HistoryRecord], topic_rank: dict[str, int],
     late = [m for m, _ in held.release(_AFTER_EVERY_TICK + 1)]
     return out + late, len(late)
 
-
-_AFTER_EVERY_TICK = 2**63 - 2
-"""The phase of a record from outside the lockstep that arrived after the last tick of the history."""
 
 
 def committed_history(consumer: Consumer, client_config: dict[str, str], codec: TopicCodec, topics: list[str],
