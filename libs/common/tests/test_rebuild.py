@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.bus.lockstep import CLOCK_TOPIC
+from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
-from quorum_common.bus.rebuild import HistoryRecord, replay_order
+from quorum_common.bus.rebuild import HistoryRecord, HistoryReplay, Sequencer
+from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
 from quorum_common.phases import clock_tick
 from quorum_common.schemas import default_catalog
@@ -32,7 +35,7 @@ def bars_and_ticks(times: int, symbols: list[str]):
             yield "sys.clock", "XNYS", clock_tick(kind, t, seq)
 
 
-def live_run() -> list[Message]:
+def live_run(times: int = 6, symbols: tuple[str, ...] = ("C", "A", "B")) -> list[Message]:
     """What a lockstep consumer of bars, signals (a relay's, one tick behind the bars) and ticks is handed."""
     bus = InProcessBus(lockstep=True)
     relay = bus.publisher("relay")
@@ -40,9 +43,14 @@ def live_run() -> list[Message]:
         "signals.raw", {**SIGNAL, **envelope(m.ts_event, "sig", m.key), "symbol": m.key}, key=m.key))
     seen: list[Message] = []
     bus.subscribe("probe", ["md.bars", "signals.raw", CLOCK_TOPIC], seen.append)
-    bus.add_source("ingest", bars_and_ticks(6, ["C", "A", "B"]))
+    bus.add_source("ingest", bars_and_ticks(times, list(symbols)))
     bus.run()
     return seen
+
+
+def record(msg: Message, timestamp_ms: int) -> HistoryRecord:
+    """``msg`` as read back, with the phase of its header (None without one)."""
+    return HistoryRecord(msg, phase_of(msg.headers) if PHASE_HEADER in msg.headers else None, timestamp_ms)
 
 
 def as_history(seen: list[Message], seed: int) -> list[HistoryRecord]:
@@ -51,9 +59,25 @@ def as_history(seen: list[Message], seed: int) -> list[HistoryRecord]:
     out = []
     for i, m in enumerate(seen):
         offset = offsets[m.topic] = offsets.get(m.topic, -1) + 1
-        out.append(HistoryRecord(Message(m.topic, m.key, m.value, m.schema, m.headers, 0, offset), 10 * i))
+        out.append(record(Message(m.topic, m.key, m.value, m.schema, m.headers, 0, offset), 10 * i))
     random.Random(seed).shuffle(out)
     return out
+
+
+def sequencer(history: list[HistoryRecord], with_ticks: bool = True) -> Sequencer:
+    """A sequencer of the ticks of ``history`` (in offset order), nothing added yet."""
+    ticks = sorted((r for r in history if r.raw.topic == CLOCK_TOPIC), key=lambda r: r.raw.offset)
+    return Sequencer(ticks, [t.raw.ts_event for t in ticks], RANK, with_ticks, lambda m: m)
+
+
+def replay_order(history: list[HistoryRecord], with_ticks: bool = True) -> tuple[list[Message], int]:
+    """Every record of ``history`` placed first, then all handed over: the order and how many came after every tick."""
+    seq = sequencer(history, with_ticks)
+    for r in history:
+        if r.raw.topic != CLOCK_TOPIC:
+            seq.add(r)
+    ordered = list(seq.finish())
+    return ordered, seq.late
 
 
 def ids(msgs: list[Message]) -> list[tuple[str, str | None, str]]:
@@ -64,31 +88,101 @@ def test_the_rebuild_hands_the_records_over_in_the_order_the_live_consumer_handl
     seen = live_run()
     assert {m.topic for m in seen} == {"md.bars", "signals.raw", CLOCK_TOPIC}
     for seed in range(5):
-        ordered, late = replay_order(as_history(seen, seed), RANK)
+        ordered, late = replay_order(as_history(seen, seed))
         assert ids(ordered) == ids(seen)
         assert late == 0
 
 
 def test_an_engine_without_the_clock_gets_the_same_records_without_the_ticks() -> None:
     seen = live_run()
-    ordered, _late = replay_order(as_history(seen, 1), RANK, with_ticks=False)
+    ordered, _late = replay_order(as_history(seen, 1), with_ticks=False)
     assert ids(ordered) == ids([m for m in seen if m.topic != CLOCK_TOPIC])
 
 
 def test_a_record_from_outside_the_lockstep_is_released_at_the_first_tick_not_older_than_it() -> None:
     seen = live_run()
     history = as_history(seen, 2)
-    ticks = sorted((r for r in history if r.msg.topic == CLOCK_TOPIC), key=lambda r: r.msg.offset)
+    ticks = sorted((r for r in history if r.raw.topic == CLOCK_TOPIC), key=lambda r: r.raw.offset)
     command = sample_record(CATALOG.schema_for("control.commands"))
 
     def outside(event_id: str, timestamp_ms: int) -> HistoryRecord:
         # An operator's command: no x-phase header, its event time the wall clock's (far after the replayed data).
         value = {**command, "event_id": event_id, "ts_event": 2 * 10**18}
-        return HistoryRecord(Message("control.commands", "desk", value, "cmd", {}, 0, 0), timestamp_ms)
+        return record(Message("control.commands", "desk", value, "cmd", {}, 0, 0), timestamp_ms)
 
     ordered, late = replay_order([*history, outside("cmd-1", ticks[4].timestamp_ms - 5),
-                                  outside("cmd-2", ticks[-1].timestamp_ms + 5)], RANK)
+                                  outside("cmd-2", ticks[-1].timestamp_ms + 5)])
     where = [m.value["event_id"] for m in ordered].index("cmd-1")
-    assert ordered[where + 1].value["event_id"] == ticks[4].msg.value["event_id"], "released just before tick 4"
+    assert ordered[where + 1].value["event_id"] == ticks[4].raw.value["event_id"], "released just before tick 4"
     assert ordered[-1].value["event_id"] == "cmd-2" and late == 1, "after the last tick: handed over at the end"
     assert ids([m for m in ordered if m.topic != "control.commands"]) == ids(seen)
+
+
+def test_records_handed_over_while_they_are_read_come_in_the_same_order_and_few_wait() -> None:
+    # Read as the rebuild reads: each topic in offset order, the topics interleaved at random, the ticks before each
+    # read released once every topic was read a margin past them.
+    seen = live_run()
+    history = as_history(seen, 3)
+    margin = 2
+    for seed in range(5):
+        seq = sequencer(history)
+        queues = {t: sorted((r for r in history if r.raw.topic == t), key=lambda r: r.raw.offset)
+                  for t in ("md.bars", "signals.raw")}
+        frontier = dict.fromkeys(queues, -1)
+        rng, out, most_held = random.Random(seed), [], 0
+        while queues:
+            topic = rng.choice(sorted(queues))
+            frontier[topic] = max(frontier[topic], seq.add(queues[topic].pop(0)))
+            if not queues[topic]:
+                del queues[topic]
+            most_held = max(most_held, seq.held)
+            out += seq.release(min((frontier[t] for t in queues), default=len(seq)) - margin)
+        out += seq.finish()
+        assert ids(out) == ids(seen)
+        assert seq.misplaced == 0
+        assert most_held < len(seen) // 2, f"{most_held} records waited at once: the history was held, not streamed"
+
+
+def test_a_record_read_after_its_tick_was_handed_over_comes_before_the_next_tick_and_is_counted() -> None:
+    seen = live_run()
+    history = as_history(seen, 4)
+    seq = sequencer(history)
+    late = min((r for r in history if r.raw.topic == "md.bars"), key=lambda r: r.raw.offset)  # of the first tick
+    for r in history:
+        if r.raw.topic != CLOCK_TOPIC and r is not late:
+            seq.add(r)
+    first = list(seq.release(len(seq) - 1))  # every tick but the last handed over
+    assert seq.add(late) == 0 and seq.misplaced == 1
+    out = first + list(seq.finish())
+    assert out[len(first)].value["event_id"] == late.raw.value["event_id"], "handed over before the next tick"
+    assert out[len(first) + 1:] != [] and ids(out).count(ids([late.raw])[0]) == 1
+
+
+@pytest.mark.kafka
+def test_the_history_read_back_from_the_broker_comes_in_handling_order_with_a_bounded_part_held(
+        kafka_config, kafka_topics) -> None:
+    seen = live_run(times=150, symbols=("C", "A", "B", "E", "D"))
+    prefix = kafka_topics("md.bars", "signals.raw", CLOCK_TOPIC)
+    codec, producer = TopicCodec(), Producer(kafka_config)
+    for m in seen:  # as published: bars on six partitions by symbol, one tick partition, each phase flushed
+        producer.produce(prefix + m.topic, codec.encode(m.topic, m.value), key=m.key,
+                         headers=[(k, v.encode()) for k, v in m.headers.items()])
+        if m.topic == CLOCK_TOPIC:
+            assert producer.flush(30) == 0
+    ends = end_offsets(kafka_config, [(prefix + t, p) for t in ("md.bars", "signals.raw", CLOCK_TOPIC)
+                                      for p in range(CATALOG.topic(t).partitions)])
+    assert sum(ends.values()) == len(seen)  # as a group that handled everything would have committed
+    replay = HistoryReplay(kafka_config, codec, ends, prefix, RANK, with_ticks=True, margin=2, fetch_bytes=2048)
+    out = list(replay)
+    assert ids(out) == ids(seen)
+    assert replay.records == len(seen) and replay.sequencer.misplaced == 0
+    assert replay.max_held < len(seen) // 4, f"{replay.max_held} of {len(seen)} records waited at once"
+
+
+def end_offsets(kafka_config: dict[str, str], parts: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Each partition's end offset."""
+    probe = Consumer({**kafka_config, "group.id": "probe"})
+    try:
+        return {tp: probe.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1] for tp in parts}
+    finally:
+        probe.close()

@@ -4,14 +4,8 @@ its engine from its input history (bus/rebuild.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -21,52 +15,12 @@ from quorum_common.schemas import default_catalog
 from quorum_common.testing.kafka_helpers import read_topics
 from quorum_desk.engine import run_embedded
 from quorum_desk.kafka_run import run_over_kafka
+from quorum_desk.service_process import ServiceProcess
 
 pytestmark = pytest.mark.kafka
 STREAMS = ("regime.state", "signals.decisions", "orders.proposed", "risk.decisions", "orders.approved", "exec.fills",
            "critic.reports")
 CODEC = TopicCodec()
-
-
-class ServiceProcess:
-    """One service as its own process (``python -m quorum_<name>.app``) on the run's topics, as `make up` runs it."""
-
-    def __init__(self, name: str, kafka_config: dict[str, str], prefix: str, delivery: str,
-                 settings: dict[str, Any], logs: Path) -> None:
-        self.name = name
-        self.logs = logs
-        self.env = {**os.environ, "QUORUM_KAFKA_BOOTSTRAP_SERVERS": kafka_config["bootstrap.servers"],
-                    "QUORUM_TOPIC_PREFIX": prefix, "QUORUM_DELIVERY": delivery, "QUORUM_LOCKSTEP": "true",
-                    "QUORUM_SERVICE_NAME": name, "QUORUM_HTTP_PORT": "0",
-                    **{f"QUORUM_{field.upper()}": str(value) for field, value in settings.items()}}
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self) -> subprocess.Popen:
-        """Start one more instance."""
-        with open(self.logs / f"{self.name}-{len(self.procs) + 1}.log", "wb") as log:
-            self.procs.append(subprocess.Popen([sys.executable, "-m", f"quorum_{self.name}.app"], env=self.env,
-                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
-        return self.procs[-1]
-
-    def kill(self) -> None:
-        """SIGKILL the last instance started: no graceful stop, no last commit."""
-        assert self.procs and self.procs[-1].poll() is None, f"{self.name} is not running"
-        self.procs[-1].send_signal(signal.SIGKILL)
-        self.procs[-1].wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM (a graceful stop) to every instance still running."""
-        for proc in (p for p in self.procs if p.poll() is None):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def log(self, start: int) -> str:
-        """What the process of the ``start``-th start wrote."""
-        return (self.logs / f"{self.name}-{start}.log").read_text(errors="replace")
 
 
 def replace_mid_replay(kafka_config: dict[str, str], prefix: str, service: ServiceProcess, overlap: bool,

@@ -51,7 +51,7 @@ from quorum_common.bus.phase_barrier import (
     phase_report,
     waited_on,
 )
-from quorum_common.bus.rebuild import committed_history, replay_order
+from quorum_common.bus.rebuild import HistoryReplay, committed_ends
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 from quorum_common.runtime.metrics import ServiceMetrics, labelled
@@ -67,6 +67,8 @@ PHASE_LINGER_MS = 5
 """The least ``linger.ms`` of a lockstep publisher (see :meth:`KafkaPublisher._linger_ms`): with 0, a lockstep
 replay at 1k bars/s reached 420-470 bars/s and a median bar -> order time of 29-33 ms on the 2-core machine;
 with 5, 480-535 bars/s and 25-28 ms (full-2007 replays through ``bench/pipeline_bench.measure``, solve lag 8)."""
+REBUILD_PROGRESS_S = 10.0
+"""How often a long rebuild logs how far it has come."""
 _Out = tuple[str, str | None, bytes, list[tuple[str, bytes]]]
 
 
@@ -409,10 +411,10 @@ class ConsumerLoop:
         self._received: dict[tuple[str, int], int] = {}
         """Lockstep: next offset per partition of the records received (handled or held)."""
         self._committed: dict[tuple[str, int], int] = {}
+        """The offsets last committed (or sent in a committed transaction), per partition."""
         self._resume_at: dict[tuple[str, int], int] = {}
         """After a rebuild, until the first assignment: the offset of each partition where the replayed history
         ends, to consume from (bus/rebuild.py)."""
-        """The offsets last committed (or sent in a committed transaction), per partition."""
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
@@ -452,24 +454,36 @@ class ConsumerLoop:
         """After a restart: hand the handler every record its group committed, in the order it handled them, with
         every output discarded (they reached their topics the first time)."""
         started = time.monotonic()
-        history, self._resume_at = committed_history(self.consumer, self.bus.client_config, self.bus.codec,
-                                                     self.topics, self.bus.prefix)
-        if not history:
+        ends = committed_ends(self.consumer, self.topics, self.bus.prefix)
+        if not any(ends.values()):
             self._resume_at = {}  # a first start: from the group's commits, as always
             return
-        log.info("rebuilding state from input history", extra={"service": self.service, "records": len(history)})
-        ordered, late = replay_order(history, self.bus.topic_rank, self.wants_clock)
-        failed = 0
-        for msg in ordered:
+        self._resume_at = ends
+        log.info("rebuilding state from input history", extra={
+            "service": self.service, "partitions": sum(end > 0 for end in ends.values())})
+        replay = HistoryReplay(self.bus.client_config, self.bus.codec, ends, self.bus.prefix, self.bus.topic_rank,
+                               self.wants_clock)
+        handed = failed = 0
+        progress_at = started + REBUILD_PROGRESS_S
+        for msg in replay:
+            handed += 1
+            if (now := time.monotonic()) > progress_at and (seq := replay.sequencer) is not None:
+                progress_at = now + REBUILD_PROGRESS_S
+                log.info("rebuilding state from input history", extra={
+                    "service": self.service, "handed_to_engine": handed, "ticks": f"{seq.released}/{len(seq)}"})
             self.publisher.begin()
             try:
                 self.handler(msg)
             except Exception:  # its first handling failed the same way and sent it to the dead-letter topic
                 failed += 1
             self.publisher.take()
+        seq = replay.sequencer
+        if seq is not None and seq.misplaced:
+            log.warning("records read too far from their place in the history were handed over late",
+                        extra={"service": self.service, "misplaced": seq.misplaced})
         log.info("state rebuilt from input history", extra={
-            "service": self.service, "records": len(history), "handed_to_engine": len(ordered), "failed": failed,
-            "late": late,
+            "service": self.service, "records": replay.records, "handed_to_engine": handed, "failed": failed,
+            "late": seq.late if seq is not None else 0, "most_held": replay.max_held,
             "seconds": round(time.monotonic() - started, 2)})
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:

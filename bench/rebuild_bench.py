@@ -1,0 +1,71 @@
+"""A restarted lockstep service rebuilds its engine from its input history (README: phases and lockstep): how long
+that takes and how much memory it needs, for the portfolio after six years of daily bars (2005-2010, the default
+mandate and data) replayed over Kafka.
+
+The portfolio runs as its own process beside the in-process desk (:func:`quorum_desk.kafka_run.run_over_kafka`).
+Once the replay is over it is stopped and started again on the same topics, and rebuilds. Reported: the records it
+read back and the seconds its rebuild took (from its log), the most records that waited at once to be handed over,
+and the peak resident memory of the restarted process beside that of the instance that ran the whole replay.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+from quorum_common.benchjson import Figure, write_result
+from quorum_common.bus.kafka_admin import delete_catalog_topics
+from quorum_common.schemas import default_catalog
+from quorum_desk.kafka_run import run_over_kafka
+from quorum_desk.service_process import ServiceProcess
+
+SERVICE = "portfolio"
+START, END = date(2005, 1, 1), date(2010, 12, 31)
+REBUILT = "state rebuilt from input history"
+
+
+def rebuilt_line(service: ServiceProcess, start: int, timeout_s: float = 600.0) -> dict:
+    """The log record the ``start``-th instance wrote when its rebuild was done (waits for it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in service.log(start).splitlines():
+            if REBUILT in line:
+                return json.loads(line)
+        if service.procs[-1].poll() is not None:
+            raise RuntimeError(f"{service.name} stopped before its rebuild was done:\n{service.log(start)[-3000:]}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{service.name} did not finish its rebuild within {timeout_s}s")
+
+
+def run(client_config: dict[str, str]) -> list[Figure]:
+    """Replay 2005-2010 with the portfolio as its own process, restart it, and write ``bench/results/rebuild.json``."""
+    overrides = {"ingest": {"start": START, "end": END}, "portfolio": {"optimiser_worker": "early"}}
+    prefix = f"rebuildbench{uuid.uuid4().hex[:6]}."
+    with tempfile.TemporaryDirectory() as logs:
+        service = ServiceProcess(SERVICE, client_config, prefix, "at_least_once", overrides[SERVICE], Path(logs))
+        try:
+            service.start()
+            run_over_kafka(client_config, prefix, overrides, timeout_s=600, elsewhere={SERVICE})
+            running_mib = service.peak_rss_mib()
+            service.stop()
+            service.start()
+            done = rebuilt_line(service, 2)
+            rebuilt_mib = service.peak_rss_mib()
+        finally:
+            service.stop()
+            delete_catalog_topics(client_config, default_catalog(), prefix)
+    figures = [
+        Figure("input records read back", done["records"], "records", None),
+        Figure("rebuild time", done["seconds"], "s", None),
+        Figure("records waiting at once to be handed over, at most", done["most_held"], "records", None),
+        Figure("peak memory of the restarted process, rebuild done", round(rebuilt_mib), "MiB", None),
+        Figure("peak memory of the instance that ran the whole replay", round(running_mib), "MiB", None),
+    ]
+    write_result("rebuild", figures, notes=f"{SERVICE} restarted after a lockstep Kafka replay of {START}..{END} "
+                 "(default mandate and data, at least once, optimiser worker early); the rest of the desk in one "
+                 "process beside it; memory is Linux VmHWM")
+    return figures

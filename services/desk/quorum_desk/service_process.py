@@ -1,0 +1,61 @@
+"""One desk service as its own process (``python -m quorum_<name>.app``) on a run's topics, as `make up` runs it,
+started, killed and stopped on demand: the restart tests and the rebuild benchmark replace one this way."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class ServiceProcess:
+    """One service as its own process (``python -m quorum_<name>.app``) on the run's topics, as `make up` runs it."""
+
+    def __init__(self, name: str, kafka_config: dict[str, str], prefix: str, delivery: str,
+                 settings: dict[str, Any], logs: Path) -> None:
+        self.name = name
+        self.logs = logs
+        self.env = {**os.environ, "QUORUM_KAFKA_BOOTSTRAP_SERVERS": kafka_config["bootstrap.servers"],
+                    "QUORUM_TOPIC_PREFIX": prefix, "QUORUM_DELIVERY": delivery, "QUORUM_LOCKSTEP": "true",
+                    "QUORUM_SERVICE_NAME": name, "QUORUM_HTTP_PORT": "0",
+                    **{f"QUORUM_{field.upper()}": str(value) for field, value in settings.items()}}
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> subprocess.Popen:
+        """Start one more instance."""
+        with open(self.logs / f"{self.name}-{len(self.procs) + 1}.log", "wb") as log:
+            self.procs.append(subprocess.Popen([sys.executable, "-m", f"quorum_{self.name}.app"], env=self.env,
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+        return self.procs[-1]
+
+    def kill(self) -> None:
+        """SIGKILL the last instance started: no graceful stop, no last commit."""
+        assert self.procs and self.procs[-1].poll() is None, f"{self.name} is not running"
+        self.procs[-1].send_signal(signal.SIGKILL)
+        self.procs[-1].wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop) to every instance still running."""
+        for proc in (p for p in self.procs if p.poll() is None):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log(self, start: int) -> str:
+        """What the process of the ``start``-th start wrote."""
+        return (self.logs / f"{self.name}-{start}.log").read_text(errors="replace")
+
+    def peak_rss_mib(self) -> float:
+        """The peak resident memory so far of the last instance started (Linux ``VmHWM``), in MiB."""
+        status = Path(f"/proc/{self.procs[-1].pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match is None:
+            raise RuntimeError(f"no VmHWM in /proc/{self.procs[-1].pid}/status")
+        return int(match.group(1)) / 1024
