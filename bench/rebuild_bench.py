@@ -10,9 +10,7 @@ and the peak resident memory of the restarted process beside that of the instanc
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -28,19 +26,6 @@ START, END = date(2005, 1, 1), date(2010, 12, 31)
 REBUILT = "state rebuilt from input history"
 
 
-def rebuilt_line(service: ServiceProcess, start: int, timeout_s: float = 600.0) -> dict:
-    """The log record the ``start``-th instance wrote when its rebuild was done (waits for it)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for line in service.log(start).splitlines():
-            if REBUILT in line:
-                return json.loads(line)
-        if service.procs[-1].poll() is not None:
-            raise RuntimeError(f"{service.name} stopped before its rebuild was done:\n{service.log(start)[-3000:]}")
-        time.sleep(0.2)
-    raise TimeoutError(f"{service.name} did not finish its rebuild within {timeout_s}s")
-
-
 def run(client_config: dict[str, str]) -> list[Figure]:
     """Replay 2005-2010 with the portfolio as its own process, restart it, and write ``bench/results/rebuild.json``."""
     overrides = {"ingest": {"start": START, "end": END}, "portfolio": {"optimiser_worker": "early"}}
@@ -53,7 +38,7 @@ def run(client_config: dict[str, str]) -> list[Figure]:
             running_mib = service.peak_rss_mib()
             service.stop()
             service.start()
-            done = rebuilt_line(service, 2)
+            done = service.log_record(2, REBUILT, timeout_s=600)
             rebuilt_mib = service.peak_rss_mib()
         finally:
             service.stop()

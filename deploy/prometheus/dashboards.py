@@ -137,6 +137,12 @@ PIPELINE = Dashboard("quorum-pipeline", "Quorum / Pipeline health", "Every servi
     Panel("Phase reports per second by service",
           (("sum by (service) (rate(quorum_ingest_phase_reports_total[5m]))", "{{service}}"),), "ops",
           description="Ingest waits only for the services that may have published in a phase; these reported."),
+    Panel("Engine rebuild at start by service",
+          ((f"max by (job) ({every_service('rebuild_duration_seconds')})", "{{job}} seconds"),
+           (f"max by (job) ({every_service('rebuilding')})", "{{job}} rebuilding")),
+          description="A restarted lockstep service rebuilds its engine from its input history before it consumes "
+                      "(README: phases and lockstep): the time it took (or has taken so far) and 1 while it runs; "
+                      "quorum_<service>_rebuild_records counts the records handed to the engine. All 0: no rebuild."),
     Panel("Scrape targets up", (("up", "{{job}}"),), kind="state-timeline"),
 ))
 

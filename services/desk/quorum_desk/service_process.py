@@ -3,13 +3,17 @@ started, killed and stopped on demand: the restart tests and the rebuild benchma
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 
 class ServiceProcess:
@@ -59,3 +63,24 @@ class ServiceProcess:
         if match is None:
             raise RuntimeError(f"no VmHWM in /proc/{self.procs[-1].pid}/status")
         return int(match.group(1)) / 1024
+
+    def log_record(self, start: int, message: str, timeout_s: float = 0.0) -> dict[str, Any]:
+        """The first JSON log record whose message is ``message`` that the ``start``-th instance wrote, waiting up
+        to ``timeout_s`` for it; raises ``LookupError`` when it has not come (or the instance stopped first)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in self.log(start).splitlines():
+                try:
+                    record = json.loads(line) if line.startswith("{") else {}
+                except ValueError:  # a line being written
+                    continue
+                if record.get("message") == message:
+                    return record
+            if time.monotonic() >= deadline or self.procs[start - 1].poll() is not None:
+                raise LookupError(f"{self.name} ({start}) logged no {message!r}:\n{self.log(start)[-3000:]}")
+            time.sleep(0.2)
+
+    def metrics(self, start: int) -> str:
+        """What the ``start``-th instance serves on ``/metrics`` now (Prometheus text)."""
+        port = self.log_record(start, "service started", timeout_s=60)["http_port"]
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text

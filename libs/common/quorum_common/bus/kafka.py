@@ -54,7 +54,7 @@ from quorum_common.bus.phase_barrier import (
 from quorum_common.bus.rebuild import HistoryReplay, committed_ends
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
-from quorum_common.runtime.metrics import ServiceMetrics, labelled
+from quorum_common.runtime.metrics import RebuildGauges, ServiceMetrics, labelled
 from quorum_common.runtime.tracing import consume_span, inject_headers
 
 if TYPE_CHECKING:
@@ -395,6 +395,7 @@ class ConsumerLoop:
         self.publisher = publisher
         self.metrics = bus.metrics_for(service)
         self.records = self.metrics.records
+        self._rebuild_gauges = RebuildGauges(self.metrics) if self.rebuild else None
         self.consumer: Consumer | None = None
         self.handled = 0
         self.ready = threading.Event()
@@ -461,22 +462,29 @@ class ConsumerLoop:
         self._resume_at = ends
         log.info("rebuilding state from input history", extra={
             "service": self.service, "partitions": sum(end > 0 for end in ends.values())})
+        gauges = self._rebuild_gauges
         replay = HistoryReplay(self.bus.client_config, self.bus.codec, ends, self.bus.prefix, self.bus.topic_rank,
                                self.wants_clock)
         handed = failed = 0
         progress_at = started + REBUILD_PROGRESS_S
-        for msg in replay:
-            handed += 1
-            if (now := time.monotonic()) > progress_at and (seq := replay.sequencer) is not None:
-                progress_at = now + REBUILD_PROGRESS_S
-                log.info("rebuilding state from input history", extra={
-                    "service": self.service, "handed_to_engine": handed, "ticks": f"{seq.released}/{len(seq)}"})
-            self.publisher.begin()
-            try:
-                self.handler(msg)
-            except Exception:  # its first handling failed the same way and sent it to the dead-letter topic
-                failed += 1
-            self.publisher.take()
+        try:
+            for msg in replay:
+                handed += 1
+                if (now := time.monotonic()) > progress_at and (seq := replay.sequencer) is not None:
+                    progress_at = now + REBUILD_PROGRESS_S
+                    log.info("rebuilding state from input history", extra={
+                        "service": self.service, "handed_to_engine": handed, "ticks": f"{seq.released}/{len(seq)}"})
+                    if gauges is not None:
+                        gauges.update(handed, now - started, running=True)
+                self.publisher.begin()
+                try:
+                    self.handler(msg)
+                except Exception:  # its first handling failed the same way and sent it to the dead-letter topic
+                    failed += 1
+                self.publisher.take()
+        finally:
+            if gauges is not None:
+                gauges.update(handed, time.monotonic() - started, running=False)
         seq = replay.sequencer
         if seq is not None and seq.misplaced:
             log.warning("records read too far from their place in the history were handed over late",

@@ -57,6 +57,23 @@ class ServiceMetrics:
         return Histogram(f"{self.prefix}_{what}", doc, labels or [], registry=self.registry, buckets=buckets)
 
 
+class RebuildGauges:
+    """The rebuild of a lockstep engine from its input history at start (:mod:`quorum_common.bus.rebuild`):
+    ``<prefix>_rebuilding`` (1 while it runs), ``<prefix>_rebuild_records`` (records handed to the engine) and
+    ``<prefix>_rebuild_duration_seconds`` (time taken), both updated while it runs; all 0 when there was none."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._running = metrics.gauge("rebuilding", "1 while the engine is rebuilt from its input history at start.")
+        self._records = metrics.gauge("rebuild_records", "Records handed to the engine by the rebuild at start.")
+        self._seconds = metrics.gauge("rebuild_duration_seconds", "Time the rebuild at start took (so far).")
+
+    def update(self, records: int, seconds: float, running: bool) -> None:
+        """Set the three gauges."""
+        self._running.set(int(running))
+        self._records.set(records)
+        self._seconds.set(seconds)
+
+
 class HandledRecords:
     """``<prefix>_messages_in_total`` (records received) and ``<prefix>_handler_duration_seconds`` (time spent
     handling each one), by topic, for the one consumer loop of a service.
