@@ -29,6 +29,7 @@ from typing import Any
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.engine import Engine, envelope
+from quorum_common.recent_ids import RecentIds
 from quorum_common.runtime.clock import EventClock
 
 from quorum_critic.attribution import AgentLedger, decision_shares
@@ -66,10 +67,10 @@ class CriticEngine(Engine):
         self._drawdown_armed = True
         self._portfolio_id = settings.portfolio_id
         self._commands = 0
-        self._fill_ids: set[str] = set()
-        """Fills counted (at-least-once delivery may repeat one: it is counted once)."""
-        self._finished: set[str] = set()
-        """Client order ids whose final report was counted (once, however often it is delivered)."""
+        self._fill_ids = RecentIds()
+        """Fills counted lately (at-least-once delivery may repeat one: it is counted once)."""
+        self._finished = RecentIds()
+        """Client order ids whose final report was counted lately (once, however often it is delivered)."""
         self._snapshot_at: tuple[int, set[str]] = (-1, set())
         """Event time of the latest snapshot handled and the ids of those handled at that time: a snapshot delivered
         again, or one older than the latest, is stale and changes nothing."""
@@ -109,9 +110,8 @@ class CriticEngine(Engine):
                                        error=f"quantity={fill['quantity']!r} price={fill['price']!r} "
                                              f"notional={fill['notional']!r} fee={fill['fee']!r}")
             return
-        if fill["fill_id"] in self._fill_ids:
+        if not self._fill_ids.add(fill["fill_id"]):
             return
-        self._fill_ids.add(fill["fill_id"])
         decision = self._decisions.get(fill["decision_id"] or "") or self._decisions.get(fill["correlation_id"])
         self.window.slippage.add(fill_slippage(fill, decision["reference_price"] if decision else None))
         self.window.fees += fill["fee"]
@@ -121,9 +121,8 @@ class CriticEngine(Engine):
 
     def _on_report(self, msg: Message) -> None:
         report = msg.value
-        if not self._ours(report) or not report["is_final"] or report["client_order_id"] in self._finished:
+        if not self._ours(report) or not report["is_final"] or not self._finished.add(report["client_order_id"]):
             return
-        self._finished.add(report["client_order_id"])
         self.window.orders += 1
         self.window.rejects += int(report["status"] == "REJECTED")
 

@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from quorum_common.positions import trade
+from quorum_common.recent_ids import RecentIds
 
 
 @dataclass
@@ -61,7 +62,8 @@ class Ledger:
         self.peak_nav = cash
         self.oversold_fills = 0
         self.last_fill_id: str | None = None
-        self._fill_ids: set[str] = set()
+        self._fill_ids = RecentIds()
+        """Fills applied lately: one delivered again (at-least-once) changes nothing."""
         self._marks: dict[str, float] = {}
 
     def deposit(self, amount: float) -> None:
