@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ class InjectedSource(Source):
     def __init__(self, items: list[SourceItem]) -> None:
         self.items = sorted(items, key=lambda item: item[2]["ts_event"])
 
-    def records(self):
+    def records(self) -> Iterator[SourceItem]:
         """The items, oldest first."""
         return iter(self.items)
 

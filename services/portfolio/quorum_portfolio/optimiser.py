@@ -28,6 +28,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -150,7 +151,7 @@ def _status_keeping(name: str) -> type | None:
         def name(self) -> str:
             return f"QUORUM_{name.upper()}"
 
-        def invert(self, solution, inverse_data):  # cvxpy's signature
+        def invert(self, solution: Any, inverse_data: Any) -> Any:  # cvxpy's signature
             solution = super().invert(solution, inverse_data)
             self.status = solution.status
             return solution

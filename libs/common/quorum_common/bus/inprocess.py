@@ -230,7 +230,8 @@ class InProcessBus(Bus):
             self._dead_letter(msg.topic, msg.key, raw, REASON_HANDLER, exc, sub.service, msg.headers)
 
     def _dead_letter(
-        self, topic: str, key: str | None, payload: bytes, reason: str, exc: Exception, service: str, headers
+        self, topic: str, key: str | None, payload: bytes, reason: str, exc: Exception, service: str,
+        headers: dict[str, str]
     ) -> None:
         error = f"{type(exc).__name__}: {exc}"
         letter = DeadLetter(topic, key, bytes(payload), reason, error, service, headers=headers)
