@@ -38,7 +38,8 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """SIGKILL the last instance started: no graceful stop, no last commit."""
-        assert self.procs and self.procs[-1].poll() is None, f"{self.name} is not running"
+        if not self.procs or self.procs[-1].poll() is not None:
+            raise RuntimeError(f"{self.name} is not running")
         self.procs[-1].send_signal(signal.SIGKILL)
         self.procs[-1].wait(timeout=30)
 
