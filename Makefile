@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps install run up down replay test test-py sidecar-test sidecar-fuzz codec-asan lint bench kafka-up kafka-down kafka-status \
+.PHONY: help deps install run up down restart replay test test-py sidecar-test sidecar-fuzz codec-asan lint bench kafka-up kafka-down kafka-status \
 	dockerfiles helm k8s alerts-test dashboards images clean
 
 help: ## List the targets with what they do
@@ -35,6 +35,9 @@ up: install ## Local broker + every service as its own process (admin API on :18
 
 replay: install ## Replay a recorded window through a fresh desk and compare: make replay ARGS="--from 2006-09-01 --to 2006-11-30"
 	$(VENV)/bin/quorum-desk replay $(ARGS)
+
+restart: install ## Stop one service `make up` started and start it again, which rebuilds its engine: make restart SERVICE=portfolio [KILL=1]
+	$(PY) -m quorum_desk.app restart $(SERVICE) $(if $(KILL),--kill)
 
 down: install ## Stop everything `make up` started
 	$(PY) -m quorum_desk.app down

@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
     up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
+    restart = sub.add_parser("restart", help="stop one service `up` started and start it again (it rebuilds first)")
+    restart.add_argument("service", help="alpha, regime, manager, portfolio, risk, execution or critic")
+    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop: no last commit")
     down = sub.add_parser("down", help="stop what `up` started")
     down.add_argument("--purge", action="store_true", help="also delete the broker's data")
     add_replay_arguments(sub.add_parser("replay", help="re-drive a recorded window through a fresh desk and compare"))
@@ -107,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "up":
         local.up(replay=not args.no_replay)
+    elif args.cmd == "restart":
+        try:
+            local.restart(args.service, kill=args.kill)
+        except (ValueError, RuntimeError) as exc:
+            print(f"quorum-desk restart: {exc}", file=sys.stderr)
+            return 2
     else:
         local.down(purge=args.purge)
     return 0

@@ -11,6 +11,7 @@ SHA-256 digests reach the service.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +31,11 @@ from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 RUN_DIR = Path(os.environ.get("QUORUM_RUN_DIR", REPO_ROOT / ".run"))
 BASE_PORT = int(os.environ.get("QUORUM_BASE_PORT", "18080"))
 ADMIN_PORT = int(os.environ.get("QUORUM_ADMIN_PORT", "18000"))
+
+
+ENV_FILE = "env.json"
+"""In ``.run/``: the environment `up` started the services with (no secrets: the admin's token digests are not in
+it)."""
 
 
 def _say(msg: str) -> None:
@@ -93,6 +99,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
               # started at BAR_CLOSE in a worker so that they run while alpha and the manager work.
               "QUORUM_OPTIMISER_WORKER": "early" if lockstep else "process",
               "QUORUM_FIT_WORKER": "process", **(env or {})}  # a lagged regime refit runs in a worker
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    (RUN_DIR / ENV_FILE).write_text(json.dumps(common, indent=2) + "\n")  # what `restart` starts a service with
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
         _say(f"{spec.name:<10} pid {pid:<7} http://127.0.0.1:{port_of(spec.name)}")
@@ -112,6 +120,23 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return tokens
 
 
+def _gone(pid: int, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for process ``pid`` to end; whether it did (reaped here when it is this process's
+    child, as when a test called :func:`up`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def pids() -> dict[str, int]:
     """The process id of every service started by :func:`up` and not stopped yet, by service name."""
     return {pid_file.stem: int(pid_file.read_text()) for pid_file in sorted(RUN_DIR.glob("*.pid"))}
@@ -120,15 +145,39 @@ def pids() -> dict[str, int]:
 def down(purge: bool = False, broker: bool = True) -> None:
     """Stop every service started by :func:`up`, then (``broker``) the broker."""
     for name, pid in pids().items():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            if not _gone(pid, 10.0):
+                os.kill(pid, signal.SIGKILL)
+                _gone(pid, 10.0)
         (RUN_DIR / f"{name}.pid").unlink()
         _say(f"stopped {name}")
     if broker:
         kafka_local.down(purge=purge)
+
+
+def restart(name: str, kill: bool = False, ready_timeout_s: float = 600.0) -> int:
+    """Stop one consumer service started by :func:`up` (SIGTERM, or SIGKILL when ``kill``: no last commit) and start it
+    again with the environment `up` gave it; return its new process id once it is ready.
+
+    A lockstep service first rebuilds its engine from its input history (README: phases and lockstep), which its log
+    reports; it is ready once it consumes again. Raises ``ValueError`` for a service `up` does not run as a consumer
+    and ``RuntimeError`` when no local desk is up.
+    """
+    names = [s.name for s in CONSUMERS]
+    if name not in names:
+        raise ValueError(f"cannot restart {name!r}: choose one of {names}")
+    env_file, pid_file = RUN_DIR / ENV_FILE, RUN_DIR / f"{name}.pid"
+    if not env_file.exists() or not pid_file.exists():
+        raise RuntimeError(f"no local desk runs {name} (no {pid_file} or {env_file}): start one with `make up`")
+    pid = int(pid_file.read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    if not _gone(pid, 60.0):
+        raise RuntimeError(f"{name} (pid {pid}) did not stop within 60 s")
+    _say(f"{'killed' if kill else 'stopped'} {name} (pid {pid})")
+    new = _start(name, json.loads(env_file.read_text()))
+    _say(f"{name:<10} pid {new:<7} started again; waiting until it is ready (a lockstep engine rebuilds first)")
+    _wait_ready(name, ready_timeout_s)
+    _say(f"{name} is ready")
+    return new

@@ -1,0 +1,63 @@
+"""`quorum-desk restart SERVICE`: one service of the local desk (`make up`) stopped and started again mid-replay
+rebuilds its engine and the replay goes on to its end; what it cannot restart is refused with a clear message."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from quorum_common.bus.kafka_admin import delete_catalog_topics
+from quorum_common.schemas import default_catalog
+from quorum_desk import local
+from quorum_desk.app import main
+
+
+@pytest.fixture
+def local_desk_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The local desk's run folder and ports, apart from a `make up` that may run on this machine."""
+    monkeypatch.setattr(local, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(local, "BASE_PORT", 28180)
+    monkeypatch.setattr(local, "ADMIN_PORT", 28100)
+    return tmp_path
+
+
+def test_restart_refuses_a_service_it_does_not_run_and_a_desk_that_is_not_up(local_desk_dirs: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(ValueError, match="cannot restart 'ingest'"):
+        local.restart("ingest")
+    with pytest.raises(RuntimeError, match="make up"):
+        local.restart("portfolio")
+    assert main(["restart", "nonsense"]) == 2
+    assert "cannot restart 'nonsense'" in capsys.readouterr().err
+
+
+@pytest.mark.kafka
+def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_desk_dirs: Path,
+                                                                         kafka_config: dict[str, str]) -> None:
+    prefix = f"lr{uuid.uuid4().hex[:8]}."
+    watcher = Consumer({**kafka_config, "group.id": f"watch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    try:
+        local.up(env={"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01", "QUORUM_END": "2006-12-31"})
+        watcher.assign([TopicPartition(prefix + "orders.proposed", 0, 0)])
+        proposed, deadline = 0, time.monotonic() + 300
+        while proposed < 10:
+            assert time.monotonic() < deadline, f"the desk proposed {proposed} orders in time"
+            m = watcher.poll(0.2)
+            proposed += m is not None and m.error() is None
+        old = local.pids()["portfolio"]
+        new = local.restart("portfolio", kill=True)
+        assert new != old and local.pids()["portfolio"] == new
+        ingest = local.pids()["ingest"]
+        assert local._gone(ingest, 300), "the replay did not finish"
+        logs = local_desk_dirs / "logs"
+        assert "source finished" in (logs / "ingest.log").read_text()
+        portfolio_log = (logs / "portfolio.log").read_text()
+        assert portfolio_log.count('"service started"') == 2
+        assert '"state rebuilt from input history"' in portfolio_log.split('"service started"')[-1]
+    finally:
+        watcher.close()
+        local.down(broker=False)
+        delete_catalog_topics(kafka_config, default_catalog(), prefix)
