@@ -34,8 +34,7 @@ ADMIN_PORT = int(os.environ.get("QUORUM_ADMIN_PORT", "18000"))
 
 
 ENV_FILE = "env.json"
-"""In ``.run/``: the environment `up` started the services with (no secrets: the admin's token digests are not in
-it)."""
+"""In ``.run/`` (mode 600): the environment `up` started the services with (the admin's token digests are not in it)."""
 
 
 def _say(msg: str) -> None:
@@ -100,7 +99,9 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
               "QUORUM_OPTIMISER_WORKER": "early" if lockstep else "process",
               "QUORUM_FIT_WORKER": "process", **(env or {})}  # a lagged regime refit runs in a worker
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    (RUN_DIR / ENV_FILE).write_text(json.dumps(common, indent=2) + "\n")  # what `restart` starts a service with
+    env_file = RUN_DIR / ENV_FILE  # what `restart` starts a service with; only this user may read it
+    env_file.write_text(json.dumps(common, indent=2) + "\n")
+    env_file.chmod(0o600)
     for spec in CONSUMERS:
         pid = _start(spec.name, common)
         _say(f"{spec.name:<10} pid {pid:<7} http://127.0.0.1:{port_of(spec.name)}")
@@ -120,9 +121,9 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     return tokens
 
 
-def _gone(pid: int, timeout_s: float) -> bool:
-    """Wait up to ``timeout_s`` for process ``pid`` to end; whether it did (reaped here when it is this process's
-    child, as when a test called :func:`up`)."""
+def wait_ended(pid: int, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for process ``pid`` to end; return whether it did (reaped here when it is this
+    process's child, as when a test called :func:`up`)."""
     deadline = time.monotonic() + timeout_s
     while True:
         with contextlib.suppress(ChildProcessError):
@@ -147,9 +148,9 @@ def down(purge: bool = False, broker: bool = True) -> None:
     for name, pid in pids().items():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-            if not _gone(pid, 10.0):
+            if not wait_ended(pid, 10.0):
                 os.kill(pid, signal.SIGKILL)
-                _gone(pid, 10.0)
+                wait_ended(pid, 10.0)
         (RUN_DIR / f"{name}.pid").unlink()
         _say(f"stopped {name}")
     if broker:
@@ -173,7 +174,7 @@ def restart(name: str, kill: bool = False, ready_timeout_s: float = 600.0) -> in
     pid = int(pid_file.read_text())
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
-    if not _gone(pid, 60.0):
+    if not wait_ended(pid, 60.0):
         raise RuntimeError(f"{name} (pid {pid}) did not stop within 60 s")
     _say(f"{'killed' if kill else 'stopped'} {name} (pid {pid})")
     new = _start(name, json.loads(env_file.read_text()))

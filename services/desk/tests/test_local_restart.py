@@ -51,7 +51,7 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         new = local.restart("portfolio", kill=True)
         assert new != old and local.pids()["portfolio"] == new
         ingest = local.pids()["ingest"]
-        assert local._gone(ingest, 300), "the replay did not finish"
+        assert local.wait_ended(ingest, 300), "the replay did not finish"
         logs = local_desk_dirs / "logs"
         assert "source finished" in (logs / "ingest.log").read_text()
         portfolio_log = (logs / "portfolio.log").read_text()

@@ -200,8 +200,7 @@ class HistoryReplay:
     def __iter__(self) -> Iterator[Message]:
         seq = self.sequencer = self._read_ticks()
         todo = {tp: end for tp, end in self._ends.items() if tp[0] != self._prefix + CLOCK_TOPIC}
-        frontier = dict.fromkeys(todo, -1)
-        """Per partition: the highest tick index of a record read from it so far."""
+        frontier = dict.fromkeys(todo, -1)  # per partition: the highest tick index of a record read from it so far
         paused: set[tuple[str, int]] = set()
         consumer = Consumer(self._config)
         try:
