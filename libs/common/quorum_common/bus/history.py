@@ -33,7 +33,9 @@ class HistoryTimeout(TimeoutError):
 def read_partitions(client_config: dict[str, str], ends: dict[tuple[str, int], int],
                     timeout_s: float = 30.0) -> Iterator[Any]:
     """Every committed record of each (broker topic, partition) of ``ends`` from its beginning up to, not including,
-    the offset ``ends`` gives it, in partition order (confluent-kafka messages, errors left out)."""
+    the offset ``ends`` gives it, in partition order (confluent-kafka messages, errors left out). Raises
+    :class:`HistoryTimeout` when nothing comes for ``timeout_s`` (the caller's time between records does not count:
+    a rebuild reads lazily)."""
     consumer = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     try:
@@ -42,10 +44,13 @@ def read_partitions(client_config: dict[str, str], ends: dict[tuple[str, int], i
         deadline = time.monotonic() + timeout_s
         while todo:
             if time.monotonic() > deadline:
-                raise HistoryTimeout(f"could not read {sorted(todo)} to their end within {timeout_s}s")
-            for m in consumer.consume(1000, 0.2):
+                raise HistoryTimeout(f"could not read {sorted(todo)} to their end: nothing came for {timeout_s}s")
+            batch = consumer.consume(1000, 0.2)
+            for m in batch:
                 if m.error() is None and m.offset() < ends[(m.topic(), m.partition())]:
                     yield m
+            if batch:
+                deadline = time.monotonic() + timeout_s
             for tp in consumer.position([TopicPartition(t, p) for t, p in todo]):
                 if tp.offset >= todo[(tp.topic, tp.partition)]:
                     del todo[(tp.topic, tp.partition)]

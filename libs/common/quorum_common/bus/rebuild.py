@@ -16,11 +16,11 @@ it replayed ends (not from the group's commits then: during a rolling update the
 committed more meanwhile): its engine is where it was at that commit, and the records after it are handled again
 as the first time.
 
-The history is read as it is handed over (:class:`HistoryReplay`), not loaded first: the ticks are read ahead
-(kept encoded), then every other partition is read in step with them, each paused while it is far ahead of the
-tick being handed over, and a record is decoded only when its tick hands it over. So the memory a rebuild takes
-does not grow with the length of the history beyond the encoded ticks. (Loading it all first took about 330 MiB
-more than the running service for six years of daily bars on the portfolio's inputs: 73k records.)
+The history is read as it is handed over (:class:`HistoryReplay`), not loaded first: the ticks' times are read
+ahead (16 bytes a tick), then every other partition is read in step with them, each paused while it is far ahead of
+the tick being handed over, and a record (a tick too) is decoded only when it is handed over. So the memory a
+rebuild takes does not grow with the length of the history beyond the ticks' times. (Loading it all first took
+about 330 MiB more than the running service for six years of daily bars on the portfolio's inputs: 73k records.)
 
 Records from outside the lockstep (an operator's command: no ``x-phase`` header) were released at the first
 tick the consumer handled after they arrived, which their contents cannot tell. The rebuild releases each at
@@ -36,8 +36,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -70,23 +71,23 @@ class HistoryRecord:
 class Sequencer:
     """Hands history records over in the order a lockstep consumer handled them, as they are read.
 
-    ``ticks`` are the clock ticks of the history in offset order and ``tick_times`` their event times. A record of
-    phase ``p`` was released at the first tick after ``p``; one from outside the lockstep at the first tick whose
-    broker timestamp is not older than its own (after every tick: handed over at the end). :meth:`add` places a
-    record, :meth:`release` hands over the ticks before an index, each after the records it released (in canonical
-    order, ``decode`` turning each into a :class:`Message`; one it returns None for is left out), and :meth:`finish`
-    the rest. ``with_ticks``: the ticks themselves are handed over too (an engine that consumes ``sys.clock``)."""
+    ``tick_times`` are the event times of the clock ticks of the history in offset order, and ``tick_arrivals`` their
+    broker timestamps. A record of phase ``p`` was released at the first tick after ``p``; one from outside the
+    lockstep at the first tick whose broker timestamp is not older than its own (after every tick: handed over at the
+    end). :meth:`add` places a record, :meth:`release` hands over the ticks before an index, each after the records
+    it released (in canonical order, ``decode`` turning each into a :class:`Message`; one it returns None for is left
+    out), and :meth:`finish` the rest. ``ticks``: the tick messages themselves, in the same order, taken one by one
+    as they are handed over (an engine that consumes ``sys.clock``; None: the ticks are not handed over)."""
 
-    def __init__(self, ticks: list[HistoryRecord], tick_times: list[int], topic_rank: dict[str, int],
-                 with_ticks: bool, decode: Callable[[Any], Message | None]) -> None:
-        if len(ticks) != len(tick_times):
-            raise ValueError(f"{len(ticks)} ticks and {len(tick_times)} tick times")
-        self._ticks = ticks
+    def __init__(self, tick_times: Sequence[int], tick_arrivals: Iterable[int], topic_rank: dict[str, int],
+                 decode: Callable[[Any], Message | None], ticks: Iterator[Message] | None = None) -> None:
         self._times = tick_times
         # Broker timestamps of the ticks, made non-decreasing (a producer's clock may step back a millisecond).
-        self._arrived = list(accumulate((t.timestamp_ms for t in ticks), max))
+        self._arrived = array("q", accumulate(tick_arrivals, max))
+        if len(self._arrived) != len(tick_times):
+            raise ValueError(f"{len(tick_times)} tick times and {len(self._arrived)} tick arrivals")
         self._rank = topic_rank
-        self._with_ticks = with_ticks
+        self._ticks = ticks
         self._decode = decode
         self._slots: dict[int, list[HistoryRecord]] = {}
         self.held = 0
@@ -99,7 +100,7 @@ class Sequencer:
         """Records placed after every tick, handed over at the end."""
 
     def __len__(self) -> int:
-        return len(self._ticks)
+        return len(self._times)
 
     def add(self, record: HistoryRecord) -> int:
         """Place ``record`` at the tick that released it; return that tick's index (``len(self)``: after every tick)."""
@@ -115,17 +116,17 @@ class Sequencer:
 
     def release(self, upto: int) -> Iterator[Message]:
         """Hand over every tick of index below ``upto`` not handed over yet, each after the records it released."""
-        while self.released < min(upto, len(self._ticks)):
+        while self.released < min(upto, len(self)):
             i = self.released
             self.released += 1
             yield from self._hand(self._slots.pop(i, []))
-            if self._with_ticks and (tick := self._decode(self._ticks[i].raw)) is not None:
-                yield tick
+            if self._ticks is not None:
+                yield next(self._ticks)
 
     def finish(self) -> Iterator[Message]:
         """Hand over everything left: the remaining ticks, then the records placed after every tick."""
-        yield from self.release(len(self._ticks))
-        rest = self._slots.pop(len(self._ticks), [])
+        yield from self.release(len(self))
+        rest = self._slots.pop(len(self), [])
         self.late = len(rest)
         yield from self._hand(rest)
 
@@ -157,10 +158,11 @@ def committed_ends(consumer: Consumer, topics: Iterable[str], prefix: str = "") 
 
 class HistoryReplay:
     """The records before ``ends`` (per broker topic and partition, from :func:`committed_ends`), handed over in the
-    order a lockstep consumer handled them (:class:`Sequencer`) while they are read: the ticks first (kept encoded),
-    then every other partition in step with the ticks, paused while it is more than ``2 * margin`` ticks ahead of the
-    tick being handed over. Iterate it once; then :attr:`records` says how many were read and :attr:`max_held` the
-    most that waited to be handed over at once (what the rebuild kept in memory besides the ticks).
+    order a lockstep consumer handled them (:class:`Sequencer`) while they are read: the ticks' times first, then
+    every other partition in step with the ticks, paused while it is more than ``2 * margin`` ticks ahead of the tick
+    being handed over (the ticks themselves are read again, one by one, as they are handed over). Iterate it once;
+    then :attr:`records` says how many were read and :attr:`max_held` the most that waited to be handed over at once
+    (what the rebuild kept in memory besides the ticks' times).
 
     ``timeout_s``: how long reading may go without a record before it gives up (:class:`HistoryTimeout`, naming the
     partitions behind); the time the handler takes between records does not count. ``fetch_bytes``: the most one fetch
@@ -186,19 +188,30 @@ class HistoryReplay:
     def _decode(self, raw: Any) -> Message | None:
         return decode_history(self._codec, raw, self._prefix, headers=True)
 
-    def _read_ticks(self) -> Sequencer:
+    def _ticks(self) -> Iterator[tuple[Message, int]]:
+        """The ticks of the history in offset order, each with its broker timestamp (those that cannot be decoded
+        left out, the same ones every time)."""
         clock = {tp: end for tp, end in self._ends.items() if tp[0] == self._prefix + CLOCK_TOPIC}
-        ticks, times = [], []
         for m in read_partitions(self._config, clock, self._timeout_s):
-            tick = self._decode(m)
-            if tick is not None:
-                ticks.append(HistoryRecord(m, None, m.timestamp()[1]))
-                times.append(tick.ts_event)
-        self.records += len(ticks)
-        return Sequencer(ticks, times, self._rank, self._with_ticks, self._decode)
+            if (tick := self._decode(m)) is not None:
+                yield tick, m.timestamp()[1]
 
     def __iter__(self) -> Iterator[Message]:
-        seq = self.sequencer = self._read_ticks()
+        times, arrivals = array("q"), array("q")
+        for tick, timestamp_ms in self._ticks():
+            times.append(tick.ts_event)
+            arrivals.append(timestamp_ms)
+        self.records += len(times)
+        again = self._ticks() if self._with_ticks else None
+        try:
+            yield from self._replay(Sequencer(times, arrivals, self._rank, self._decode,
+                                              None if again is None else (tick for tick, _ in again)))
+        finally:
+            if again is not None:
+                again.close()  # its consumer
+
+    def _replay(self, seq: Sequencer) -> Iterator[Message]:
+        self.sequencer = seq
         todo = {tp: end for tp, end in self._ends.items() if tp[0] != self._prefix + CLOCK_TOPIC}
         frontier = dict.fromkeys(todo, -1)  # per partition: the highest tick index of a record read from it so far
         paused: set[tuple[str, int]] = set()
