@@ -49,7 +49,7 @@ class Engine(ABC):
     The source of a Kafka run waits for an engine's phase report only where it may publish
     (:mod:`quorum_common.bus.phase_barrier`), and the in-process bus refuses a record published elsewhere."""
     rebuilds_from_history: bool = False
-    """Whether a restarted lockstep consumer may rebuild the engine by handing it again every record it had handled,
+    """Whether a restarted consumer may rebuild the engine by handing it again every record it had handled,
     its outputs discarded (:mod:`quorum_common.bus.rebuild`): true for an engine whose handling has no effect but on
     its own state and its outputs. An engine that acts outside Kafka (a venue, the risk sidecar) or restores its
     state in its own way leaves it false."""

@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from quorum_common.bus.history import HistoryTimeout
 from quorum_common.bus.inprocess import InProcessBus
+from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
 from quorum_common.bus.rebuild import HistoryRecord, HistoryReplay, Sequencer
@@ -219,6 +220,47 @@ def test_the_time_the_engine_takes_between_records_never_times_the_rebuild_out(k
         if sum(m.topic == CLOCK_TOPIC for m in out) == 1 and msg.topic != CLOCK_TOPIC:
             time.sleep(0.5)  # a slow engine once the ticks are being read: beyond the second the reading may idle
     assert ids(out) == ids(seen)
+
+
+@pytest.mark.kafka
+def test_without_lockstep_a_restarted_consumer_gets_its_history_back_in_broker_time_order(
+        kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics("md.bars", CLOCK_TOPIC)
+    source = KafkaBus(kafka_config, topic_prefix=prefix)  # not in lockstep: no record carries a phase
+    ingest = source.publisher("ingest")
+    published = list(bars_and_ticks(12, ["C", "A", "B"]))
+    for topic, key, value in published:
+        if topic == CLOCK_TOPIC:  # each tick after the bars before it, a few milliseconds apart
+            source.flush()
+            time.sleep(0.005)
+        ingest.publish(topic, value, key=key)
+        if topic == CLOCK_TOPIC:
+            source.flush()
+            time.sleep(0.005)
+    source.flush()
+
+    def run(handled: list[Message]) -> None:
+        bus = KafkaBus(kafka_config, topic_prefix=prefix)
+        bus.subscribe("probe", ["md.bars", CLOCK_TOPIC], handled.append, rebuild=True)
+        bus.run_service("probe", idle_exit_s=2.0)
+
+    first: list[Message] = []
+    run(first)  # as they arrive: a tick may come before bars published before it (another partition)
+    again: list[Message] = []
+    run(again)  # nothing new: everything it gets is its history, handed over again
+
+    def between_ticks(items: list[tuple[str, str | None, dict]]) -> list[list[tuple]]:
+        groups: list[list[tuple]] = [[]]
+        for topic, key, value in items:
+            if topic == CLOCK_TOPIC:
+                groups += [[value["event_id"]], []]
+            else:
+                groups[-1].append((key, value["event_id"]))
+        return [sorted(g) for g in groups]
+
+    assert sorted(m.value["event_id"] for m in first) == sorted(v["event_id"] for _t, _k, v in published)
+    # Rebuilt in broker-time order: each tick after the bars published before it, however they first arrived.
+    assert between_ticks([(m.topic, m.key, m.value) for m in again]) == between_ticks(published)
 
 
 def end_offsets(kafka_config: dict[str, str], parts: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

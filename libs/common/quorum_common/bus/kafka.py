@@ -297,8 +297,8 @@ class KafkaBus(Bus):
                   acts_on: Iterable[str] | None = None, rebuild: bool = False) -> None:
         """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`. ``acts_on``: the
         clock tick kinds on which the handler may publish with no record released to it (None: every kind).
-        ``rebuild`` (lockstep): after a restart, hand the handler what it handled before, outputs discarded
-        (:mod:`quorum_common.bus.rebuild`)."""
+        ``rebuild``: after a restart, hand the handler what it handled before, outputs discarded
+        (:mod:`quorum_common.bus.rebuild`; in the order it handled it in lockstep, in broker-time order without)."""
         topics = list(topics)
         for t in topics:
             self.codec.catalog.topic(t)
@@ -311,7 +311,7 @@ class KafkaBus(Bus):
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
-                                            None if acts_on is None else tuple(acts_on), rebuild and self.lockstep)
+                                            None if acts_on is None else tuple(acts_on), rebuild)
 
     def subscribe_engine(self, service: str, engine: Engine) -> None:
         """Subscribe ``engine`` (see :meth:`Bus.subscribe_engine`), rebuilt after a restart where it allows it."""
@@ -383,7 +383,7 @@ class ConsumerLoop:
                  wants_clock: bool = True, acts_on: tuple[str, ...] | None = None, rebuild: bool = False):
         self.bus = bus
         self.rebuild = rebuild
-        """Lockstep: at start, rebuild the engine from the history its group committed (bus/rebuild.py)."""
+        """At start, rebuild the engine from the history its group committed (bus/rebuild.py)."""
         self.wants_clock = wants_clock
         self.acts_on = acts_on if wants_clock else ()
         """Tick kinds on which the handler may publish with no record released to it (None: every kind); stated in

@@ -27,6 +27,11 @@ tick the consumer handled after they arrived, which their contents cannot tell. 
 the first tick whose broker timestamp is not older than its own (millisecond resolution: one that arrived in
 the millisecond of a tick may land a tick later than it did).
 
+Without lockstep a consumer handles records as they arrive, and none carries a phase: the rebuild places every one
+by its broker timestamp, as it places records from outside the lockstep, which approximates the order they arrived
+in (an engine that does not consume ``sys.clock`` gets its whole history in canonical order, at the end, so that
+history is held in memory). Without the rebuild a restarted engine would start empty.
+
 Limits: history that retention deleted cannot be replayed (the rebuild names the partitions in a warning); a
 compacted topic replays only the records compaction kept.
 """
