@@ -148,6 +148,11 @@ def test_records_handed_over_while_they_are_read_come_in_the_same_order_and_few_
         assert most_held < len(seen) // 2, f"{most_held} records waited at once: the history was held, not streamed"
 
 
+def test_ticks_that_go_back_in_event_time_are_refused_naming_where() -> None:
+    with pytest.raises(ValueError, match=re.escape("at tick 2 (1002 then 1001)")):
+        Sequencer([1001, 1002, 1001], [1, 2, 3], RANK, lambda m: m)
+
+
 def test_a_record_read_after_its_tick_was_handed_over_comes_before_the_next_tick_and_is_counted() -> None:
     seen = live_run()
     history = as_history(seen, 4)
@@ -167,16 +172,7 @@ def test_a_record_read_after_its_tick_was_handed_over_comes_before_the_next_tick
 def test_the_history_read_back_from_the_broker_comes_in_handling_order_with_a_bounded_part_held(
         kafka_config, kafka_topics) -> None:
     seen = live_run(times=150, symbols=("C", "A", "B", "E", "D"))
-    prefix = kafka_topics("md.bars", "signals.raw", CLOCK_TOPIC)
-    codec, producer = TopicCodec(), Producer(kafka_config)
-    for m in seen:  # as published: bars on six partitions by symbol, one tick partition, each phase flushed
-        producer.produce(prefix + m.topic, codec.encode(m.topic, m.value), key=m.key,
-                         headers=[(k, v.encode()) for k, v in m.headers.items()])
-        if m.topic == CLOCK_TOPIC:
-            assert producer.flush(30) == 0
-    ends = end_offsets(kafka_config, [(prefix + t, p) for t in ("md.bars", "signals.raw", CLOCK_TOPIC)
-                                      for p in range(CATALOG.topic(t).partitions)])
-    assert sum(ends.values()) == len(seen)  # as a group that handled everything would have committed
+    prefix, codec, ends = on_the_broker(kafka_config, kafka_topics, seen, phase_flush=True)
     replay = HistoryReplay(kafka_config, codec, ends, prefix, RANK, with_ticks=True, margin=2, fetch_bytes=2048)
     out = list(replay)
     assert ids(out) == ids(seen)
@@ -187,15 +183,7 @@ def test_the_history_read_back_from_the_broker_comes_in_handling_order_with_a_bo
 @pytest.mark.kafka
 def test_a_history_that_cannot_be_read_to_its_end_stops_the_rebuild_naming_the_partition(
         kafka_config, kafka_topics) -> None:
-    seen = live_run(times=3)
-    prefix = kafka_topics("md.bars", "signals.raw", CLOCK_TOPIC)
-    codec, producer = TopicCodec(), Producer(kafka_config)
-    for m in seen:
-        producer.produce(prefix + m.topic, codec.encode(m.topic, m.value), key=m.key,
-                         headers=[(k, v.encode()) for k, v in m.headers.items()])
-    assert producer.flush(30) == 0
-    ends = end_offsets(kafka_config, [(prefix + t, p) for t in ("md.bars", CLOCK_TOPIC)
-                                      for p in range(CATALOG.topic(t).partitions)])
+    prefix, codec, ends = on_the_broker(kafka_config, kafka_topics, live_run(times=3))
     short = next(tp for tp, end in ends.items() if end > 0 and tp[0].endswith("md.bars"))
     ends[short] += 5  # committed past what the partition holds (e.g. deleted and recreated): never reached
     replay = HistoryReplay(kafka_config, codec, ends, prefix, RANK, with_ticks=True, timeout_s=2.0)
@@ -206,14 +194,7 @@ def test_a_history_that_cannot_be_read_to_its_end_stops_the_rebuild_naming_the_p
 @pytest.mark.kafka
 def test_the_time_the_engine_takes_between_records_never_times_the_rebuild_out(kafka_config, kafka_topics) -> None:
     seen = live_run(times=400)  # 1200 ticks: more than the reader takes in one batch
-    prefix = kafka_topics("md.bars", "signals.raw", CLOCK_TOPIC)
-    codec, producer = TopicCodec(), Producer(kafka_config)
-    for m in seen:
-        producer.produce(prefix + m.topic, codec.encode(m.topic, m.value), key=m.key,
-                         headers=[(k, v.encode()) for k, v in m.headers.items()])
-    assert producer.flush(30) == 0
-    ends = end_offsets(kafka_config, [(prefix + t, p) for t in ("md.bars", "signals.raw", CLOCK_TOPIC)
-                                      for p in range(CATALOG.topic(t).partitions)])
+    prefix, codec, ends = on_the_broker(kafka_config, kafka_topics, seen)
     out: list[Message] = []
     for msg in HistoryReplay(kafka_config, codec, ends, prefix, RANK, with_ticks=True, timeout_s=1.0):
         out.append(msg)
@@ -263,10 +244,31 @@ def test_without_lockstep_a_restarted_consumer_gets_its_history_back_in_broker_t
     assert between_ticks([(m.topic, m.key, m.value) for m in again]) == between_ticks(published)
 
 
-def end_offsets(kafka_config: dict[str, str], parts: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """Each partition's end offset."""
+def on_the_broker(kafka_config: dict[str, str], kafka_topics, seen: list[Message],
+                  phase_flush: bool = False) -> tuple[str, TopicCodec, dict[tuple[str, int], int]]:
+    """``seen`` produced to topics of a fresh prefix with their headers (``phase_flush``: each phase flushed apart,
+    as the desk publishes them); the prefix, the codec and every partition's end offset, which a group that handled
+    everything would have committed."""
+    topics = sorted({m.topic for m in seen})
+    prefix = kafka_topics(*topics)
+    codec, producer, failed = TopicCodec(), Producer({**kafka_config, "enable.idempotence": True}), []
+    for m in seen:
+        producer.produce(prefix + m.topic, codec.encode(m.topic, m.value), key=m.key,
+                         headers=[(k, v.encode()) for k, v in m.headers.items()],
+                         on_delivery=lambda err, _msg: failed.append(err) if err is not None else None)
+        if phase_flush and m.topic == CLOCK_TOPIC:
+            assert producer.flush(30) == 0
+    assert producer.flush(30) == 0 and not failed, failed[:3]
     probe = Consumer({**kafka_config, "group.id": "probe"})
     try:
-        return {tp: probe.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1] for tp in parts}
+        deadline = time.monotonic() + 30
+        while True:  # every record acknowledged; wait until the end offsets show them all
+            ends = {(prefix + t, p): probe.get_watermark_offsets(TopicPartition(prefix + t, p), timeout=10)[1]
+                    for t in topics for p in range(CATALOG.topic(t).partitions)}
+            if sum(ends.values()) >= len(seen) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         probe.close()
+    assert sum(ends.values()) == len(seen), f"{sum(ends.values())} records on the broker, {len(seen)} produced"
+    return prefix, codec, ends

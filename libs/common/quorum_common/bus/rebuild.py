@@ -86,6 +86,11 @@ class Sequencer:
 
     def __init__(self, tick_times: Sequence[int], tick_arrivals: Iterable[int], topic_rank: dict[str, int],
                  decode: Callable[[Any], Message | None], ticks: Iterator[Message] | None = None) -> None:
+        i = next((i for i in range(1, len(tick_times)) if tick_times[i] < tick_times[i - 1]), None)
+        if i is not None:
+            raise ValueError(f"the ticks of the history go back in event time at tick {i} ({tick_times[i - 1]} then "
+                             f"{tick_times[i]}): their order cannot place the records (a source that replayed its "
+                             "data again on the same topics, or ticks produced without idempotence)")
         self._times = tick_times
         # Broker timestamps of the ticks, made non-decreasing (a producer's clock may step back a millisecond).
         self._arrived = array("q", accumulate(tick_arrivals, max))
