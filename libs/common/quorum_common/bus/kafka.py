@@ -382,8 +382,6 @@ class ConsumerLoop:
     def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher,
                  wants_clock: bool = True, acts_on: tuple[str, ...] | None = None, rebuild: bool = False):
         self.bus = bus
-        self.rebuild = rebuild
-        """At start, rebuild the engine from the history its group committed (bus/rebuild.py)."""
         self.wants_clock = wants_clock
         self.acts_on = acts_on if wants_clock else ()
         """Tick kinds on which the handler may publish with no record released to it (None: every kind); stated in
@@ -395,7 +393,8 @@ class ConsumerLoop:
         self.publisher = publisher
         self.metrics = bus.metrics_for(service)
         self.records = self.metrics.records
-        self._rebuild_gauges = RebuildGauges(self.metrics) if self.rebuild else None
+        self._rebuild_gauges = RebuildGauges(self.metrics) if rebuild else None
+        """Set when the loop rebuilds its engine at start from the history its group committed (bus/rebuild.py)."""
         self.consumer: Consumer | None = None
         self.handled = 0
         self.ready = threading.Event()
@@ -420,8 +419,8 @@ class ConsumerLoop:
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
         self.consumer = self.bus._make_consumer(self.service)
-        if self.rebuild:
-            self._rebuild()
+        if self._rebuild_gauges is not None:
+            self._rebuild(self._rebuild_gauges)
         self.consumer.subscribe(
             [self.bus.physical(t) for t in self.topics],
             on_assign=self._on_assign,
@@ -451,10 +450,15 @@ class ConsumerLoop:
             self.consumer.close()
             self.publisher.flush()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, gauges: RebuildGauges) -> None:
         """After a restart: hand the handler every record its group committed, in the order it handled them, with
         every output discarded (they reached their topics the first time)."""
         started = time.monotonic()
+        if self.publisher.transactional:
+            # Exactly once: a predecessor killed mid-transaction left its offsets pending, and the broker answers
+            # no committed offset of the group until that transaction ends. Starting this service's transactional
+            # producer (same transactional id) fences the predecessor off and aborts it at once.
+            _ = self.publisher.producer
         ends = committed_ends(self.consumer, self.topics, self.bus.prefix)
         if not any(ends.values()):
             self._resume_at = {}  # a first start: from the group's commits, as always
@@ -462,7 +466,6 @@ class ConsumerLoop:
         self._resume_at = ends
         log.info("rebuilding state from input history", extra={
             "service": self.service, "partitions": sum(end > 0 for end in ends.values())})
-        gauges = self._rebuild_gauges
         replay = HistoryReplay(self.bus.client_config, self.bus.codec, ends, self.bus.prefix, self.bus.topic_rank,
                                self.wants_clock)
         handed = failed = 0
@@ -470,12 +473,11 @@ class ConsumerLoop:
         try:
             for msg in replay:
                 handed += 1
-                if (now := time.monotonic()) > progress_at and (seq := replay.sequencer) is not None:
+                if (now := time.monotonic()) > progress_at:
                     progress_at = now + REBUILD_PROGRESS_S
                     log.info("rebuilding state from input history", extra={
-                        "service": self.service, "handed_to_engine": handed, "ticks": f"{seq.released}/{len(seq)}"})
-                    if gauges is not None:
-                        gauges.update(handed, now - started, running=True)
+                        "service": self.service, "handed_to_engine": handed, "ticks": replay.ticks_done})
+                    gauges.update(handed, now - started, running=True)
                 self.publisher.begin()
                 try:
                     self.handler(msg)
@@ -483,15 +485,13 @@ class ConsumerLoop:
                     failed += 1
                 self.publisher.take()
         finally:
-            if gauges is not None:
-                gauges.update(handed, time.monotonic() - started, running=False)
-        seq = replay.sequencer
-        if seq is not None and seq.misplaced:
+            gauges.update(handed, time.monotonic() - started, running=False)
+        if replay.misplaced:
             log.warning("records read too far from their place in the history were handed over late",
-                        extra={"service": self.service, "misplaced": seq.misplaced})
+                        extra={"service": self.service, "misplaced": replay.misplaced})
         log.info("state rebuilt from input history", extra={
             "service": self.service, "records": replay.records, "handed_to_engine": handed, "failed": failed,
-            "late": seq.late if seq is not None else 0, "most_held": replay.max_held,
+            "late": replay.late, "most_held": replay.max_held,
             "seconds": round(time.monotonic() - started, 2)})
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:

@@ -20,7 +20,8 @@ The history is read as it is handed over (:class:`HistoryReplay`), not loaded fi
 ahead (16 bytes a tick), then every other partition is read in step with them, each paused while it is far ahead of
 the tick being handed over, and a record (a tick too) is decoded only when it is handed over. So the memory a
 rebuild takes does not grow with the length of the history beyond the ticks' times. (Loading it all first took
-about 330 MiB more than the running service for six years of daily bars on the portfolio's inputs: 73k records.)
+about 330 MiB more than the running service for six years of daily bars on the portfolio's inputs, 73k records, when
+measured on the code before; ``bench/rebuild_bench.py`` measures the streamed rebuild.)
 
 Records from outside the lockstep (an operator's command: no ``x-phase`` header) were released at the first
 tick the consumer handled after they arrived, which their contents cannot tell. The rebuild releases each at
@@ -103,7 +104,7 @@ class Sequencer:
         self.held = 0
         """Records added and not yet handed over."""
         self.released = 0
-        """Ticks handed over (or passed, without ``with_ticks``)."""
+        """Ticks handed over (or passed, without ``ticks``)."""
         self.misplaced = 0
         """Records placed at a tick already handed over (read after their margin): handed over before the next."""
         self.late = 0
@@ -193,7 +194,22 @@ class HistoryReplay:
         self._margin = margin
         self.records = 0
         self.max_held = 0
-        self.sequencer: Sequencer | None = None
+        self._seq: Sequencer | None = None
+
+    @property
+    def ticks_done(self) -> str:
+        """How far the hand-over has come: ``"<ticks handed over>/<ticks in the history>"``."""
+        return f"{self._seq.released}/{len(self._seq)}" if self._seq is not None else "0/?"
+
+    @property
+    def misplaced(self) -> int:
+        """Records read after their tick was handed over (see :attr:`Sequencer.misplaced`)."""
+        return self._seq.misplaced if self._seq is not None else 0
+
+    @property
+    def late(self) -> int:
+        """Records placed after every tick, handed over at the end (see :attr:`Sequencer.late`)."""
+        return self._seq.late if self._seq is not None else 0
 
     def _decode(self, raw: Any) -> Message | None:
         return decode_history(self._codec, raw, self._prefix, headers=True)
@@ -221,7 +237,7 @@ class HistoryReplay:
                 again.close()  # its consumer
 
     def _replay(self, seq: Sequencer) -> Iterator[Message]:
-        self.sequencer = seq
+        self._seq = seq
         todo = {tp: end for tp, end in self._ends.items() if tp[0] != self._prefix + CLOCK_TOPIC}
         frontier = dict.fromkeys(todo, -1)  # per partition: the highest tick index of a record read from it so far
         paused: set[tuple[str, int]] = set()
