@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from quorum_common.bus.history import HistoryTimeout
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
 from quorum_common.bus.rebuild import HistoryRecord, HistoryReplay, Sequencer
@@ -272,3 +273,44 @@ def on_the_broker(kafka_config: dict[str, str], kafka_topics, seen: list[Message
         probe.close()
     assert sum(ends.values()) == len(seen), f"{sum(ends.values())} records on the broker, {len(seen)} produced"
     return prefix, codec, ends
+
+
+@pytest.mark.kafka
+def test_exactly_once_a_restart_fences_off_the_open_transaction_of_the_instance_it_replaces(
+        kafka_config, kafka_topics) -> None:
+    """A predecessor killed inside a transaction leaves offsets pending, and the broker answers no committed offset of
+    the group until that transaction ends; a successor that read its commits before fencing it off would wait for the
+    transaction to time out (here 10 minutes) and fail its rebuild."""
+    prefix = kafka_topics("md.bars", CLOCK_TOPIC)
+    source = KafkaBus(kafka_config, topic_prefix=prefix)
+    ingest = source.publisher("ingest")
+    for topic, key, value in bars_and_ticks(5, ["C", "A", "B"]):
+        ingest.publish(topic, value, key=key)
+    source.flush()
+
+    def run(handled: list[Message]) -> None:
+        bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery="exactly_once")
+        bus.subscribe("probe", ["md.bars", CLOCK_TOPIC], handled.append, rebuild=True)
+        bus.run_service("probe", idle_exit_s=2.0)
+
+    first: list[Message] = []
+    run(first)  # handles everything and commits it in its transactions
+    group = Consumer({**kafka_config, "group.id": consumer_group(prefix, "probe")})
+    predecessor = Producer({**kafka_config, "transactional.id": f"{prefix}probe-0",
+                            "transaction.timeout.ms": 600_000})
+    try:
+        predecessor.init_transactions(30)
+        predecessor.begin_transaction()
+        offsets = [TopicPartition(prefix + t, p, 0) for t in ("md.bars", CLOCK_TOPIC)
+                   for p in range(CATALOG.topic(t).partitions)]
+        predecessor.send_offsets_to_transaction(offsets, group.consumer_group_metadata(), 30)
+        # ... and killed here: its transaction stays open, offsets pending.
+        again: list[Message] = []
+        started = time.monotonic()
+        run(again)
+        took = time.monotonic() - started
+    finally:
+        group.close()
+    assert len(first) == 15 + 15
+    assert sorted(m.value["event_id"] for m in again) == sorted(m.value["event_id"] for m in first)
+    assert took < 25, f"the restart took {took:.1f} s"
