@@ -62,7 +62,7 @@ class RegimeEngine(Engine):
         super().__init__(publisher, clock)
         self.settings = settings
         self._params = HmmParams(settings.n_states, settings.covariance_type, settings.n_iter, settings.tol,
-                                 settings.random_state, settings.high_vol_min_ratio)
+                                 settings.random_state, settings.high_vol_min_ratio, settings.hmm_implementation)
         self._features = FeatureBuilder(settings.vol_window, settings.periods_per_year, settings.max_pending_bars)
         self._keep = settings.window_bars if settings.window_mode == "rolling" else None
         self._x = np.empty((0, 3))

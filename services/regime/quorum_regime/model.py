@@ -27,10 +27,17 @@ a 1e-3 share of the uniform one, so that no transition is fixed at zero) and uni
 probabilities; no k-means. Without a compatible previous model (none, or another feature count),
 or when the warm fit fails or degenerates, the fit is the cold start (k-means means, ``random_state``
 seeded start and transition probabilities). Both are deterministic.
+
+Speed. EM runs hmmlearn's ``scaling`` forward-backward by default (``HmmParams.implementation``): the same
+recursions in probability space with a scale per row, 1.4-1.8x faster fits than its ``log`` space on these windows,
+the fitted parameters and probabilities within about 1e-12 of them (on 2005-2018 the default desk's decisions, orders
+and fills are identical). A scaled pass underflows when a row is far from every state's Gaussian; hmmlearn then raises
+and the fit is redone from the same start in ``log`` space.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -68,6 +75,8 @@ class HmmParams:
     tol: float
     random_state: int
     high_vol_min_ratio: float = 1.0
+    implementation: str = "scaling"
+    """hmmlearn's forward-backward: ``scaling`` (the default; a fit that underflows is redone in ``log``) or ``log``."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +308,8 @@ def _warm_hmm(previous: FittedRegimeModel, center: np.ndarray, scale: np.ndarray
     k = params.n_states
     ratio = previous.scale / scale  # D = diag(scale_old / scale_new)
     hmm = GaussianHMM(n_components=k, covariance_type=params.covariance_type, n_iter=params.n_iter,
-                      tol=params.tol, random_state=params.random_state, init_params="")
+                      tol=params.tol, random_state=params.random_state, init_params="",
+                      implementation=params.implementation)
     hmm.n_features = len(center)
     hmm.startprob_ = np.full(k, 1.0 / k)
     hmm.transmat_ = (1.0 - WARM_TRANSMAT_MIX) * np.asarray(prev.transmat_) + WARM_TRANSMAT_MIX / k
@@ -329,6 +339,21 @@ def _finish(hmm: GaussianHMM, features: np.ndarray, center: np.ndarray, scale: n
                              log_alpha, warm)
 
 
+def _em(hmm: GaussianHMM, z: np.ndarray) -> GaussianHMM:
+    """``hmm`` fitted on ``z``. With the ``scaling`` implementation (faster: the same EM in probability space, its
+    results within about 1e-12 of the log-space ones) a pass that underflows, a row far from every state, raises
+    ValueError: the fit is then redone from the same start in ``log`` space, which does not underflow."""
+    start = copy.deepcopy(hmm) if hmm.implementation == "scaling" else None
+    try:
+        return hmm.fit(z)
+    except ValueError as exc:
+        if start is None:
+            raise
+        log.info("scaled HMM fit failed; fitting in log space", extra={"error": str(exc), "rows": len(z)})
+        start.implementation = "log"
+        return start.fit(z)
+
+
 def _fit(hmm: GaussianHMM, features: np.ndarray, z: np.ndarray, center: np.ndarray, scale: np.ndarray,
          params: HmmParams, fitted_ts: int, uses_vix: bool, warm: bool) -> FittedRegimeModel | None:
     """Run EM from ``hmm``'s start on the scaled rows ``z``; None when it fails or degenerates (logged:
@@ -336,7 +361,7 @@ def _fit(hmm: GaussianHMM, features: np.ndarray, z: np.ndarray, center: np.ndarr
     level, what = (logging.INFO, "warm HMM fit") if warm else (logging.WARNING, "HMM fit")
     try:
         with _THREADPOOLS.limit(limits=1):
-            hmm.fit(z)
+            hmm = _em(hmm, z)
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.log(level, f"{what} failed", extra={"error": str(exc), "rows": len(features)})
         return None
@@ -367,5 +392,5 @@ def fit_regime_model(features: np.ndarray, params: HmmParams, fitted_ts: int, us
             if model is not None:
                 return model
     hmm = GaussianHMM(n_components=params.n_states, covariance_type=params.covariance_type, n_iter=params.n_iter,
-                      tol=params.tol, random_state=params.random_state)
+                      tol=params.tol, random_state=params.random_state, implementation=params.implementation)
     return _fit(hmm, features, z, center, scale, params, fitted_ts, uses_vix, warm=False)

@@ -226,3 +226,34 @@ def test_warm_fit_is_deterministic(real_features) -> None:
     assert a is not None and b is not None and a.warm_started
     np.testing.assert_array_equal(a.hmm.means_, b.hmm.means_)
     np.testing.assert_array_equal(a.filter().probabilities, b.filter().probabilities)
+
+
+def test_a_scaled_fit_that_underflows_is_redone_in_log_space(real_features) -> None:
+    params = HmmParams(2, "full", 50, 1e-4, 7, 2.0)
+    window = real_features[1000:1300, :2]
+    previous = fit_regime_model(window, params, 0, False)
+    assert previous is not None
+    # Warm start from Gaussians a thousandth as wide, and a row far from them: the scaled forward pass underflows.
+    narrow = copy.deepcopy(previous.hmm)
+    narrow.covars_ = previous.hmm.covars_ * 1e-3
+    narrow_previous = dataclasses.replace(previous, hmm=narrow)
+    shocked = window.copy()
+    shocked[150] = window.mean(axis=0) + 12 * window.std(axis=0)
+    refit = fit_regime_model(shocked, params, 1, False, previous=narrow_previous)
+    in_log = fit_regime_model(shocked, dataclasses.replace(params, implementation="log"), 1, False,
+                              previous=narrow_previous)
+    assert refit is not None and in_log is not None
+    assert refit.warm_started, "the warm fit is redone in log space, not dropped for the cold start"
+    assert refit.hmm.implementation == "log"
+    np.testing.assert_array_equal(refit.hmm.means_, in_log.hmm.means_)
+
+
+def test_the_scaled_and_the_log_space_fits_agree(real_features) -> None:
+    window = real_features[2246:2246 + 756]  # SPX and VIX rows, 2014-2016
+    scaled = fit_regime_model(window, HmmParams(3, "full", 100, 1e-4, 7, 2.0), 1, True)
+    logged = fit_regime_model(window, HmmParams(3, "full", 100, 1e-4, 7, 2.0, "log"), 1, True)
+    assert scaled is not None and logged is not None
+    assert scaled.hmm.implementation == "scaling" and scaled.labels == logged.labels
+    assert scaled.hmm.monitor_.iter == logged.hmm.monitor_.iter
+    np.testing.assert_allclose(scaled.hmm.means_, logged.hmm.means_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scaled.filter().probabilities, logged.filter().probabilities, rtol=0, atol=1e-9)
