@@ -3,6 +3,7 @@ in which it handled those records the first time."""
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -243,6 +244,37 @@ def test_without_lockstep_a_restarted_consumer_gets_its_history_back_in_broker_t
     assert sorted(m.value["event_id"] for m in first) == sorted(v["event_id"] for _t, _k, v in published)
     # Rebuilt in broker-time order: each tick after the bars published before it, however they first arrived.
     assert between_ticks([(m.topic, m.key, m.value) for m in again]) == between_ticks(published)
+
+
+@pytest.mark.kafka
+def test_without_lockstep_a_consumer_of_no_ticks_gets_its_history_placed_by_them_as_it_is_read(
+        kafka_config, kafka_topics, caplog) -> None:
+    prefix = kafka_topics("md.bars", CLOCK_TOPIC)
+    source = KafkaBus(kafka_config, topic_prefix=prefix)
+    ingest = source.publisher("ingest")
+    published = list(bars_and_ticks(40, ["C", "A", "B"]))
+    for topic, key, value in published:
+        ingest.publish(topic, value, key=key)
+        if topic == CLOCK_TOPIC:
+            source.flush()
+    source.flush()
+
+    def run(handled: list[Message]) -> None:
+        bus = KafkaBus(kafka_config, topic_prefix=prefix)
+        bus.subscribe("probe", ["md.bars"], handled.append, rebuild=True)  # the bars alone, as the regime engine
+        bus.run_service("probe", idle_exit_s=2.0)
+
+    first: list[Message] = []
+    run(first)
+    again: list[Message] = []
+    with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
+        run(again)
+    rebuilt = [r for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+    assert len(rebuilt) == 1 and rebuilt[0].records == 120 + 120  # the bars, and the ticks that placed them
+    assert rebuilt[0].late == 0, "every bar placed at a tick, none held to the end"
+    assert sorted(m.value["event_id"] for m in again) == sorted(m.value["event_id"] for m in first)
+    assert {m.topic for m in again} == {"md.bars"}
+    assert [m.ts_event for m in again] == sorted(m.ts_event for m in again)
 
 
 def on_the_broker(kafka_config: dict[str, str], kafka_topics, seen: list[Message],

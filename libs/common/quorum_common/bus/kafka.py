@@ -51,7 +51,7 @@ from quorum_common.bus.phase_barrier import (
     phase_report,
     waited_on,
 )
-from quorum_common.bus.rebuild import HistoryReplay, committed_ends
+from quorum_common.bus.rebuild import HistoryReplay, clock_ends, committed_ends
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 from quorum_common.runtime.metrics import RebuildGauges, ServiceMetrics, labelled
@@ -466,7 +466,9 @@ class ConsumerLoop:
         self._resume_at = ends
         log.info("rebuilding state from input history", extra={
             "service": self.service, "partitions": sum(end > 0 for end in ends.values())})
-        replay = HistoryReplay(self.bus.client_config, self.bus.codec, ends, self.bus.prefix, self.bus.topic_rank,
+        # Without lockstep a consumer may not read the clock: its history is placed by the clock's ticks all the same.
+        placed_by = ends if CLOCK_TOPIC in self.topics else {**ends, **clock_ends(self.consumer, self.bus.prefix)}
+        replay = HistoryReplay(self.bus.client_config, self.bus.codec, placed_by, self.bus.prefix, self.bus.topic_rank,
                                self.wants_clock)
         handed = failed = 0
         progress_at = started + REBUILD_PROGRESS_S

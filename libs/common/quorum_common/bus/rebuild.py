@@ -30,8 +30,10 @@ the millisecond of a tick may land a tick later than it did).
 
 Without lockstep a consumer handles records as they arrive, and none carries a phase: the rebuild places every one
 by its broker timestamp, as it places records from outside the lockstep, which approximates the order they arrived
-in (an engine that does not consume ``sys.clock`` gets its whole history in canonical order, at the end, so that
-history is held in memory). Without the rebuild a restarted engine would start empty.
+in. An engine that does not consume ``sys.clock`` has no ticks in its history: its records are placed by the ticks
+read up to the clock's current end (:func:`clock_ends`), which are not handed to it, so its history too is handed
+over as it is read (without any tick, it would all be held to the end). Without the rebuild a restarted engine would
+start empty.
 
 Limits: history that retention deleted cannot be replayed (the rebuild names the partitions in a warning); a
 compacted topic replays only the records compaction kept.
@@ -165,6 +167,17 @@ def committed_ends(consumer: Consumer, topics: Iterable[str], prefix: str = "") 
         log.warning("the start of the history is gone (retention): the rebuilt state lacks it",
                     extra={"partitions": lost})
     return ends
+
+
+def clock_ends(consumer: Consumer, prefix: str = "") -> dict[tuple[str, int], int]:
+    """The current end of every partition of ``sys.clock`` (as ``consumer``'s isolation level sees it), per (broker
+    topic, partition); empty without that topic. The ticks before these ends place the history of a consumer that does
+    not consume the clock (without lockstep), which is then handed over as it is read instead of held to the end."""
+    physical = prefix + CLOCK_TOPIC
+    meta = consumer.list_topics(physical, timeout=10).topics.get(physical)
+    if meta is None or meta.error is not None:
+        return {}
+    return {(physical, p): watermark_offsets(consumer, TopicPartition(physical, p))[1] for p in sorted(meta.partitions)}
 
 
 class HistoryReplay:
