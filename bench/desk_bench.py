@@ -52,8 +52,9 @@ def bus_alone(bar_times: int = 4000, symbols: int = 20, repeat: int = 5) -> floa
 
 def run() -> None:
     """Replay the default window twice: in-process (events/s) and through the CLI (wall time)."""
-    desk = run_embedded()
+    desk = run_embedded(time_handlers=True)
     solver_s = desk.recorder.optimiser_s
+    handlers = sorted(desk.bus.handler_s.items(), key=lambda item: -item[1])
     rate = desk.events / desk.wall_s
     rate_ex = desk.events / max(desk.wall_s - solver_s, 1e-9)
     bare = run_embedded(roundtrip=False)  # records handed over as published: the codec's share
@@ -73,12 +74,17 @@ def run() -> None:
         Figure(f"lockstep bus alone, {BUS_SUBSCRIBERS} subscribers doing nothing, Avro round trip", round(bus_alone()),
                "events/s", None),
         Figure("optimiser time in the run", round(solver_s, 2), "s", None),
+        *(Figure(f"time in the {service} handlers" + (", optimiser included" if service == "portfolio" else ""),
+                 round(seconds, 2), "s", None) for service, seconds in handlers),
+        Figure("time outside the handlers (data source, bus, Avro round trip, recorder)",
+               round(desk.wall_s - sum(seconds for _service, seconds in handlers), 2), "s", None),
         Figure("events delivered", desk.events, "events", None),
         Figure("`make run` wall time (default mandate, 2005-2018, report included)", round(make_run, 1), "s", None),
     ], notes="default mandate and data (20 stocks + SPX + VIX + BTC-USD, 2005-2018), lockstep in-process bus "
              "with the Avro round trip; an event is one record delivered by the bus; bars/s counts the bars alone (the "
              "brief's anchors: backtrader about 5k bars/s, NautilusTrader about 11k order-heavy); the bus alone: "
-             "20 bars and a clock tick per bar time, 4000 bar times, best of 5")
+             "20 bars and a clock tick per bar time, 4000 bar times, best of 5; handler times: wall clock of each "
+             "service's handlers in the first run (the regime's is almost all HMM refits)")
 
 
 if __name__ == "__main__":

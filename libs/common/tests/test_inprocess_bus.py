@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.message import Message
 from quorum_common.engine import envelope
+from quorum_common.phases import clock_tick
 from quorum_common.schemas import default_catalog
 from quorum_common.testing.samples import sample_record
 
@@ -107,3 +110,27 @@ def test_an_engine_can_dead_letter_bad_input_with_its_reason() -> None:
     assert (first.reason, first.error, first.service, first.key) == ("nan_price", "close is NaN", "ingest", "AAA")
     assert bus.codec.decode("md.bars", first.payload)[1]["symbol"] == "AAA"  # kept as Avro: nothing lost
     assert b'"not": "a bar"' in second.payload  # too broken for Avro: kept as JSON
+
+
+def test_handler_time_is_summed_by_service_only_when_asked_for() -> None:
+    def slow(_msg: Message) -> None:
+        time.sleep(0.01)
+
+    def failing(_msg: Message) -> None:
+        time.sleep(0.01)
+        raise ValueError("bad")
+
+    for lockstep in (False, True):
+        bus = InProcessBus(time_handlers=True, lockstep=lockstep)
+        bus.subscribe("slow", ["md.bars"], slow)
+        bus.subscribe("failing", ["md.bars"], failing)
+        bus.subscribe("quick", ["md.bars"], lambda _msg: None)
+        for ts in (10, 20, 30):
+            bus.publisher("feed").publish("md.bars", bar(ts), key="AAA")
+        bus.publisher("feed").publish("sys.clock", clock_tick("BAR_CLOSE", 40, 1), key="XNYS")  # releases them
+        bus.run()
+        assert set(bus.handler_s) == {"slow", "failing", "quick"}
+        assert bus.handler_s["slow"] >= 0.03 and bus.handler_s["failing"] >= 0.03  # a failed call counts too
+        assert bus.handler_s["quick"] < bus.handler_s["slow"]
+        assert len(bus.dead_letters) == 3
+    assert InProcessBus().handler_s is None

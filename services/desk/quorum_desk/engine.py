@@ -53,6 +53,7 @@ def run_embedded(
     progress_every: int = 100_000,
     roundtrip: bool = True,
     instrument: bool = False,
+    time_handlers: bool = False,
 ) -> EmbeddedRun:
     """Run the whole desk in this process until the replay is exhausted.
 
@@ -63,10 +64,11 @@ def run_embedded(
     ``roundtrip`` (the default) passes every delivered record through the Avro codec, so engines see
     exactly what they would see over Kafka; without it records are handed over as published.
     ``instrument`` registers every service's own metrics on its engine, as a service process does
-    (``ServiceSpec.instrument``): those hooks must not change what an engine decides.
+    (``ServiceSpec.instrument``): those hooks must not change what an engine decides. ``time_handlers`` (benchmarks)
+    sums the wall-clock time of each service's handlers in ``bus.handler_s``.
     """
     overrides = overrides or {}
-    bus = InProcessBus(lockstep=True, trace=False, roundtrip=roundtrip)
+    bus = InProcessBus(lockstep=True, trace=False, roundtrip=roundtrip, time_handlers=time_handlers)
     recorder = RunRecorder()
     bus.tap(recorder.record)
     for tap in extra_taps or []:
