@@ -45,3 +45,35 @@ def test_restore_reaches_the_end_of_a_topic_written_in_a_transaction(kafka_confi
     producer.commit_transaction(30)
     got = read_to_end(kafka_config, codec, ["mandate.compiled"], prefix, timeout_s=15)
     assert [m.value["mandate_id"] for m in got] == ["m1"]
+
+
+@pytest.mark.kafka
+def test_restore_skips_the_open_transaction_of_a_killed_producer(kafka_config: dict, kafka_topics) -> None:
+    """A producer killed inside a transaction leaves its records uncommitted until the broker aborts them (a
+    transaction timeout later): the restore ends where the committed records end instead of waiting for them."""
+    import time
+
+    from confluent_kafka import Producer
+    from quorum_common.bus.topic_codec import TopicCodec
+
+    prefix = kafka_topics("control.state", "mandate.compiled", "portfolio.snapshots")
+    codec = TopicCodec()
+    h = Harness().send("mandate.compiled", t.mandate()).send("portfolio.snapshots", t.snapshot({"JPM": (10.0, 100.0)}))
+    h.send("control.commands", t.command("HALT_TRADING", ts=t.T0 + 3))
+    bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    pub = bus.publisher("test")
+    for topic in ("control.state", "mandate.compiled", "portfolio.snapshots"):
+        for rec in h.seen[topic]:
+            pub.publish(topic, rec, key="k")
+    bus.flush()
+    killed = Producer({**kafka_config, "transactional.id": f"{prefix}portfolio-0", "transaction.timeout.ms": 600_000})
+    killed.init_transactions(30)
+    killed.begin_transaction()
+    killed.produce(prefix + "portfolio.snapshots", codec.encode(
+        "portfolio.snapshots", t.snapshot({"JPM": (99.0, 100.0)}, ts=t.T0 + 5, sequence=2)), key=b"k")
+    assert killed.flush(30) == 0  # written to the log, never committed: the producer is "killed" here
+    settings = RiskSettings(kafka_bootstrap_servers=kafka_config["bootstrap.servers"], topic_prefix=prefix)
+    started = time.monotonic()
+    engine = restored_engine(settings, Harness().bus.publisher("risk"))
+    assert time.monotonic() - started < 10
+    assert engine.state == "HALTED" and engine.book.positions == {"JPM": (10.0, 100.0)}

@@ -77,7 +77,10 @@ def read_to_end(client_config: dict[str, str], codec: TopicCodec, topics: list[s
                 timeout_s: float = 30.0) -> list[Message]:
     """Every committed record of ``topics`` (logical names; missing topics are empty) up to the end they had when
     reading started, in partition order. Records that cannot be decoded are skipped (:func:`decode_history`)."""
-    probe = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    # read_committed: the end of a partition is where its committed records end (the last stable offset), not after
+    # the records of an open transaction, which a killed producer leaves until the broker aborts it.
+    probe = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                      "isolation.level": "read_committed"})
     try:
         ends: dict[tuple[str, int], int] = {}
         for topic in topics:
