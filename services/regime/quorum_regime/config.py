@@ -31,9 +31,9 @@ class RegimeSettings(ServiceSettings):
     tol: float = Field(1e-4, gt=0, description="EM convergence threshold on the log-likelihood gain.")
     random_state: int = Field(7, ge=0, description="Seed of the HMM initialisation (deterministic fits).")
     hmm_implementation: Literal["scaling", "log"] = Field("scaling", description="hmmlearn's forward-backward in "
-                                                          "fits: scaling (about 1.5x faster fits; probabilities "
-                                                          "within 1e-12 of log's; a fit that underflows is redone in "
-                                                          "log) or log.")
+                                                          "fits: scaling (1.4-1.8x faster fits, the same models "
+                                                          "to within 1e-9; a fit that underflows is redone in log) "
+                                                          "or log.")
     warm_start: bool = Field(False, description="Start each refit's EM from the previous model (its Gaussians "
                              "mapped into the new window's scaling): about 4x cheaper fits, but EM then follows "
                              "other local optima and the labels differ (712 of 3,251 on 2005-2018), so it is off "

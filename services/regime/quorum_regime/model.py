@@ -30,9 +30,9 @@ seeded start and transition probabilities). Both are deterministic.
 
 Speed. EM runs hmmlearn's ``scaling`` forward-backward by default (``HmmParams.implementation``): the same
 recursions in probability space with a scale per row, 1.4-1.8x faster fits than its ``log`` space on these windows,
-the fitted parameters and probabilities within about 1e-12 of them (on 2005-2018 the default desk's decisions, orders
-and fills are identical). A scaled pass underflows when a row is far from every state's Gaussian; hmmlearn then raises
-and the fit is redone from the same start in ``log`` space.
+the fitted parameters and probabilities the same to within 1e-9 (tested on real rows). A scaled pass underflows when a
+row is far from every state's Gaussian; hmmlearn then raises and the fit is redone from the same start in ``log``
+space.
 """
 
 from __future__ import annotations
@@ -340,9 +340,9 @@ def _finish(hmm: GaussianHMM, features: np.ndarray, center: np.ndarray, scale: n
 
 
 def _em(hmm: GaussianHMM, z: np.ndarray) -> GaussianHMM:
-    """``hmm`` fitted on ``z``. With the ``scaling`` implementation (faster: the same EM in probability space, its
-    results within about 1e-12 of the log-space ones) a pass that underflows, a row far from every state, raises
-    ValueError: the fit is then redone from the same start in ``log`` space, which does not underflow."""
+    """``hmm`` fitted on ``z``. With the ``scaling`` implementation (faster: the same EM in probability space) a pass
+    that underflows, a row far from every state, raises ValueError: the fit is then redone from the same start in
+    ``log`` space, which does not underflow."""
     start = copy.deepcopy(hmm) if hmm.implementation == "scaling" else None
     try:
         return hmm.fit(z)
