@@ -1,6 +1,6 @@
 """``make bench``: every benchmark; each writes one JSON file under ``bench/results/``.
 
-Usage: ``python bench/run.py [codec] [optimiser] [desk] [kafka] [halt] [rebuild] [pipeline]`` (default: all).
+Usage: ``python bench/run.py [codec] [optimiser] [regime] [desk] [kafka] [halt] [rebuild] [pipeline]`` (default: all).
 The Kafka benchmarks start the local broker when none answers and stop it again afterwards.
 """
 
@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from quorum_common import kafka_local
 
-LOCAL = ("codec", "optimiser", "desk")
+LOCAL = ("codec", "optimiser", "regime", "desk")
 ON_KAFKA = ("kafka", "halt", "rebuild", "pipeline")
 
 

@@ -31,7 +31,7 @@ class RegimeSettings(ServiceSettings):
     tol: float = Field(1e-4, gt=0, description="EM convergence threshold on the log-likelihood gain.")
     random_state: int = Field(7, ge=0, description="Seed of the HMM initialisation (deterministic fits).")
     hmm_implementation: Literal["scaling", "log"] = Field("scaling", description="hmmlearn's forward-backward in "
-                                                          "fits: scaling (1.4-1.8x faster fits, the same models "
+                                                          "fits: scaling (about 1.6x faster fits, the same models "
                                                           "to within 1e-9; a fit that underflows is redone in log) "
                                                           "or log.")
     warm_start: bool = Field(False, description="Start each refit's EM from the previous model (its Gaussians "

@@ -17,7 +17,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 
 class StaleBarError(ValueError):
@@ -108,3 +112,20 @@ class FeatureBuilder:
         mean = sum(self._returns) / n
         var = sum((r - mean) ** 2 for r in self._returns) / (n - 1)
         return FeatureRow(bar.ts, bar.event_id, self._returns[-1], math.sqrt(var) * self._annualise, vix)
+
+
+def feature_matrix(bars: Iterable[dict[str, Any]], builder: FeatureBuilder, market: str = "SPX",
+                   vix: str = "VIX") -> np.ndarray:
+    """The feature rows of ``bars`` (``md.bars`` records of ``market`` and ``vix`` in replay order) as an ``(n, 3)``
+    array of return, realised volatility and VIX (NaN before the first VIX bar): what the engine fits on (tests and
+    benchmarks)."""
+    rows = []
+    for bar in bars:
+        if bar["symbol"] == market:
+            new = builder.add_market(bar["ts_event"], bar["close"], bar["event_id"])
+        elif bar["symbol"] == vix:
+            new = builder.add_vix(bar["ts_event"], bar["close"])
+        else:
+            continue
+        rows += [(r.log_return, r.realised_vol, math.nan if r.vix is None else r.vix) for r in new]
+    return np.array(rows).reshape(-1, 3)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from quorum_regime.features import FeatureBuilder
+from quorum_regime.features import FeatureBuilder, feature_matrix
 
 
 @cache
@@ -34,11 +34,4 @@ def real_bars() -> Callable[[str, str], tuple[dict[str, Any], ...]]:
 @pytest.fixture(scope="session")
 def real_features(real_bars) -> np.ndarray:
     """Feature rows (return, realised_vol, vix; NaN before the first VIX bar) of 2005-2018, default settings."""
-    builder = FeatureBuilder(vol_window=21, periods_per_year=252.0, max_pending=256)
-    rows = []
-    for bar in real_bars("2005-01-01", "2018-12-31"):
-        add = builder.add_market if bar["symbol"] == "SPX" else builder.add_vix
-        args = (bar["ts_event"], bar["close"], bar["event_id"]) if bar["symbol"] == "SPX" else (
-            bar["ts_event"], bar["close"])
-        rows += [(r.log_return, r.realised_vol, np.nan if r.vix is None else r.vix) for r in add(*args)]
-    return np.array(rows)
+    return feature_matrix(real_bars("2005-01-01", "2018-12-31"), FeatureBuilder(21, 252.0, 256))
