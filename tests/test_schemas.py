@@ -96,3 +96,15 @@ def test_a_broken_schema_file_is_refused_naming_the_file(tmp_path: Path) -> None
     bad.write_text(json.dumps({"type": "record", "name": "Broken", "fields": [{"name": "x", "type": "nosuchtype"}]}))
     with pytest.raises(SchemaError, match=r"Broken\.avsc"):
         load_schema_file(bad)
+
+
+def test_a_compaction_lag_on_a_topic_that_is_not_compacted_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "avro").mkdir()
+    for path in AVRO_FILES:
+        (tmp_path / "avro" / path.name).write_text(path.read_text())
+    doc = yaml.safe_load((SCHEMAS_DIR / "topics.yaml").read_text())
+    bars = next(t for t in doc["topics"] if t["name"] == "md.bars")
+    bars["min_compaction_lag_ms"] = 1000
+    (tmp_path / "topics.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(SchemaError, match=r"md\.bars: min_compaction_lag_ms applies to compacted topics only"):
+        TopicCatalog.load(tmp_path)

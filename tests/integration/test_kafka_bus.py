@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
 from quorum_common.bus.message import Message
@@ -276,3 +276,28 @@ def test_a_topic_whose_partitions_differ_from_the_catalog_is_named_in_a_warning(
         assert old not in created and prefix + "md.bars" in created
     finally:
         delete_topics(kafka_config, [old, prefix + "md.bars", prefix + "dlq.signals.raw", prefix + "dlq.md.bars"])
+
+
+@pytest.mark.kafka
+def test_the_catalog_topics_are_created_with_their_configuration(kafka_config, kafka_topics) -> None:
+    catalog = list(default_catalog())
+    prefix = kafka_topics()
+    admin = AdminClient(kafka_config)
+    described: dict[str, dict[str, str]] = {}
+    deadline = time.monotonic() + 30
+    while len(described) < len(catalog):  # a topic just created may be unknown to the broker answering for a moment
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, prefix + t.name) for t in catalog
+                     if t.name not in described]
+        for resource, future in admin.describe_configs(resources).items():
+            try:
+                described[resource.name[len(prefix):]] = {k: v.value for k, v in future.result(30).items()}
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.2)
+    for spec in catalog:
+        got = described[spec.name]
+        assert (got["cleanup.policy"], got["retention.ms"]) == (spec.cleanup_policy, str(spec.retention_ms)), spec.name
+        assert got["min.compaction.lag.ms"] == str(spec.min_compaction_lag_ms or 0), spec.name
+    # A restarted critic rebuilds its NAV window from the snapshots: a year of them outlives compaction.
+    assert described["portfolio.snapshots"]["min.compaction.lag.ms"] == str(365 * 86_400_000)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from quorum_common.paths import SCHEMAS_DIR
 
@@ -146,7 +146,16 @@ class TopicSpec(BaseModel):
     partitions: int = Field(ge=1)
     cleanup_policy: Literal["delete", "compact"]
     retention_ms: int = Field(ge=-1)
+    min_compaction_lag_ms: int | None = Field(None, ge=0)
+    """Compacted topics: how long a record is kept before compaction may drop it for a later one of its key (the
+    broker's ``min.compaction.lag.ms``); None: the broker's default (0)."""
     doc: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _compaction_lag_on_compacted_topics(self) -> TopicSpec:
+        if self.min_compaction_lag_ms is not None and self.cleanup_policy != "compact":
+            raise ValueError(f"{self.name}: min_compaction_lag_ms applies to compacted topics only")
+        return self
 
     @property
     def dlq(self) -> str:

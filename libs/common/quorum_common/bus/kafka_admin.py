@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 def topic_configs(spec: TopicSpec) -> dict[str, str]:
     """Broker-side topic configuration of a catalog entry."""
-    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms)}
+    lag = {} if spec.min_compaction_lag_ms is None else {"min.compaction.lag.ms": str(spec.min_compaction_lag_ms)}
+    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms), **lag}
 
 
 def ensure_topics(
