@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -69,13 +71,20 @@ def test_catalog_names_existing_schemas_and_covers_the_topic_map() -> None:
         assert not topic.name.startswith("dlq."), "dead-letter topics are derived, not listed"
 
 
-def test_catalog_with_an_unknown_schema_is_refused_naming_the_topic(tmp_path: Path) -> None:
+def edited_catalog(tmp_path: Path, edit: Callable[[list[dict[str, Any]]], None]) -> Path:
+    """A copy of the schemas directory under ``tmp_path`` whose topic list ``edit`` changed in place."""
     (tmp_path / "avro").mkdir()
     for path in AVRO_FILES:
         (tmp_path / "avro" / path.name).write_text(path.read_text())
     doc = yaml.safe_load((SCHEMAS_DIR / "topics.yaml").read_text())
-    doc["topics"][0]["value_schema"] = "quorum.v1.DoesNotExist"
+    edit(doc["topics"])
     (tmp_path / "topics.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path
+
+
+def test_catalog_with_an_unknown_schema_is_refused_naming_the_topic(tmp_path: Path) -> None:
+    doc = yaml.safe_load((SCHEMAS_DIR / "topics.yaml").read_text())
+    edited_catalog(tmp_path, lambda topics: topics[0].update(value_schema="quorum.v1.DoesNotExist"))
     with pytest.raises(SchemaError, match=doc["topics"][0]["name"].replace(".", r"\.")):
         TopicCatalog.load(tmp_path)
 
@@ -99,12 +108,7 @@ def test_a_broken_schema_file_is_refused_naming_the_file(tmp_path: Path) -> None
 
 
 def test_a_compaction_lag_on_a_topic_that_is_not_compacted_is_refused_naming_it(tmp_path: Path) -> None:
-    (tmp_path / "avro").mkdir()
-    for path in AVRO_FILES:
-        (tmp_path / "avro" / path.name).write_text(path.read_text())
-    doc = yaml.safe_load((SCHEMAS_DIR / "topics.yaml").read_text())
-    bars = next(t for t in doc["topics"] if t["name"] == "md.bars")
-    bars["min_compaction_lag_ms"] = 1000
-    (tmp_path / "topics.yaml").write_text(yaml.safe_dump(doc))
+    edited_catalog(tmp_path, lambda topics: next(t for t in topics if t["name"] == "md.bars").update(
+        min_compaction_lag_ms=1000))
     with pytest.raises(SchemaError, match=r"md\.bars: min_compaction_lag_ms applies to compacted topics only"):
         TopicCatalog.load(tmp_path)
