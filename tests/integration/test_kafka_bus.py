@@ -299,5 +299,7 @@ def test_the_catalog_topics_are_created_with_their_configuration(kafka_config, k
         got = described[spec.name]
         assert (got["cleanup.policy"], got["retention.ms"]) == (spec.cleanup_policy, str(spec.retention_ms)), spec.name
         assert got["min.compaction.lag.ms"] == str(spec.min_compaction_lag_ms or 0), spec.name
+        if spec.max_message_bytes is not None:
+            assert got["max.message.bytes"] == str(spec.max_message_bytes), spec.name
     # A restarted critic rebuilds its NAV window from the snapshots: a year of them outlives compaction.
     assert described["portfolio.snapshots"]["min.compaction.lag.ms"] == str(365 * 86_400_000)

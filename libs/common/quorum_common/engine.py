@@ -14,6 +14,7 @@ from typing import Any
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
+from quorum_common.engine_state import dump_state, load_state
 from quorum_common.runtime.clock import EventClock
 
 _EVENT_KEY = b"quorum.v1.event"
@@ -53,6 +54,9 @@ class Engine(ABC):
     its outputs discarded (:mod:`quorum_common.bus.rebuild`): true for an engine whose handling has no effect but on
     its own state and its outputs. An engine that acts outside Kafka (a venue, the risk sidecar) or restores its
     state in its own way leaves it false."""
+    transient: frozenset[str] = frozenset({"settings"})
+    """Attributes a checkpoint leaves out (:mod:`quorum_common.engine_state`): the live instance keeps its own
+    (settings, worker pools, hooks set by instrumentation). The publisher is always left out."""
 
     def __init__(self, publisher: Publisher, clock: EventClock | None = None) -> None:
         self.publisher = publisher
@@ -66,6 +70,17 @@ class Engine(ABC):
     @abstractmethod
     def handle(self, msg: Message) -> None:
         """React to one message."""
+
+    def checkpoint(self) -> bytes | None:
+        """The engine's state as bytes, for :meth:`restore` after a restart (a lockstep service's checkpoints); None
+        when it cannot be taken now (work in flight in a worker: the caller tries again later). Taking it changes
+        nothing the engine decides."""
+        return dump_state(self, self.transient)
+
+    def restore(self, data: bytes) -> None:
+        """Go on from the state of :meth:`checkpoint` (taken by the same engine class with the same settings, else
+        :class:`~quorum_common.engine_state.CheckpointMismatch` and the engine is unchanged)."""
+        load_state(self, data)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the engine holds outside its state (e.g. a worker process); called when its

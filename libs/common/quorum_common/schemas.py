@@ -149,6 +149,8 @@ class TopicSpec(BaseModel):
     min_compaction_lag_ms: int | None = Field(None, ge=0)
     """Compacted topics: how long a record is kept before compaction may drop it for a later one of its key (the
     broker's ``min.compaction.lag.ms``); None: the broker's default (0)."""
+    max_message_bytes: int | None = Field(None, ge=1024)
+    """The largest record the topic takes (the broker's ``max.message.bytes``); None: the broker's default."""
     doc: str = Field(min_length=1)
 
     @model_validator(mode="after")

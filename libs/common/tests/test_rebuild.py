@@ -7,6 +7,7 @@ import logging
 import random
 import re
 import time
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -16,9 +17,9 @@ from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
-from quorum_common.bus.rebuild import HistoryRecord, HistoryReplay, Sequencer
+from quorum_common.bus.rebuild import DAY_NS, HistoryRecord, HistoryReplay, Sequencer
 from quorum_common.bus.topic_codec import TopicCodec
-from quorum_common.engine import envelope
+from quorum_common.engine import Engine, envelope
 from quorum_common.phases import clock_tick
 from quorum_common.schemas import default_catalog
 from quorum_common.testing.samples import sample_record
@@ -346,3 +347,51 @@ def test_exactly_once_a_restart_fences_off_the_open_transaction_of_the_instance_
     assert len(first) == 15 + 15
     assert sorted(m.value["event_id"] for m in again) == sorted(m.value["event_id"] for m in first)
     assert took < 25, f"the restart took {took:.1f} s"
+
+
+class Recorder(Engine):
+    """A probe engine whose whole state is what it was handed: (topic, event id) in order."""
+
+    inputs = ("md.bars", "mandate.compiled", CLOCK_TOPIC)
+    rebuilds_from_history = True
+
+    def __init__(self, publisher: Any) -> None:
+        super().__init__(publisher)
+        self.settings = None
+        self.seen: list[tuple[str, str]] = []
+
+    def handle(self, msg: Message) -> None:
+        self.seen.append((msg.topic, msg.value["event_id"]))
+
+
+@pytest.mark.kafka
+def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_config, kafka_topics, caplog) -> None:
+    """Three runs, each on more bars: the second and third restore the last checkpoint before them and get only the
+    history after it. The mandate, published once before the first, must not come again: a checkpoint taken after a
+    restart still names the partitions that brought nothing since."""
+    prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
+    source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
+    ingest = source.publisher("ingest")
+    mandate = {**sample_record(CATALOG.schema_for("mandate.compiled")), **envelope(500, "mandate")}
+    ingest.publish("mandate.compiled", mandate, key="m")
+    published = [("mandate.compiled", mandate["event_id"])]
+    runs: list[Recorder] = []
+    items = list(bars_and_ticks(60, ["C", "A"]))
+    for part in range(3):
+        for topic, key, value in items[part * 180:(part + 1) * 180]:  # 20 bar times: 2 bars and 3 ticks each
+            ingest.publish(topic, value, key=key)
+            published.append((topic, value["event_id"]))
+        source.flush()
+        # A checkpoint every 2,000 ns of event time: every other bar time of these ticks.
+        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS)
+        runs.append(Recorder(bus.publisher("probe")))
+        bus.subscribe_engine("probe", runs[-1])
+        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
+            bus.run_service("probe", idle_exit_s=2.0)
+    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+    assert len(restored) == 2 and None not in restored, "the second and third runs went on from a checkpoint"
+    final = runs[-1].seen
+    assert len(final) == len(set(final)), f"handed twice: {[x for x in final if final.count(x) > 1][:3]}"
+    held = {(t, i) for t, i in published if t == "md.bars"} - set(final)
+    assert not held, f"{len(held)} bars never handed"
+    assert {x for x in final if x[0] != "md.bars"} == {x for x in published if x[0] != "md.bars"}

@@ -127,6 +127,18 @@ class PortfolioEngine(Engine):
         if handler is not None:
             handler(msg)
 
+    def checkpoint(self) -> bytes | None:
+        """The engine's state (see :meth:`Engine.checkpoint`); None while a solve runs in the optimiser's worker."""
+        return super().checkpoint() if self.solver.settled else None
+
+    def restore(self, data: bytes) -> None:
+        """Go on from a checkpoint (see :meth:`Engine.restore`); the solver it brings starts its own worker when it
+        needs one, and the one it replaces is stopped."""
+        replaced = self.solver
+        super().restore(data)
+        if self.solver is not replaced:
+            replaced.close()
+
     def close(self) -> None:
         """Stop the optimiser's worker process, if any."""
         self.solver.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
@@ -98,8 +98,71 @@ class Solver(Protocol):
     def wait(self, timeout_s: float) -> bool:
         """Block until the solve in flight (if any) has finished; False on timeout."""
 
+    @property
+    def settled(self) -> bool:
+        """Whether nothing is running in a worker (what a checkpoint of the engine needs: a finished solve not taken
+        yet is kept as its result)."""
+
     def close(self) -> None:
         """Release the worker, if any."""
+
+
+class SolverWorker:
+    """The worker process of a solver, left out of a checkpoint: a solver restored from one starts its own when
+    it first needs one (:func:`frozen` and :func:`thawed` carry its finished solves over)."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = worker_pool(__name__)
+
+    def submit(self, request: SolveRequest) -> Future[Result]:
+        """Start ``request`` in the worker."""
+        if self._pool is None:
+            self._pool = worker_pool(__name__)
+        return self._pool.submit(solve, request)
+
+    def restart(self) -> None:
+        """Replace a worker that died."""
+        self._pool = worker_pool(__name__)
+
+    def close(self) -> None:
+        """Stop the worker (a running solve is abandoned)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __getstate__(self) -> dict:
+        return {"_pool": None}
+
+
+Started = tuple[SolveRequest, Future[Result]]
+"""A solve handed to a worker, with its request."""
+Frozen = tuple[SolveRequest, Result | None, str | None]
+"""A finished solve in a checkpoint: its request, and its result or its error."""
+
+
+def frozen(started: Started | None) -> Frozen | None:
+    """A finished solve as a checkpoint keeps it (``started`` must be done: see ``settled``)."""
+    if started is None:
+        return None
+    request, future = started
+    error = future.exception(timeout=0)
+    return request, None if error is not None else future.result(), None if error is None else f"{error!r}"
+
+
+def thawed(kept: Frozen | None) -> Started | None:
+    """The solve :func:`frozen` kept, as a finished future again (an error raises where the result is taken)."""
+    if kept is None:
+        return None
+    request, result, error = kept
+    future: Future[Result] = Future()
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(RuntimeError(f"the solve failed before the checkpoint: {error}"))
+    return request, future
+
+
+def _done(started: Started | None) -> bool:
+    return started is None or started[1].done()
 
 
 class InlineSolver:
@@ -131,6 +194,11 @@ class InlineSolver:
         """Always finished."""
         return True
 
+    @property
+    def settled(self) -> bool:
+        """Always: nothing runs in a worker."""
+        return True
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -142,7 +210,7 @@ class ProcessSolver:
     starts_early = False
 
     def __init__(self) -> None:
-        self._pool = worker_pool(__name__)
+        self._worker = SolverWorker()
         self._future: Future[Result] | None = None
         self._request: SolveRequest | None = None
 
@@ -159,7 +227,7 @@ class ProcessSolver:
         if self._future is not None:
             raise RuntimeError("a solve is already in flight")
         self._request = request
-        self._future = self._pool.submit(solve, request)
+        self._future = self._worker.submit(request)
 
     def take(self) -> Solved | None:
         """The finished solve, once. A crashed worker is restarted and the solve dropped (logged):
@@ -172,7 +240,7 @@ class ProcessSolver:
             return Solved(request, future.result())
         except BrokenProcessPool as exc:
             log.error("optimiser worker died; restarting it", extra={"error": str(exc)})
-            self._pool = worker_pool(__name__)
+            self._worker.restart()
         except Exception as exc:  # an unexpected optimiser error must not stop the portfolio
             log.error("background solve failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         return None
@@ -187,9 +255,23 @@ class ProcessSolver:
             return False
         return True
 
+    @property
+    def settled(self) -> bool:
+        """Whether no solve is running in the worker."""
+        return self._future is None or self._future.done()
+
     def close(self) -> None:
         """Stop the worker (a running solve is abandoned)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
+
+    def __getstate__(self) -> dict:
+        started = None if self._future is None else (self._request, self._future)
+        return {**vars(self), "_future": frozen(started), "_request": None}
+
+    def __setstate__(self, state: dict) -> None:
+        vars(self).update(state)
+        started = thawed(state["_future"])
+        self._request, self._future = started if started is not None else (None, None)
 
 
 class EarlySolver(InlineSolver):
@@ -208,15 +290,15 @@ class EarlySolver(InlineSolver):
 
     def __init__(self) -> None:
         super().__init__()
-        self._pool = worker_pool(__name__)
-        self._early: tuple[SolveRequest, Future[Result]] | None = None
-        self._adopted: tuple[SolveRequest, Future[Result]] | None = None
+        self._worker = SolverWorker()
+        self._early: Started | None = None
+        self._adopted: Started | None = None
         self.adopted = 0
         """Solves served by an early start (the rest were solved inline)."""
 
     def prestart(self, request: SolveRequest) -> None:
         """Start ``request`` in the worker (replacing an early start that was never asked for)."""
-        self._early = (request, self._pool.submit(solve, request))
+        self._early = (request, self._worker.submit(request))
 
     @property
     def busy(self) -> bool:
@@ -242,14 +324,26 @@ class EarlySolver(InlineSolver):
             return Solved(request, result)
         except BrokenProcessPool as exc:
             log.error("optimiser worker died; restarting it and solving inline", extra={"error": str(exc)})
-            self._pool = worker_pool(__name__)
+            self._worker.restart()
         except Exception as exc:  # the inline solve below gives the same answer, or the same error
             log.error("early solve failed; solving inline", extra={"error": f"{type(exc).__name__}: {exc}"})
         return Solved(request, solve(request))
 
+    @property
+    def settled(self) -> bool:
+        """Whether no solve is running in the worker (an early start or an adopted one)."""
+        return _done(self._early) and _done(self._adopted)
+
     def close(self) -> None:
         """Stop the worker (an early start nobody asked for is abandoned)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_early": frozen(self._early), "_adopted": frozen(self._adopted)}
+
+    def __setstate__(self, state: dict) -> None:
+        vars(self).update(state)
+        self._early, self._adopted = thawed(state["_early"]), thawed(state["_adopted"])
 
 
 def make_solver(kind: str) -> Solver:

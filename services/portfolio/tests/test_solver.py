@@ -47,7 +47,7 @@ def test_the_worker_process_gives_the_inline_result(records: Any) -> None:
         with pytest.raises(RuntimeError, match="in flight"):
             worker.submit(req)
         assert worker.wait(120)
-        (pid,) = worker._pool._processes  # the one worker process
+        (pid,) = worker._worker._pool._processes  # the one worker process
         assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
         done = worker.take()
         assert done is not None and done.request is req and not worker.busy and worker.take() is None

@@ -57,6 +57,7 @@ class RegimeEngine(Engine):
 
     inputs = (BARS_TOPIC,)
     rebuilds_from_history = True  # its state and outputs are all a record changes
+    transient = Engine.transient | {"_worker", "_refit"}  # the fit worker; the refit timer metrics may set
 
     def __init__(self, settings: RegimeSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -168,6 +169,16 @@ class RegimeEngine(Engine):
                 self._worker = worker_pool(fit_regime_model.__module__)
                 model = fit_regime_model(*lagged.args)
         return self._put_in_force(model, self._rows_seen - lagged.fitted_at)
+
+    def checkpoint(self) -> bytes | None:
+        """The engine's state (see :meth:`Engine.checkpoint`); None while a lagged refit is still running in the
+        worker, or failed there (it lands first: :meth:`_land_refit`). A finished one is kept as its model."""
+        lagged = self._lagged
+        if lagged is not None and isinstance(lagged.result, Future):
+            if not lagged.result.done() or lagged.result.exception() is not None:
+                return None
+            lagged.result = lagged.result.result()
+        return super().checkpoint()
 
     def close(self) -> None:
         """Stop the fit worker, if any."""

@@ -31,16 +31,18 @@ class HistoryTimeout(TimeoutError):
 
 
 def read_partitions(client_config: dict[str, str], ends: dict[tuple[str, int], int],
-                    timeout_s: float = 30.0) -> Iterator[Any]:
-    """Every committed record of each (broker topic, partition) of ``ends`` from its beginning up to, not including,
-    the offset ``ends`` gives it, in partition order (confluent-kafka messages, errors left out). Raises
+                    timeout_s: float = 30.0, starts: dict[tuple[str, int], int] | None = None) -> Iterator[Any]:
+    """Every committed record of each (broker topic, partition) of ``ends`` from its beginning (or the offset
+    ``starts`` gives it) up to, not including, the offset ``ends`` gives it, in partition order (confluent-kafka
+    messages, errors left out). Raises
     :class:`HistoryTimeout` when nothing comes for ``timeout_s`` (the caller's time between records does not count:
     a rebuild reads lazily)."""
     consumer = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     try:
-        todo = {tp: end for tp, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in todo])
+        starts = starts or {}
+        todo = {tp: end for tp, end in ends.items() if end > starts.get(tp, 0)}
+        consumer.assign([TopicPartition(t, p, starts.get((t, p), OFFSET_BEGINNING)) for t, p in todo])
         deadline = time.monotonic() + timeout_s
         while todo:
             if time.monotonic() > deadline:

@@ -51,7 +51,15 @@ from quorum_common.bus.phase_barrier import (
     phase_report,
     waited_on,
 )
-from quorum_common.bus.rebuild import HistoryReplay, clock_ends, committed_ends
+from quorum_common.bus.rebuild import (
+    CHECKPOINT_TOPIC,
+    DAY_NS,
+    HistoryReplay,
+    checkpoint_record,
+    clock_ends,
+    committed_ends,
+    latest_checkpoint,
+)
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
 from quorum_common.runtime.metrics import RebuildGauges, ServiceMetrics, labelled
@@ -248,6 +256,7 @@ class KafkaBus(Bus):
         producer_overrides: dict[str, Any] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
         lockstep: bool = False,
+        checkpoint_every_days: float = 0.0,
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
@@ -264,6 +273,8 @@ class KafkaBus(Bus):
         self.producer_overrides = producer_overrides or {}
         self.consumer_overrides = consumer_overrides or {}
         self.lockstep = lockstep
+        self.checkpoint_every_ns = round(checkpoint_every_days * DAY_NS)
+        """Lockstep: event time between two checkpoints of an engine rebuilt after a restart (0: none)."""
         self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
         self._publishers: dict[str, KafkaPublisher] = {}
         self._loops: dict[str, ConsumerLoop] = {}
@@ -294,11 +305,14 @@ class KafkaBus(Bus):
         return self._publishers[service]
 
     def subscribe(self, service: str, topics: Iterable[str], handler: Handler,
-                  acts_on: Iterable[str] | None = None, rebuild: bool = False) -> None:
+                  acts_on: Iterable[str] | None = None, rebuild: bool = False,
+                  checkpointed: Engine | None = None) -> None:
         """Consume ``topics`` in the consumer group of ``service``; run it with :meth:`run_service`. ``acts_on``: the
         clock tick kinds on which the handler may publish with no record released to it (None: every kind).
         ``rebuild``: after a restart, hand the handler what it handled before, outputs discarded
-        (:mod:`quorum_common.bus.rebuild`; in the order it handled it in lockstep, in broker-time order without)."""
+        (:mod:`quorum_common.bus.rebuild`; in the order it handled it in lockstep, in broker-time order without).
+        ``checkpointed``: in lockstep, with ``rebuild``, the engine behind ``handler``, whose state the loop writes to
+        ``state.checkpoints`` every ``checkpoint_every_days`` of event time and a restart rebuilds from."""
         topics = list(topics)
         for t in topics:
             self.codec.catalog.topic(t)
@@ -310,12 +324,14 @@ class KafkaBus(Bus):
         wants_clock = CLOCK_TOPIC in topics
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
+        checkpoints = checkpointed if rebuild and self.lockstep and self.checkpoint_every_ns > 0 else None
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
-                                            None if acts_on is None else tuple(acts_on), rebuild)
+                                            None if acts_on is None else tuple(acts_on), rebuild, checkpoints)
 
     def subscribe_engine(self, service: str, engine: Engine) -> None:
         """Subscribe ``engine`` (see :meth:`Bus.subscribe_engine`), rebuilt after a restart where it allows it."""
-        self.subscribe(service, engine.inputs, engine.on_message, engine.acts_on, engine.rebuilds_from_history)
+        self.subscribe(service, engine.inputs, engine.on_message, engine.acts_on, engine.rebuilds_from_history,
+                       engine)
 
     def _make_producer(self, service: str, transactional: bool, linger_ms: int) -> Producer:
         conf: dict[str, Any] = {
@@ -326,6 +342,8 @@ class KafkaBus(Bus):
             "compression.type": "lz4",
             "socket.nagle.disable": True,
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
+            # An engine checkpoint can be megabytes (other records stay far smaller): as large as its topic takes.
+            "message.max.bytes": self.codec.catalog.topic(CHECKPOINT_TOPIC).max_message_bytes,
             **self.producer_overrides,
         }
         if transactional:
@@ -380,7 +398,8 @@ class ConsumerLoop:
     """Consume → handle → produce → commit, for one service."""
 
     def __init__(self, bus: KafkaBus, service: str, topics: list[str], handler: Handler, publisher: KafkaPublisher,
-                 wants_clock: bool = True, acts_on: tuple[str, ...] | None = None, rebuild: bool = False):
+                 wants_clock: bool = True, acts_on: tuple[str, ...] | None = None, rebuild: bool = False,
+                 checkpointed: Engine | None = None):
         self.bus = bus
         self.wants_clock = wants_clock
         self.acts_on = acts_on if wants_clock else ()
@@ -395,6 +414,14 @@ class ConsumerLoop:
         self.records = self.metrics.records
         self._rebuild_gauges = RebuildGauges(self.metrics) if rebuild else None
         """Set when the loop rebuilds its engine at start from the history its group committed (bus/rebuild.py)."""
+        self._checkpointed = checkpointed
+        """Lockstep: the engine whose state the loop checkpoints, and restores at start (bus/rebuild.py)."""
+        self._checkpoint_due: int | None = None
+        """Event time from which the next checkpoint is taken (set at the first tick handled)."""
+        self._handled_upto: dict[tuple[str, int], int] = {}
+        """Lockstep, with checkpoints: per input partition, the offset up to which the engine has handled every
+        record (from where the rebuild ended, then as the loop goes on): a checkpoint's offsets, which must name
+        every partition, also those that brought nothing since the restart."""
         self.consumer: Consumer | None = None
         self.handled = 0
         self.ready = threading.Event()
@@ -460,16 +487,18 @@ class ConsumerLoop:
             # producer (same transactional id) fences the predecessor off and aborts it at once.
             _ = self.publisher.producer
         ends = committed_ends(self.consumer, self.topics, self.bus.prefix)
+        self._handled_upto = dict(ends)
         if not any(ends.values()):
             self._resume_at = {}  # a first start: from the group's commits, as always
             return
         self._resume_at = ends
+        starts, restored = self._restore_checkpoint(ends)
         log.info("rebuilding state from input history", extra={
-            "service": self.service, "partitions": sum(end > 0 for end in ends.values())})
+            "service": self.service, "partitions": sum(end > 0 for end in ends.values()), "checkpoint": restored})
         # Without lockstep a consumer may not read the clock: its history is placed by the clock's ticks all the same.
         placed_by = ends if CLOCK_TOPIC in self.topics else {**ends, **clock_ends(self.consumer, self.bus.prefix)}
         replay = HistoryReplay(self.bus.client_config, self.bus.codec, placed_by, self.bus.prefix, self.bus.topic_rank,
-                               self.wants_clock)
+                               self.wants_clock, starts=starts)
         handed = failed = 0
         progress_at = started + REBUILD_PROGRESS_S
         try:
@@ -493,8 +522,27 @@ class ConsumerLoop:
                         extra={"service": self.service, "misplaced": replay.misplaced})
         log.info("state rebuilt from input history", extra={
             "service": self.service, "records": replay.records, "handed_to_engine": handed, "failed": failed,
-            "late": replay.late, "most_held": replay.max_held,
+            "late": replay.late, "most_held": replay.max_held, "checkpoint": restored,
             "seconds": round(time.monotonic() - started, 2)})
+
+    def _restore_checkpoint(self, ends: dict[tuple[str, int], int]) -> tuple[dict[tuple[str, int], int], int | None]:
+        """Restore the engine from its newest checkpoint that ``ends`` have passed, if any: the offsets the rebuild
+        starts from (none: the beginning) and the event time of the checkpoint's tick (None: none restored). A
+        checkpoint the engine refuses (another engine or other settings) or cannot read is logged and passed over."""
+        engine = self._checkpointed
+        if engine is None:
+            return {}, None
+        found = latest_checkpoint(self.bus.client_config, self.bus.codec, self.bus.prefix, self.service, ends)
+        if found is None:
+            return {}, None
+        try:
+            engine.restore(found["state"])
+        except Exception as exc:  # a checkpoint of other settings, or unreadable: the whole history rebuilds it
+            log.warning("checkpoint not restored; rebuilding from the whole history", extra={
+                "service": self.service, "ts_event": found["ts_event"], "error": f"{type(exc).__name__}: {exc}"})
+            return {}, None
+        log.info("engine restored from a checkpoint", extra={"service": self.service, "ts_event": found["ts_event"]})
+        return found["offsets"], found["ts_event"]
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         if self._resume_at:  # the first assignment after a rebuild: go on where the replayed history ends
@@ -691,6 +739,7 @@ class ConsumerLoop:
             self._dispatch(held, held_payload)
         if self.wants_clock:
             self._dispatch(msg, payload)
+        self._maybe_checkpoint(msg)
         if not waited_on(self.service, msg.headers):
             if self.publisher.records_published == published:
                 return True  # nothing to vouch for, and the source does not wait
@@ -707,6 +756,26 @@ class ConsumerLoop:
         if outside:  # in a transaction the commit sends it; else the producer's linger must not hold it
             self.publisher.flush()
         return True
+
+    def _maybe_checkpoint(self, tick: Message) -> None:
+        """Once a checkpoint is due, write the engine's state with the offsets it has handled up to: every record
+        before them and none after (held records and ticks are not handled yet). Under exactly_once it joins the
+        batch's transaction, committed with offsets at or past its own. An engine with work in flight gives none:
+        the next tick tries again."""
+        engine = self._checkpointed
+        if engine is None:
+            return
+        if self._checkpoint_due is None:
+            self._checkpoint_due = tick.ts_event + self.bus.checkpoint_every_ns
+        if tick.ts_event < self._checkpoint_due or (state := engine.checkpoint()) is None:
+            return
+        for tp, offset in self._lockstep_offsets().items():
+            self._handled_upto[tp] = max(self._handled_upto.get(tp, 0), offset)
+        record = checkpoint_record(self.service, engine, tick, self._handled_upto, state, self.bus.logical)
+        self.publisher.produce((CHECKPOINT_TOPIC, self.service, self.bus.codec.encode(CHECKPOINT_TOPIC, record), []))
+        self._checkpoint_due = tick.ts_event + self.bus.checkpoint_every_ns
+        log.info("engine checkpoint written", extra={"service": self.service, "ts_event": tick.ts_event,
+                                                     "bytes": len(state)})
 
     def _note_unwaited_outputs(self, tick: Message, released: list[tuple[Message, bytes]]) -> None:
         """Log outputs of a tick the source did not wait for this service on: expected after a record from outside

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 def topic_configs(spec: TopicSpec) -> dict[str, str]:
     """Broker-side topic configuration of a catalog entry."""
-    lag = {} if spec.min_compaction_lag_ms is None else {"min.compaction.lag.ms": str(spec.min_compaction_lag_ms)}
-    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms), **lag}
+    optional = {"min.compaction.lag.ms": spec.min_compaction_lag_ms, "max.message.bytes": spec.max_message_bytes}
+    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms),
+            **{name: str(value) for name, value in optional.items() if value is not None}}
 
 
 def ensure_topics(

@@ -57,8 +57,16 @@ from quorum_common.bus.kafka_admin import group_committed, watermark_offsets
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, canonical_key, phase_of
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
+from quorum_common.engine import Engine, envelope
+from quorum_common.engine_state import CHECKPOINT_FORMAT, engine_name
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_TOPIC = "state.checkpoints"
+DAY_NS = 86_400 * 10**9
+CHECKPOINT_SCAN = 256
+"""How many of the last records of ``state.checkpoints`` a restart looks through for its service's newest usable
+checkpoint (every lockstep service writes one per ``checkpoint_every_days``: dozens of each)."""
 
 MARGIN_TICKS = 64
 """How many ticks past a tick every partition must have been read before the records of that tick are handed over.
@@ -169,6 +177,45 @@ def committed_ends(consumer: Consumer, topics: Iterable[str], prefix: str = "") 
     return ends
 
 
+def checkpoint_record(service: str, engine: Engine, tick: Message, offsets: dict[tuple[str, int], int], state: bytes,
+                      logical: Callable[[str], str]) -> dict[str, Any]:
+    """The ``EngineCheckpointed`` record of ``engine``'s ``state`` taken after ``tick``, which has handled every
+    record before ``offsets`` (per broker topic and partition; ``logical`` names a broker topic)."""
+    return {
+        **envelope(tick.ts_event, "checkpoint", service), "service": service, "engine": engine_name(engine),
+        "format": CHECKPOINT_FORMAT, "tick_id": tick.value["event_id"],
+        "offsets": [{"topic": logical(t), "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())],
+        "state": state,
+    }
+
+
+def latest_checkpoint(client_config: dict[str, str], codec: TopicCodec, prefix: str, service: str,
+                      ends: dict[tuple[str, int], int], timeout_s: float = 30.0) -> dict[str, Any] | None:
+    """The newest checkpoint of ``service`` among the last :data:`CHECKPOINT_SCAN` records of ``state.checkpoints``
+    that the group's commits ``ends`` (per broker topic and partition) have passed: each of its offsets at or below
+    the commit of its partition (a checkpoint written after the last commit, at least once, is not); None without
+    one. Its ``offsets`` are turned into broker topic names."""
+    physical = prefix + CHECKPOINT_TOPIC
+    probe = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                      "isolation.level": "read_committed"})
+    try:
+        meta = probe.list_topics(physical, timeout=10).topics.get(physical)
+        if meta is None or meta.error is not None:
+            return None
+        marks = {(physical, p): watermark_offsets(probe, TopicPartition(physical, p)) for p in sorted(meta.partitions)}
+    finally:
+        probe.close()
+    starts = {tp: max(low, high - CHECKPOINT_SCAN) for tp, (low, high) in marks.items()}
+    found = None
+    for m in read_partitions(client_config, {tp: high for tp, (_low, high) in marks.items()}, timeout_s, starts):
+        if m.key() != service.encode() or (msg := decode_history(codec, m, prefix)) is None:
+            continue
+        offsets = {(prefix + o["topic"], o["partition"]): o["offset"] for o in msg.value["offsets"]}
+        if all(offset <= ends.get(tp, 0) for tp, offset in offsets.items()):
+            found = {**msg.value, "offsets": offsets}
+    return found
+
+
 def clock_ends(consumer: Consumer, prefix: str = "") -> dict[tuple[str, int], int]:
     """The current end of every partition of ``sys.clock`` (as ``consumer``'s isolation level sees it), per (broker
     topic, partition); empty without that topic. The ticks before these ends place the history of a consumer that does
@@ -194,12 +241,14 @@ class HistoryReplay:
 
     def __init__(self, client_config: dict[str, str], codec: TopicCodec, ends: dict[tuple[str, int], int],
                  prefix: str, topic_rank: dict[str, int], with_ticks: bool, timeout_s: float = 120.0,
-                 margin: int = MARGIN_TICKS, fetch_bytes: int = 1 << 20) -> None:
+                 margin: int = MARGIN_TICKS, fetch_bytes: int = 1 << 20,
+                 starts: dict[tuple[str, int], int] | None = None) -> None:
         self._config = {**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
                         "isolation.level": "read_committed", "max.partition.fetch.bytes": fetch_bytes,
                         "queued.max.messages.kbytes": max(1, fetch_bytes // 256)}
         self._codec = codec
-        self._ends = {tp: end for tp, end in ends.items() if end > 0}
+        self._starts = starts or {}
+        self._ends = {tp: end for tp, end in ends.items() if end > self._starts.get(tp, 0)}
         self._prefix = prefix
         self._rank = topic_rank
         self._with_ticks = with_ticks
@@ -231,7 +280,7 @@ class HistoryReplay:
         """The ticks of the history in offset order, each with its broker timestamp (those that cannot be decoded
         left out, the same ones every time)."""
         clock = {tp: end for tp, end in self._ends.items() if tp[0] == self._prefix + CLOCK_TOPIC}
-        for m in read_partitions(self._config, clock, self._timeout_s):
+        for m in read_partitions(self._config, clock, self._timeout_s, self._starts):
             if (tick := self._decode(m)) is not None:
                 yield tick, m.timestamp()[1]
 
@@ -256,7 +305,7 @@ class HistoryReplay:
         paused: set[tuple[str, int]] = set()
         consumer = Consumer(self._config)
         try:
-            consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in todo])
+            consumer.assign([TopicPartition(t, p, self._starts.get((t, p), OFFSET_BEGINNING)) for t, p in todo])
             idle_since: float | None = None
             while todo:
                 first = consumer.poll(0.2)  # what is queued, not what comes within the wait: read in small steps

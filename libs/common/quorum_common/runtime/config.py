@@ -54,6 +54,11 @@ class ServiceSettings(BaseSettings):
     lockstep_timeout_s: float = Field(120.0, gt=0, le=86_400, description="For a lockstep source: how long it "
                                       "waits for the phase reports of a tick before it stops with an error naming "
                                       "the silent services (a consumer that is starting or restarting must fit).")
+    checkpoint_every_days: float = Field(90.0, ge=0, le=36_500, description="Lockstep, for an engine rebuilt from its "
+                                         "history after a restart: event-time days between two checkpoints of its "
+                                         "state on state.checkpoints (at the first tick then with no work in "
+                                         "flight), so a restart rebuilds only the history after the last one "
+                                         "(bus/rebuild.py); 0: none, the whole history.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

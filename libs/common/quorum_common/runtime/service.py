@@ -116,7 +116,8 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery=settings.delivery,
                    batch_size=settings.batch_size, commit_every=settings.commit_every,
                    commit_interval_ms=settings.commit_interval_ms, linger_ms=settings.linger_ms,
-                   instance_id=settings.instance_id, lockstep=settings.lockstep)
+                   instance_id=settings.instance_id, lockstep=settings.lockstep,
+                   checkpoint_every_days=settings.checkpoint_every_days)
     metrics = ServiceMetrics(spec.name)
     bus.set_metrics(spec.name, metrics)
     stop = threading.Event()

@@ -1,0 +1,97 @@
+"""An engine's state as bytes, and back: the checkpoints a lockstep service writes to ``state.checkpoints``.
+
+A checkpoint is the engine's attributes (``__dict__``) pickled and compressed, less those the live instance keeps
+(:attr:`quorum_common.engine.Engine.transient`: its settings, worker pools, hooks set by instrumentation). The engine
+itself and its publisher are pickled as references and resolved to the live instance's on loading, so a bound method
+kept in the state (a handler table) is bound to the live engine again. A checkpoint records which engine class and
+which domain settings it was taken with (their digest, transport settings left out) and the encoding's version; it is
+restored only into the same engine with the same settings, so a service restarted with other settings rebuilds from
+its whole history instead of going on from a state its settings would not have produced.
+
+Pickle runs code named in the data: a checkpoint is read only from the service's own topic, trusted as its own
+output, like the rest of its input history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zlib
+from typing import Any
+
+CHECKPOINT_FORMAT = 1
+"""Version of the encoding below; a checkpoint of another version is not restored."""
+_ENGINE, _PUBLISHER = "engine", "publisher"
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint of another engine, other settings or another encoding: the message says which."""
+
+
+def engine_name(engine: object) -> str:
+    """``module.Class`` of an engine: what a checkpoint records and checks."""
+    return f"{type(engine).__module__}.{type(engine).__qualname__}"
+
+
+def settings_digest(settings: Any) -> str:
+    """A digest of an engine's domain settings (a pydantic settings object; the fields every service shares, which
+    say how it connects and runs rather than what it decides, are left out); '' without settings."""
+    if settings is None:
+        return ""
+    from quorum_common.runtime.config import ServiceSettings
+
+    domain = type(settings).model_fields.keys() - ServiceSettings.model_fields.keys()
+    return hashlib.sha256(settings.model_dump_json(include=domain).encode()).hexdigest()[:16]
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, engine: Any) -> None:
+        super().__init__(file, protocol=5)
+        self._engine = engine
+
+    def persistent_id(self, obj: Any) -> str | None:
+        if obj is self._engine:
+            return _ENGINE
+        if obj is self._engine.publisher:
+            return _PUBLISHER
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, engine: Any) -> None:
+        super().__init__(file)
+        self._engine = engine
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid == _ENGINE:
+            return self._engine
+        if pid == _PUBLISHER:
+            return self._engine.publisher
+        raise pickle.UnpicklingError(f"unknown reference {pid!r} in a checkpoint")
+
+
+def dump_state(engine: Any, transient: frozenset[str]) -> bytes:
+    """``engine``'s attributes but ``transient`` and its publisher, with what they must be restored into."""
+    state = {k: v for k, v in vars(engine).items() if k not in transient and k != _PUBLISHER}
+    header = {"format": CHECKPOINT_FORMAT, "engine": engine_name(engine),
+              "settings": settings_digest(getattr(engine, "settings", None))}
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, engine)
+    pickler.dump(header)  # read and checked before the state is
+    pickler.dump(state)
+    return zlib.compress(buffer.getvalue(), 1)
+
+
+def load_state(engine: Any, data: bytes) -> None:
+    """Put the state of :func:`dump_state` back into ``engine`` (the same engine class with the same settings: else
+    :class:`CheckpointMismatch`, and the engine is left as it was)."""
+    unpickler = _Unpickler(io.BytesIO(zlib.decompress(data)), engine)
+    header = unpickler.load()
+    want = {"format": CHECKPOINT_FORMAT, "engine": engine_name(engine),
+            "settings": settings_digest(getattr(engine, "settings", None))}
+    if header != want:
+        differ = ", ".join(f"{k} {header.get(k)!r} (this service: {v!r})" for k, v in want.items()
+                           if header.get(k) != v)
+        raise CheckpointMismatch(f"the checkpoint was taken with another {differ}")
+    vars(engine).update(unpickler.load())
