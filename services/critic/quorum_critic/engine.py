@@ -93,8 +93,13 @@ class CriticEngine(Engine):
 
     def _on_decision(self, msg: Message) -> None:
         decision = msg.value
+        # What a fill traced back to it needs (slippage, agent shares): a small part of a decision, which keeps the
+        # cache, and so the engine's checkpoints, a fraction of the size.
+        traced = {"reference_price": decision["reference_price"],
+                  "breakdown": [{k: vote[k] for k in ("agent_id", "muted", "contribution")}
+                                for vote in decision["breakdown"]]}
         for key in (decision["decision_id"], decision["event_id"]):
-            self._decisions[key] = decision
+            self._decisions[key] = traced
             self._decisions.move_to_end(key)
         while len(self._decisions) > self.settings.decision_cache:
             self._decisions.popitem(last=False)
