@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from quorum_common.bus.kafka_admin import watermark_offsets
+from quorum_common.bus.kafka_admin import partitions_of, watermark_offsets
 from quorum_common.bus.message import Message, headers_to_dict
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
@@ -85,15 +85,11 @@ def read_to_end(client_config: dict[str, str], codec: TopicCodec, topics: list[s
                       "isolation.level": "read_committed"})
     try:
         ends: dict[tuple[str, int], int] = {}
-        for topic in topics:
-            physical = prefix + topic
-            meta = probe.list_topics(physical, timeout=10).topics.get(physical)
-            if meta is None or meta.error is not None:
-                continue  # no topic yet: nothing was ever written
-            for p in sorted(meta.partitions):
-                low, high = watermark_offsets(probe, TopicPartition(physical, p))
+        for topic in topics:  # a topic that does not exist yet has no partition: nothing was ever written
+            for tp in partitions_of(probe, prefix + topic):
+                low, high = watermark_offsets(probe, tp)
                 if high > low:
-                    ends[(physical, p)] = high
+                    ends[(tp.topic, tp.partition)] = high
     finally:
         probe.close()
     return [msg for m in read_partitions(client_config, ends, timeout_s)

@@ -140,6 +140,14 @@ def _retrying(call: Callable[[], Any], timeout_s: float) -> Any:
             time.sleep(0.1)
 
 
+def partitions_of(consumer: Any, physical: str) -> list[TopicPartition]:
+    """The partitions of the broker topic ``physical``, in order; none when the topic does not exist (yet)."""
+    meta = consumer.list_topics(physical, timeout=10).topics.get(physical)
+    if meta is None or meta.error is not None:
+        return []
+    return [TopicPartition(physical, p) for p in sorted(meta.partitions)]
+
+
 def watermark_offsets(consumer: Any, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
     """``(low, high)`` offsets of a partition, retrying the transient errors of a just-created topic
     (e.g. ``NOT_LEADER_FOR_PARTITION`` while its leader is being elected)."""

@@ -53,7 +53,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from quorum_common.bus.history import HistoryTimeout, decode_history, read_partitions
-from quorum_common.bus.kafka_admin import group_committed, watermark_offsets
+from quorum_common.bus.kafka_admin import group_committed, partitions_of, watermark_offsets
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, canonical_key, phase_of
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
@@ -164,10 +164,7 @@ def committed_ends(consumer: Consumer, topics: Iterable[str], prefix: str = "") 
     nothing: on a first start, every one). Warns naming the partitions whose start retention has deleted."""
     parts = []
     for topic in topics:
-        physical = prefix + topic
-        meta = consumer.list_topics(physical, timeout=10).topics.get(physical)
-        if meta is not None and meta.error is None:
-            parts += [TopicPartition(physical, p) for p in sorted(meta.partitions)]
+        parts += partitions_of(consumer, prefix + topic)
     ends = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in group_committed(consumer, parts)}
     lost = [f"{t}[{p}]" for (t, p), end in ends.items()
             if end > 0 and watermark_offsets(consumer, TopicPartition(t, p))[0] > 0]
@@ -199,12 +196,11 @@ def latest_checkpoint(client_config: dict[str, str], codec: TopicCodec, prefix: 
     probe = Consumer({**client_config, "group.id": f"history-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
                       "isolation.level": "read_committed"})
     try:
-        meta = probe.list_topics(physical, timeout=10).topics.get(physical)
-        if meta is None or meta.error is not None:
-            return None
-        marks = {(physical, p): watermark_offsets(probe, TopicPartition(physical, p)) for p in sorted(meta.partitions)}
+        marks = {(tp.topic, tp.partition): watermark_offsets(probe, tp) for tp in partitions_of(probe, physical)}
     finally:
         probe.close()
+    if not marks:
+        return None
     starts = {tp: max(low, high - CHECKPOINT_SCAN) for tp, (low, high) in marks.items()}
     found = None
     for m in read_partitions(client_config, {tp: high for tp, (_low, high) in marks.items()}, timeout_s, starts):
@@ -220,11 +216,8 @@ def clock_ends(consumer: Consumer, prefix: str = "") -> dict[tuple[str, int], in
     """The current end of every partition of ``sys.clock`` (as ``consumer``'s isolation level sees it), per (broker
     topic, partition); empty without that topic. The ticks before these ends place the history of a consumer that does
     not consume the clock (without lockstep), which is then handed over as it is read instead of held to the end."""
-    physical = prefix + CLOCK_TOPIC
-    meta = consumer.list_topics(physical, timeout=10).topics.get(physical)
-    if meta is None or meta.error is not None:
-        return {}
-    return {(physical, p): watermark_offsets(consumer, TopicPartition(physical, p))[1] for p in sorted(meta.partitions)}
+    return {(tp.topic, tp.partition): watermark_offsets(consumer, tp)[1]
+            for tp in partitions_of(consumer, prefix + CLOCK_TOPIC)}
 
 
 class HistoryReplay:
