@@ -12,6 +12,7 @@ of the restarted processes beside that of the instance that ran the whole replay
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import uuid
 from datetime import date
@@ -30,7 +31,8 @@ REBUILT = "state rebuilt from input history"
 
 def run(client_config: dict[str, str]) -> list[Figure]:
     """Replay 2005-2010 with the portfolio as its own process, restart it, and write ``bench/results/rebuild.json``."""
-    overrides = {"ingest": {"start": START, "end": END}, "portfolio": {"optimiser_worker": "early"}}
+    overrides = {"ingest": {"start": START, "end": END},
+                 "portfolio": {"optimiser_worker": "early", "checkpoint_key": secrets.token_hex(16)}}
     prefix = f"rebuildbench{uuid.uuid4().hex[:6]}."
     with tempfile.TemporaryDirectory() as logs:
         service = ServiceProcess(SERVICE, client_config, prefix, "at_least_once", overrides[SERVICE], Path(logs))

@@ -8,25 +8,59 @@ which domain settings it was taken with (their digest, transport settings left o
 restored only into the same engine with the same settings, so a service restarted with other settings rebuilds from
 its whole history instead of going on from a state its settings would not have produced.
 
-Pickle runs code named in the data: a checkpoint is read only from the service's own topic, trusted as its own
-output, like the rest of its input history.
+Pickle runs code named in the data, so a checkpoint travels sealed (:func:`seal`): an HMAC-SHA256 tag of the bytes
+under the desk's checkpoint key (``QUORUM_CHECKPOINT_KEY``, a Secret), checked (:func:`unseal`) before anything is
+decompressed or unpickled. Whoever may write ``state.checkpoints`` but lacks the key cannot make a service run code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import pickle
 import zlib
 from typing import Any
 
-CHECKPOINT_FORMAT = 1
-"""Version of the encoding below; a checkpoint of another version is not restored."""
+CHECKPOINT_FORMAT = 2
+"""Version of the encoding below (2: sealed); a checkpoint of another version is not restored."""
 _ENGINE, _PUBLISHER = "engine", "publisher"
+
+
+TAG_BYTES = 32
+"""Length of a sealed checkpoint's HMAC-SHA256 tag, which comes before the state."""
+MIN_KEY_BYTES = 16
+"""The shortest checkpoint key accepted."""
 
 
 class CheckpointMismatch(ValueError):
     """A checkpoint of another engine, other settings or another encoding: the message says which."""
+
+
+class CheckpointForged(ValueError):
+    """A sealed checkpoint whose tag does not match its bytes under this service's key (written with another key,
+    altered, or cut short): nothing of it was unpickled."""
+
+
+def _tag(data: bytes, key: bytes) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"a checkpoint key must have at least {MIN_KEY_BYTES} bytes, not {len(key)}")
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def seal(state: bytes, key: bytes) -> bytes:
+    """``state`` (of :func:`dump_state`) behind its HMAC-SHA256 tag under ``key``: what a checkpoint record carries."""
+    return _tag(state, key) + state
+
+
+def unseal(sealed: bytes, key: bytes) -> bytes:
+    """The state inside a :func:`seal`-ed checkpoint, once its tag is checked against ``key`` (in constant time);
+    :class:`CheckpointForged` when it does not match."""
+    tag, state = sealed[:TAG_BYTES], sealed[TAG_BYTES:]
+    if len(tag) < TAG_BYTES or not hmac.compare_digest(tag, _tag(state, key)):
+        raise CheckpointForged("the checkpoint's tag does not match its state under this service's checkpoint key "
+                               "(another key, or altered): it is not unpickled")
+    return state
 
 
 def engine_name(engine: object) -> str:

@@ -25,6 +25,7 @@ from quorum_common.schemas import default_catalog
 from quorum_common.testing.samples import sample_record
 
 CATALOG = default_catalog()
+KEY = b"the checkpoint key of this desk"
 RANK = {t.name: i for i, t in enumerate(CATALOG)}
 SIGNAL = sample_record(CATALOG.schema_for("signals.raw"))
 
@@ -368,7 +369,8 @@ class Recorder(Engine):
 def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_config, kafka_topics, caplog) -> None:
     """Three runs, each on more bars: the second and third restore the last checkpoint before them and get only the
     history after it. The mandate, published once before the first, must not come again: a checkpoint taken after a
-    restart still names the partitions that brought nothing since."""
+    restart still names the partitions that brought nothing since. A fourth run with another checkpoint key refuses
+    the checkpoints (their tags do not match) and rebuilds from the whole history, to the same state."""
     prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
     source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
     ingest = source.publisher("ingest")
@@ -377,24 +379,30 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
     published = [("mandate.compiled", mandate["event_id"])]
     runs: list[Recorder] = []
     items = list(bars_and_ticks(60, ["C", "A"]))
-    for part in range(3):
-        for topic, key, value in items[part * 180:(part + 1) * 180]:  # 20 bar times: 2 bars and 3 ticks each
+    for part, key in enumerate((KEY, KEY, KEY, b"another desk's checkpoint key")):
+        for topic, key_, value in items[part * 180:(part + 1) * 180]:  # 36 bar times: 2 bars and 3 ticks each
             if topic == CLOCK_TOPIC:  # as a lockstep source does: a tick waits for the records before it (x-after)
                 source.flush()
                 ingest.after = dict(ingest.published_offsets)
-            ingest.publish(topic, value, key=key)
+            ingest.publish(topic, value, key=key_)
             published.append((topic, value["event_id"]))
         source.flush()
         # A checkpoint every 2,000 ns of event time: every other bar time of these ticks.
-        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS)
+        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
+                       checkpoint_key=key)
         runs.append(Recorder(bus.publisher("probe")))
         bus.subscribe_engine("probe", runs[-1])
         with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
             bus.run_service("probe", idle_exit_s=2.0)
     restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
-    assert len(restored) == 2 and None not in restored, "the second and third runs went on from a checkpoint"
-    final = runs[-1].seen
-    assert len(final) == len(set(final)), f"handed twice: {[x for x in final if final.count(x) > 1][:3]}"
-    held = {(t, i) for t, i in published if t == "md.bars"} - set(final)
-    assert not held, f"{len(held)} bars never handed"
-    assert {x for x in final if x[0] != "md.bars"} == {x for x in published if x[0] != "md.bars"}
+    assert len(restored) == 3 and None not in restored[:2], "the second and third runs went on from a checkpoint"
+    assert restored[2] is None, "the fourth run, with another key, restored none"
+    refused = [r for r in caplog.records if r.getMessage().startswith("checkpoint not restored")]
+    assert len(refused) == 1 and "CheckpointForged" in refused[0].error
+    for run in runs[2:]:
+        final = run.seen
+        assert len(final) == len(set(final)), f"handed twice: {[x for x in final if final.count(x) > 1][:3]}"
+        held = {(t, i) for t, i in published if t == "md.bars"} - set(final)
+        assert not held, f"{len(held)} bars never handed"
+        assert {x for x in final if x[0] != "md.bars"} == {x for x in published if x[0] != "md.bars"}
+    assert runs[3].seen == runs[2].seen, "rebuilt from the whole history, the state is the restored one"

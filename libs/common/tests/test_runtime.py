@@ -37,9 +37,11 @@ def test_settings_come_from_quorum_environment_variables(monkeypatch: pytest.Mon
 def test_an_invalid_setting_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUORUM_HTTP_PORT", "99999")
     monkeypatch.setenv("QUORUM_DELIVERY", "maybe_once")
+    monkeypatch.setenv("QUORUM_CHECKPOINT_KEY", "too short")
     with pytest.raises(ConfigError) as err:
         load_settings(ServiceSettings)
-    assert "QUORUM_HTTP_PORT" in str(err.value) and "QUORUM_DELIVERY" in str(err.value)
+    assert all(name in str(err.value) for name in ("QUORUM_HTTP_PORT", "QUORUM_DELIVERY", "QUORUM_CHECKPOINT_KEY"))
+    assert "too short" not in str(err.value), "a refused secret is not echoed"
 
 
 def test_event_clock_only_moves_forward() -> None:

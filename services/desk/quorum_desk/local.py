@@ -33,6 +33,10 @@ BASE_PORT = int(os.environ.get("QUORUM_BASE_PORT", "18080"))
 ADMIN_PORT = int(os.environ.get("QUORUM_ADMIN_PORT", "18000"))
 
 
+CHECKPOINT_KEY_FILE = "checkpoint.key"
+"""In ``.run/`` (mode 600): the key every service seals its checkpoints with, made once and kept, so that a desk
+started again on the same broker restores the checkpoints of the one before."""
+
 ENV_FILE = "env.json"
 """In ``.run/`` (mode 600): the environment `up` started the services with (the admin's token digests are not in it)."""
 
@@ -73,6 +77,16 @@ def _wait_ready(name: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{name} did not become ready on {url}; see {RUN_DIR / 'logs' / (name + '.log')}")
 
 
+def checkpoint_key() -> str:
+    """The local desk's checkpoint key (``.run/checkpoint.key``), made on first use."""
+    path = RUN_DIR / CHECKPOINT_KEY_FILE
+    if not path.exists():
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def admin_tokens() -> dict[str, str]:
     """Fresh bearer tokens for the three roles, saved to ``.run/admin-tokens.json`` (mode 600)."""
     tokens = {role: secrets.token_urlsafe(24) for role in ("viewer", "operator", "risk_officer")}
@@ -97,7 +111,8 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
               # Live: no record waits for a solve. Lockstep: solves land in their own tick (reproducible),
               # started at BAR_CLOSE in a worker so that they run while alpha and the manager work.
               "QUORUM_OPTIMISER_WORKER": "early" if lockstep else "process",
-              "QUORUM_FIT_WORKER": "process", **(env or {})}  # a lagged regime refit runs in a worker
+              "QUORUM_FIT_WORKER": "process",  # a lagged regime refit runs in a worker
+              "QUORUM_CHECKPOINT_KEY": checkpoint_key(), **(env or {})}
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     env_file = RUN_DIR / ENV_FILE  # what `restart` starts a service with; only this user may read it
     env_file.write_text(json.dumps(common, indent=2) + "\n")

@@ -57,6 +57,9 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         portfolio_log = (logs / "portfolio.log").read_text()
         assert portfolio_log.count('"service started"') == 2
         assert '"state rebuilt from input history"' in portfolio_log.split('"service started"')[-1]
+        # Both instances seal checkpoints with the key `up` made once (and `restart` passed on), readable by us alone.
+        assert "no checkpoint key" not in portfolio_log
+        assert (local_desk_dirs / local.CHECKPOINT_KEY_FILE).stat().st_mode & 0o777 == 0o600
     finally:
         watcher.close()
         local.down(broker=False)

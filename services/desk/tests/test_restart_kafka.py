@@ -67,7 +67,8 @@ def test_a_service_replaced_mid_replay_changes_no_decision_order_or_fill(
     # With checkpoints every ten days the successor goes on from the last one its predecessor's commits passed;
     # without, it rebuilds from the whole history.
     overrides = desk_window("2006-07-01", "2006-11-30", regime={"min_fit_bars": 40, "refit_every": 5})
-    overrides.setdefault(victim, {})["checkpoint_every_days"] = 10 if checkpoints else 0
+    overrides.setdefault(victim, {}).update(checkpoint_every_days=10 if checkpoints else 0,
+                                            checkpoint_key="the checkpoint key of this desk")
     expected: dict[str, list[dict]] = {t: [] for t in STREAMS}
     run_embedded(overrides, extra_taps=[lambda m: expected[m.topic].append(m.value) if m.topic in expected else None])
     assert len(expected["orders.proposed"]) > 30, "the window must trade, before the kill and after"

@@ -63,6 +63,13 @@ app.kubernetes.io/component: {{ .name }}
 - name: QUORUM_KAFKA_SSL_CA_LOCATION
   value: {{ printf "/etc/quorum/kafka-ca/%s" $g.kafka.tls.caKey | quote }}
 {{- end }}
+{{- with $g.checkpointKey }}
+{{- if .secretName }}
+- name: QUORUM_CHECKPOINT_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .secretName | quote }}, key: {{ .key | quote }}, optional: true}
+{{- end }}
+{{- end }}
 - name: QUORUM_TOPIC_PREFIX
   value: {{ $g.topicPrefix | quote }}
 - name: QUORUM_DELIVERY

@@ -62,6 +62,7 @@ from quorum_common.bus.rebuild import (
 )
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.codec import CodecError
+from quorum_common.engine_state import seal, unseal
 from quorum_common.runtime.metrics import RebuildGauges, ServiceMetrics, labelled
 from quorum_common.runtime.tracing import consume_span, inject_headers
 
@@ -257,6 +258,7 @@ class KafkaBus(Bus):
         consumer_overrides: dict[str, Any] | None = None,
         lockstep: bool = False,
         checkpoint_every_days: float = 0.0,
+        checkpoint_key: bytes | None = None,
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
@@ -275,6 +277,8 @@ class KafkaBus(Bus):
         self.lockstep = lockstep
         self.checkpoint_every_ns = round(checkpoint_every_days * DAY_NS)
         """Lockstep: event time between two checkpoints of an engine rebuilt after a restart (0: none)."""
+        self.checkpoint_key = checkpoint_key
+        """The key checkpoints are sealed and checked with (engine_state.seal); without one none are written or read."""
         self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
         self._publishers: dict[str, KafkaPublisher] = {}
         self._loops: dict[str, ConsumerLoop] = {}
@@ -325,6 +329,10 @@ class KafkaBus(Bus):
         if self.lockstep and not wants_clock:
             topics.append(CLOCK_TOPIC)
         checkpoints = checkpointed if rebuild and self.lockstep and self.checkpoint_every_ns > 0 else None
+        if checkpoints is not None and self.checkpoint_key is None:
+            log.warning("no checkpoint key (QUORUM_CHECKPOINT_KEY): no checkpoints; a restart rebuilds the engine "
+                        "from its whole history", extra={"service": service})
+            checkpoints = None
         self._loops[service] = ConsumerLoop(self, service, topics, handler, pub, wants_clock,
                                             None if acts_on is None else tuple(acts_on), rebuild, checkpoints)
 
@@ -536,8 +544,8 @@ class ConsumerLoop:
         if found is None:
             return {}, None
         try:
-            engine.restore(found["state"])
-        except Exception as exc:  # a checkpoint of other settings, or unreadable: the whole history rebuilds it
+            engine.restore(unseal(found["state"], self.bus.checkpoint_key))
+        except Exception as exc:  # forged, of other settings, or unreadable: the whole history rebuilds the engine
             log.warning("checkpoint not restored; rebuilding from the whole history", extra={
                 "service": self.service, "ts_event": found["ts_event"], "error": f"{type(exc).__name__}: {exc}"})
             return {}, None
@@ -771,7 +779,8 @@ class ConsumerLoop:
             return
         for tp, offset in self._lockstep_offsets().items():
             self._handled_upto[tp] = max(self._handled_upto.get(tp, 0), offset)
-        record = checkpoint_record(self.service, engine, tick, self._handled_upto, state, self.bus.logical)
+        record = checkpoint_record(self.service, engine, tick, self._handled_upto, seal(state, self.bus.checkpoint_key),
+                                   self.bus.logical)
         self.publisher.produce((CHECKPOINT_TOPIC, self.service, self.bus.codec.encode(CHECKPOINT_TOPIC, record), []))
         self._checkpoint_due = tick.ts_event + self.bus.checkpoint_every_ns
         log.info("engine checkpoint written", extra={"service": self.service, "ts_event": tick.ts_event,

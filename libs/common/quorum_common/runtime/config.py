@@ -59,10 +59,18 @@ class ServiceSettings(BaseSettings):
                                          "state on state.checkpoints (at the first tick then with no work in "
                                          "flight), so a restart rebuilds only the history after the last one "
                                          "(bus/rebuild.py); 0: none, the whole history.")
+    checkpoint_key: SecretStr | None = Field(None, min_length=16, description="Key (at least 16 characters; a "
+                                             "Secret) that seals every checkpoint with an HMAC-SHA256 tag, checked "
+                                             "before a restart unpickles one; without it no checkpoints are written "
+                                             "or restored.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     otel_exporter: Literal["none", "console"] = Field("none", description="Where finished spans go.")
+
+    def checkpoint_key_bytes(self) -> bytes | None:
+        """:attr:`checkpoint_key` as the bytes checkpoints are sealed with; None without one."""
+        return self.checkpoint_key.get_secret_value().encode() if self.checkpoint_key else None
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings for the bootstrap servers and security options."""

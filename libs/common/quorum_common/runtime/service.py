@@ -117,7 +117,8 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
                    batch_size=settings.batch_size, commit_every=settings.commit_every,
                    commit_interval_ms=settings.commit_interval_ms, linger_ms=settings.linger_ms,
                    instance_id=settings.instance_id, lockstep=settings.lockstep,
-                   checkpoint_every_days=settings.checkpoint_every_days)
+                   checkpoint_every_days=settings.checkpoint_every_days,
+                   checkpoint_key=settings.checkpoint_key_bytes())
     metrics = ServiceMetrics(spec.name)
     bus.set_metrics(spec.name, metrics)
     stop = threading.Event()
