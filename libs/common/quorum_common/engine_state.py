@@ -87,7 +87,7 @@ class _Pickler(pickle.Pickler):
     def persistent_id(self, obj: Any) -> str | None:
         if obj is self._engine:
             return _ENGINE
-        if obj is self._engine.publisher:
+        if obj is self._engine.publisher and obj is not None:  # an engine without a publisher keeps its Nones
             return _PUBLISHER
         return None
 

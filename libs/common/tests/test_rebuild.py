@@ -7,6 +7,7 @@ import logging
 import random
 import re
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -17,9 +18,10 @@ from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
-from quorum_common.bus.rebuild import DAY_NS, HistoryRecord, HistoryReplay, Sequencer
+from quorum_common.bus.rebuild import DAY_NS, HistoryRecord, HistoryReplay, Sequencer, checkpoint_record
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import Engine, envelope
+from quorum_common.engine_state import seal
 from quorum_common.phases import clock_tick
 from quorum_common.schemas import default_catalog
 from quorum_common.testing.samples import sample_record
@@ -365,6 +367,19 @@ class Recorder(Engine):
         self.seen.append((msg.topic, msg.value["event_id"]))
 
 
+def publish_in_lockstep(source: KafkaBus, items: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
+    """Publish ``items`` as the ingest of a lockstep source does (each tick waits for the records before it: x-after),
+    flushed; their (topic, event id)."""
+    ingest = source.publisher("ingest")
+    for topic, key, value in items:
+        if topic == CLOCK_TOPIC:
+            source.flush()
+            ingest.after = dict(ingest.published_offsets)
+        ingest.publish(topic, value, key=key)
+    source.flush()
+    return [(topic, value["event_id"]) for topic, _key, value in items]
+
+
 @pytest.mark.kafka
 def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_config, kafka_topics, caplog) -> None:
     """Three runs, each on more bars: the second and third restore the last checkpoint before them and get only the
@@ -380,13 +395,7 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
     runs: list[Recorder] = []
     items = list(bars_and_ticks(60, ["C", "A"]))
     for part, key in enumerate((KEY, KEY, KEY, b"another desk's checkpoint key")):
-        for topic, key_, value in items[part * 180:(part + 1) * 180]:  # 36 bar times: 2 bars and 3 ticks each
-            if topic == CLOCK_TOPIC:  # as a lockstep source does: a tick waits for the records before it (x-after)
-                source.flush()
-                ingest.after = dict(ingest.published_offsets)
-            ingest.publish(topic, value, key=key_)
-            published.append((topic, value["event_id"]))
-        source.flush()
+        published += publish_in_lockstep(source, items[part * 180:(part + 1) * 180])  # 36 bar times, 5 records each
         # A checkpoint every 2,000 ns of event time: every other bar time of these ticks.
         bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
                        checkpoint_key=key)
@@ -406,3 +415,47 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
         assert not held, f"{len(held)} bars never handed"
         assert {x for x in final if x[0] != "md.bars"} == {x for x in published if x[0] != "md.bars"}
     assert runs[3].seen == runs[2].seen, "rebuilt from the whole history, the state is the restored one"
+
+
+@pytest.mark.kafka
+def test_exactly_once_a_checkpoint_of_an_aborted_transaction_is_never_restored(kafka_config, kafka_topics,
+                                                                               caplog) -> None:
+    """A predecessor killed inside the transaction that carried its newest checkpoint: the successor aborts that
+    transaction (fencing it off) and restores the newest committed checkpoint, never the aborted one (which here
+    is well sealed and names only offsets the group committed: read_committed alone keeps it out)."""
+    prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
+    source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
+    publish_in_lockstep(source, list(bars_and_ticks(20, ["C", "A"])))
+
+    def run() -> Recorder:
+        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, delivery="exactly_once",
+                       checkpoint_every_days=2000 / DAY_NS, checkpoint_key=KEY)
+        recorder = Recorder(bus.publisher("probe"))
+        bus.subscribe_engine("probe", recorder)
+        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
+            bus.run_service("probe", idle_exit_s=2.0)
+        return recorder
+
+    first = run()  # handles everything, with its checkpoints, in committed transactions
+    poisoned = Recorder(None)
+    poisoned.seen = [("poison", "aborted")]
+    probe = Consumer({**kafka_config, "group.id": f"ends-{uuid.uuid4().hex[:8]}"})
+    try:
+        ends = {(prefix + t, p): probe.get_watermark_offsets(TopicPartition(prefix + t, p), timeout=10)[1]
+                for t in ("md.bars", "mandate.compiled", CLOCK_TOPIC) for p in range(CATALOG.topic(t).partitions)}
+    finally:
+        probe.close()
+    tick = Message(CLOCK_TOPIC, "XNYS", clock_tick("BAR_CLOSE", 99_000, 999), "ClockTicked")
+    record = checkpoint_record("probe", poisoned, tick, ends, seal(poisoned.checkpoint(), KEY),
+                               lambda t: t.removeprefix(prefix))
+    predecessor = Producer({**kafka_config, "transactional.id": f"{prefix}probe-0", "transaction.timeout.ms": 600_000})
+    predecessor.init_transactions(30)
+    predecessor.begin_transaction()
+    predecessor.produce(prefix + "state.checkpoints", TopicCodec().encode("state.checkpoints", record), b"probe")
+    assert predecessor.flush(30) == 0
+    # ... and killed here: its transaction, with the checkpoint, stays open.
+    second = run()
+    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+    assert len(restored) == 1 and restored[0] is not None and restored[0] < 99_000, restored
+    assert ("poison", "aborted") not in second.seen
+    assert second.seen == first.seen
