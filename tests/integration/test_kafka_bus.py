@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from quorum_common.bus.kafka import KafkaBus
-from quorum_common.bus.kafka_admin import delete_topics, ensure_topics
+from quorum_common.bus.kafka_admin import align_topic_configs, delete_topics, ensure_topics, topic_configs
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
@@ -278,23 +278,68 @@ def test_a_topic_whose_partitions_differ_from_the_catalog_is_named_in_a_warning(
         delete_topics(kafka_config, [old, prefix + "md.bars", prefix + "dlq.signals.raw", prefix + "dlq.md.bars"])
 
 
-@pytest.mark.kafka
-def test_the_catalog_topics_are_created_with_their_configuration(kafka_config, kafka_topics) -> None:
-    catalog = list(default_catalog())
-    prefix = kafka_topics()
-    admin = AdminClient(kafka_config)
+def _configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """The broker's configuration of each topic of ``names`` (waiting a moment for ones just created)."""
     described: dict[str, dict[str, str]] = {}
     deadline = time.monotonic() + 30
-    while len(described) < len(catalog):  # a topic just created may be unknown to the broker answering for a moment
-        resources = [ConfigResource(ConfigResource.Type.TOPIC, prefix + t.name) for t in catalog
-                     if t.name not in described]
+    while len(described) < len(names):  # a topic just created may be unknown to the broker answering for a moment
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names if n not in described]
         for resource, future in admin.describe_configs(resources).items():
             try:
-                described[resource.name[len(prefix):]] = {k: v.value for k, v in future.result(30).items()}
+                described[resource.name] = {k: v.value for k, v in future.result(30).items()}
             except KafkaException:
                 if time.monotonic() > deadline:
                     raise
         time.sleep(0.2)
+    return described
+
+
+@pytest.mark.kafka
+def test_an_existing_topic_gets_the_catalog_configuration_when_aligned(kafka_config, caplog) -> None:
+    """Topics made before a catalog change (a compaction lag, a larger message size, a longer retention): a service
+    leaves them as they are, the topics job (``align``) sets what differs, drops an override the catalog leaves to
+    the broker's default, leaves other settings alone, and a second alignment changes nothing."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}-"
+    catalog = default_catalog()
+    snapshots, checkpoints, bars = (prefix + t for t in ("portfolio.snapshots", "state.checkpoints", "md.bars"))
+    admin = AdminClient(kafka_config)
+    old = {snapshots: {"cleanup.policy": "compact", "retention.ms": "1000", "segment.ms": "3600000"},
+           checkpoints: {"cleanup.policy": "compact", "retention.ms": "1000"},
+           bars: {"cleanup.policy": "delete", "retention.ms": "1000", "min.compaction.lag.ms": "5"}}
+    made = admin.create_topics([NewTopic(n, num_partitions=catalog.topic(n[len(prefix):]).partitions,
+                                         replication_factor=1, config=c) for n, c in old.items()])
+    for future in made.values():
+        future.result()
+    only = {"portfolio.snapshots", "state.checkpoints", "md.bars"}
+    try:
+        ensure_topics(kafka_config, catalog, prefix, only=only)
+        assert _configs(admin, [snapshots])[snapshots]["retention.ms"] == "1000", "a service leaves them as they are"
+        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka_admin"):
+            ensure_topics(kafka_config, catalog, prefix, only=only, align=True)
+        got = _configs(admin, list(old))
+        for name in old:
+            spec = catalog.topic(name[len(prefix):])
+            assert (got[name]["cleanup.policy"], got[name]["retention.ms"]) == (spec.cleanup_policy,
+                                                                                str(spec.retention_ms)), name
+            assert got[name]["min.compaction.lag.ms"] == str(spec.min_compaction_lag_ms or 0), name
+        assert got[checkpoints]["max.message.bytes"] == str(catalog.topic("state.checkpoints").max_message_bytes)
+        assert got[snapshots]["segment.ms"] == "3600000", "a setting the catalog does not name is left alone"
+        changed = {(r.topic, r.config) for r in caplog.records
+                   if r.getMessage() == "topic configuration aligned with the catalog"}
+        assert changed == {(snapshots, "retention.ms"), (snapshots, "min.compaction.lag.ms"),
+                           (checkpoints, "retention.ms"), (checkpoints, "max.message.bytes"),
+                           (bars, "retention.ms"), (bars, "min.compaction.lag.ms")}, changed
+        assert align_topic_configs(admin, [(n, topic_configs(catalog.topic(n[len(prefix):]))) for n in old]) == []
+    finally:
+        delete_topics(kafka_config, [n for t in only for n in (prefix + t, prefix + "dlq." + t)])
+
+
+@pytest.mark.kafka
+def test_the_catalog_topics_are_created_with_their_configuration(kafka_config, kafka_topics) -> None:
+    catalog = list(default_catalog())
+    prefix = kafka_topics()
+    described = {name[len(prefix):]: c for name, c in
+                 _configs(AdminClient(kafka_config), [prefix + t.name for t in catalog]).items()}
     for spec in catalog:
         got = described[spec.name]
         assert (got["cleanup.policy"], got["retention.ms"]) == (spec.cleanup_policy, str(spec.retention_ms)), spec.name

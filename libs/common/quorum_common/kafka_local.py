@@ -217,7 +217,7 @@ def up(create_topics: bool = True, timeout_s: float = 90.0) -> str:
         from quorum_common.bus.kafka_admin import ensure_topics
         from quorum_common.schemas import default_catalog
 
-        created = ensure_topics({"bootstrap.servers": BOOTSTRAP}, default_catalog())
+        created = ensure_topics({"bootstrap.servers": BOOTSTRAP}, default_catalog(), align=True)
         _say(f"topics ready ({len(created)} created)")
     return BOOTSTRAP
 

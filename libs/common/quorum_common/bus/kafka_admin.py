@@ -1,4 +1,5 @@
-"""Creating the catalog's topics (and their dead-letter topics) on a Kafka cluster."""
+"""Creating the catalog's topics (and their dead-letter topics) on a Kafka cluster, and keeping the configuration of
+those that exist in line with the catalog."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,20 @@ def topic_configs(spec: TopicSpec) -> dict[str, str]:
             **{name: str(value) for name, value in optional.items() if value is not None}}
 
 
+OPTIONAL_CONFIGS = ("min.compaction.lag.ms", "max.message.bytes")
+"""Topic settings a catalog entry may leave to the broker's default: one it leaves out loses its override when
+aligned."""
+DLQ_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "-1"}
+"""Every dead-letter topic keeps what it holds."""
+
+
+def _wanted(catalog: TopicCatalog, prefix: str, only: set[str] | None) -> list[tuple[str, TopicSpec, dict[str, str]]]:
+    """(broker topic, catalog entry, configuration) of each catalog topic in ``only`` and of its dead-letter topic."""
+    return [(name, spec, configs) for spec in catalog if only is None or spec.name in only
+            for name, configs in ((prefix + spec.name, topic_configs(spec)),
+                                  (prefix + dlq_topic(spec.name), DLQ_CONFIGS))]
+
+
 def ensure_topics(
     client_config: dict[str, str],
     catalog: TopicCatalog,
@@ -28,30 +43,30 @@ def ensure_topics(
     replication_factor: int = 1,
     timeout_s: float = 30.0,
     only: set[str] | None = None,
+    align: bool = False,
 ) -> list[str]:
     """Create every catalog topic (or those in ``only``) and its ``dlq.`` topic under ``prefix``.
 
-    Returns the names created. Topics that already exist are left as they are (one whose partition count
-    is not the catalog's is named in a warning: Kafka cannot take partitions away, so only recreating it,
-    e.g. ``kafka_local down --purge``, follows the catalog); any other failure raises with the topic's name.
+    Returns the names created. Topics that already exist keep their partitions (one whose count is not the catalog's
+    is named in a warning: Kafka cannot take partitions away, so only recreating it, e.g. ``kafka_local down --purge``,
+    follows the catalog); with ``align`` their configuration is set to the catalog's (:func:`align_topic_configs`:
+    the topics job and ``make kafka-up``; a service only creates what is missing). Any other failure raises with the
+    topic's name.
     """
     admin = AdminClient(client_config)
     existing = admin.list_topics(timeout=timeout_s).topics
     wanted: list[NewTopic] = []
-    for spec in catalog:
-        if only is not None and spec.name not in only:
-            continue
-        found = existing.get(prefix + spec.name)
-        if found is not None and len(found.partitions) != spec.partitions:
+    for name, spec, configs in _wanted(catalog, prefix, only):
+        found = existing.get(name)
+        if found is None:
+            wanted.append(NewTopic(name, num_partitions=spec.partitions, replication_factor=replication_factor,
+                                   config=configs))
+        elif name == prefix + spec.name and len(found.partitions) != spec.partitions:
             log.warning("topic partitions differ from the catalog", extra={
-                "topic": prefix + spec.name, "partitions": len(found.partitions), "catalog": spec.partitions})
-        for name, configs in (
-            (prefix + spec.name, topic_configs(spec)),
-            (prefix + dlq_topic(spec.name), {"cleanup.policy": "delete", "retention.ms": "-1"}),
-        ):
-            if name not in existing:
-                wanted.append(NewTopic(name, num_partitions=spec.partitions,
-                                       replication_factor=replication_factor, config=configs))
+                "topic": name, "partitions": len(found.partitions), "catalog": spec.partitions})
+    if align:
+        align_topic_configs(admin, [(name, configs) for name, _spec, configs in _wanted(catalog, prefix, only)
+                                    if name in existing], timeout_s)
     created: list[str] = []
     if not wanted:
         return created
@@ -65,6 +80,41 @@ def ensure_topics(
     if created:
         log.info("created topics", extra={"count": len(created), "prefix": prefix})
     return sorted(created)
+
+
+def align_topic_configs(admin: AdminClient, topics: list[tuple[str, dict[str, str]]],
+                        timeout_s: float = 30.0) -> list[tuple[str, str, str | None, str | None]]:
+    """Set each existing topic's configuration to ``configs`` where the broker's differs (a cluster made before a
+    catalog change: a new compaction lag, a larger message size), and drop an override of a setting of
+    :data:`OPTIONAL_CONFIGS` that ``configs`` leaves to the broker's default. Other settings are left as they are.
+    Returns and logs each change as (topic, setting, old value, new value; None: the broker's default); raises with
+    the topic's name when the broker refuses one."""
+    if not topics:
+        return []
+    described = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name) for name, _ in topics],
+                                       request_timeout=timeout_s)
+    current = {resource.name: future.result(timeout_s) for resource, future in described.items()}
+    changes: list[tuple[str, str, str | None, str | None]] = []
+    resources: list[ConfigResource] = []
+    for name, configs in topics:
+        have = current[name]
+        entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                   for key, value in configs.items() if have[key].value != value]
+        changes += [(name, e.name, have[e.name].value, e.value) for e in entries]
+        dropped = [key for key in OPTIONAL_CONFIGS if key not in configs and not have[key].is_default]
+        entries += [ConfigEntry(key, "", incremental_operation=AlterConfigOpType.DELETE) for key in dropped]
+        changes += [(name, key, have[key].value, None) for key in dropped]
+        if entries:
+            resources.append(ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries))
+    for resource, future in (admin.incremental_alter_configs(resources).items() if resources else ()):
+        try:
+            future.result(timeout_s)
+        except KafkaException as exc:
+            raise RuntimeError(f"could not align the configuration of topic {resource.name}: {exc}") from exc
+    for name, key, old, new in changes:
+        log.info("topic configuration aligned with the catalog",
+                 extra={"topic": name, "config": key, "old": old, "new": new})
+    return changes
 
 
 def delete_topics(client_config: dict[str, str], names: list[str], timeout_s: float = 30.0) -> None:
@@ -88,7 +138,8 @@ def delete_catalog_topics(client_config: dict[str, str], catalog: TopicCatalog, 
 
 
 def main() -> int:
-    """``python -m quorum_common.bus.kafka_admin``: create every catalog topic (the Helm chart's Job).
+    """``python -m quorum_common.bus.kafka_admin``: create every catalog topic, and set the configuration of those
+    that exist to the catalog's (the Helm chart's Job, at every install and upgrade).
 
     Connection settings come from ``QUORUM_*`` variables; ``QUORUM_TOPIC_REPLICATION`` sets the
     replication factor (default 1).
@@ -100,8 +151,9 @@ def main() -> int:
 
     settings = load_settings(ServiceSettings)
     replication = int(os.environ.get("QUORUM_TOPIC_REPLICATION", "1"))
-    created = ensure_topics(settings.kafka_client_config(), default_catalog(), settings.topic_prefix, replication)
-    print(f"{len(created)} topics created; every catalog topic exists")
+    created = ensure_topics(settings.kafka_client_config(), default_catalog(), settings.topic_prefix, replication,
+                            align=True)
+    print(f"{len(created)} topics created; every catalog topic exists, configured as the catalog says")
     return 0
 
 
