@@ -459,3 +459,48 @@ def test_exactly_once_a_checkpoint_of_an_aborted_transaction_is_never_restored(k
     assert len(restored) == 1 and restored[0] is not None and restored[0] < 99_000, restored
     assert ("poison", "aborted") not in second.seen
     assert second.seen == first.seen
+
+
+class Ballast(Recorder):
+    """A probe whose state grows by 1 kB of incompressible bytes every bar time."""
+
+    def __init__(self, publisher: Any) -> None:
+        super().__init__(publisher)
+        self.ballast = b""
+
+    def handle(self, msg: Message) -> None:
+        super().handle(msg)
+        if msg.topic == CLOCK_TOPIC and msg.value["kind"] == "BAR_CLOSE":
+            self.ballast += random.Random(msg.ts_event).randbytes(1024)
+
+
+@pytest.mark.kafka
+def test_a_checkpoint_too_large_for_its_topic_is_skipped_and_the_service_goes_on(kafka_config, kafka_topics,
+                                                                                  caplog) -> None:
+    """The producer refuses a record over the topic's ``max.message.bytes`` (which would stop the service): a
+    checkpoint that large is skipped with a warning, and a restart goes on from the last one that fitted."""
+    prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
+    source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
+    publish_in_lockstep(source, list(bars_and_ticks(20, ["C", "A"])))
+    limit = 12_000  # about the state of the first half of the bar times
+
+    def run() -> Ballast:
+        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
+                       checkpoint_key=KEY)
+        bus.checkpoint_max_bytes = limit
+        probe = Ballast(bus.publisher("probe"))
+        bus.subscribe_engine("probe", probe)
+        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
+            bus.run_service("probe", idle_exit_s=2.0)
+        return probe
+
+    first = run()
+    written = [r.ts_event for r in caplog.records if r.getMessage() == "engine checkpoint written"]
+    skipped = [r.ts_event for r in caplog.records if r.getMessage().startswith("engine checkpoint too large")]
+    assert written and skipped and max(written) < min(skipped), (written, skipped)
+    assert len(first.seen) == len(set(first.seen)) == 20 * 5, "every bar and tick handed once"
+    caplog.clear()
+    second = run()
+    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+    assert restored == [max(written)]
+    assert (second.seen, second.ballast) == (first.seen, first.ballast)

@@ -279,6 +279,9 @@ class KafkaBus(Bus):
         """Lockstep: event time between two checkpoints of an engine rebuilt after a restart (0: none)."""
         self.checkpoint_key = checkpoint_key
         """The key checkpoints are sealed and checked with (engine_state.seal); without one none are written or read."""
+        self.checkpoint_max_bytes = self.codec.catalog.topic(CHECKPOINT_TOPIC).max_message_bytes
+        """The largest record a producer sends (the checkpoint topic's ``max.message.bytes``): a checkpoint too large
+        for it is skipped."""
         self.topic_rank = {t.name: i for i, t in enumerate(self.codec.catalog)}
         self._publishers: dict[str, KafkaPublisher] = {}
         self._loops: dict[str, ConsumerLoop] = {}
@@ -351,7 +354,7 @@ class KafkaBus(Bus):
             "socket.nagle.disable": True,
             "client.id": f"{self.prefix}{service}-{self.instance_id}",
             # An engine checkpoint can be megabytes (other records stay far smaller): as large as its topic takes.
-            "message.max.bytes": self.codec.catalog.topic(CHECKPOINT_TOPIC).max_message_bytes,
+            "message.max.bytes": self.checkpoint_max_bytes,
             **self.producer_overrides,
         }
         if transactional:
@@ -400,6 +403,11 @@ class KafkaBus(Bus):
     def close(self) -> None:
         """Flush every producer (consumer loops close themselves when they stop)."""
         self.flush()
+
+
+CHECKPOINT_HEADROOM_BYTES = 4096
+"""Room kept below the checkpoint topic's ``max.message.bytes`` for what Kafka adds around a record (its batch
+header, key and headers), which the producer counts against that limit."""
 
 
 class ConsumerLoop:
@@ -781,8 +789,16 @@ class ConsumerLoop:
             self._handled_upto[tp] = max(self._handled_upto.get(tp, 0), offset)
         record = checkpoint_record(self.service, engine, tick, self._handled_upto, seal(state, self.bus.checkpoint_key),
                                    self.bus.logical)
-        self.publisher.produce((CHECKPOINT_TOPIC, self.service, self.bus.codec.encode(CHECKPOINT_TOPIC, record), []))
+        payload = self.bus.codec.encode(CHECKPOINT_TOPIC, record)
         self._checkpoint_due = tick.ts_event + self.bus.checkpoint_every_ns
+        if len(payload) > self.bus.checkpoint_max_bytes - CHECKPOINT_HEADROOM_BYTES:
+            # The producer would refuse it and stop the service; the last checkpoint that fitted stays the newest.
+            log.warning("engine checkpoint too large for state.checkpoints: skipped (raise the topic's "
+                        "max_message_bytes in schemas/topics.yaml)", extra={
+                            "service": self.service, "ts_event": tick.ts_event, "bytes": len(payload),
+                            "limit": self.bus.checkpoint_max_bytes})
+            return
+        self.publisher.produce((CHECKPOINT_TOPIC, self.service, payload, []))
         log.info("engine checkpoint written", extra={"service": self.service, "ts_event": tick.ts_event,
                                                      "bytes": len(state)})
 
