@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic
 from quorum_common.schemas import TopicCatalog, TopicSpec, dlq_topic
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def ensure_topics(
     admin = AdminClient(client_config)
     existing = admin.list_topics(timeout=timeout_s).topics
     wanted: list[NewTopic] = []
-    for name, spec, configs in _wanted(catalog, prefix, only):
+    topics = _wanted(catalog, prefix, only)
+    for name, spec, configs in topics:
         found = existing.get(name)
         if found is None:
             wanted.append(NewTopic(name, num_partitions=spec.partitions, replication_factor=replication_factor,
@@ -65,8 +66,7 @@ def ensure_topics(
             log.warning("topic partitions differ from the catalog", extra={
                 "topic": name, "partitions": len(found.partitions), "catalog": spec.partitions})
     if align:
-        align_topic_configs(admin, [(name, configs) for name, _spec, configs in _wanted(catalog, prefix, only)
-                                    if name in existing], timeout_s)
+        align_topic_configs(admin, [(name, configs) for name, _spec, configs in topics if name in existing], timeout_s)
     created: list[str] = []
     if not wanted:
         return created
@@ -101,7 +101,8 @@ def align_topic_configs(admin: AdminClient, topics: list[tuple[str, dict[str, st
         entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
                    for key, value in configs.items() if have[key].value != value]
         changes += [(name, e.name, have[e.name].value, e.value) for e in entries]
-        dropped = [key for key in OPTIONAL_CONFIGS if key not in configs and not have[key].is_default]
+        dropped = [key for key in OPTIONAL_CONFIGS  # set on the topic itself, not a broker-wide default
+                   if key not in configs and have[key].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value]
         entries += [ConfigEntry(key, "", incremental_operation=AlterConfigOpType.DELETE) for key in dropped]
         changes += [(name, key, have[key].value, None) for key in dropped]
         if entries:
