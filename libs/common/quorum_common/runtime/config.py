@@ -12,6 +12,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from quorum_common.engine_state import MIN_KEY_BYTES
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
 
@@ -59,10 +61,10 @@ class ServiceSettings(BaseSettings):
                                          "state on state.checkpoints (at the first tick then with no work in "
                                          "flight), so a restart rebuilds only the history after the last one "
                                          "(bus/rebuild.py); 0: none, the whole history.")
-    checkpoint_key: SecretStr | None = Field(None, min_length=16, description="Key (at least 16 characters; a "
-                                             "Secret) that seals every checkpoint with an HMAC-SHA256 tag, checked "
-                                             "before a restart unpickles one; without it no checkpoints are written "
-                                             "or restored.")
+    checkpoint_key: SecretStr | None = Field(
+        None, min_length=MIN_KEY_BYTES, description="Key (at least 16 characters; a Secret) that seals every "
+        "checkpoint with an HMAC-SHA256 tag, checked before a restart unpickles one; without it no checkpoints are "
+        "written or restored.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
