@@ -324,6 +324,8 @@ def test_an_existing_topic_gets_the_catalog_configuration_when_aligned(kafka_con
             assert got[name]["min.compaction.lag.ms"] == str(spec.min_compaction_lag_ms or 0), name
         assert got[checkpoints]["max.message.bytes"] == str(catalog.topic("state.checkpoints").max_message_bytes)
         assert got[snapshots]["segment.ms"] == "3600000", "a setting the catalog does not name is left alone"
+        dlq = prefix + "dlq.state.checkpoints"  # made by the first call: it takes what its topic takes
+        assert _configs(admin, [dlq])[dlq]["max.message.bytes"] == got[checkpoints]["max.message.bytes"]
         changed = {(r.topic, r.config) for r in caplog.records
                    if r.getMessage() == "topic configuration aligned with the catalog"}
         assert changed == {(snapshots, "retention.ms"), (snapshots, "min.compaction.lag.ms"),

@@ -25,15 +25,18 @@ def topic_configs(spec: TopicSpec) -> dict[str, str]:
 OPTIONAL_CONFIGS = ("min.compaction.lag.ms", "max.message.bytes")
 """Topic settings a catalog entry may leave to the broker's default: one it leaves out loses its override when
 aligned."""
-DLQ_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "-1"}
-"""Every dead-letter topic keeps what it holds."""
+def dlq_configs(spec: TopicSpec) -> dict[str, str]:
+    """Broker-side configuration of a catalog entry's dead-letter topic: it keeps what it holds, and takes records as
+    large as its topic does."""
+    size = {"max.message.bytes": str(spec.max_message_bytes)} if spec.max_message_bytes is not None else {}
+    return {"cleanup.policy": "delete", "retention.ms": "-1", **size}
 
 
 def _wanted(catalog: TopicCatalog, prefix: str, only: set[str] | None) -> list[tuple[str, TopicSpec, dict[str, str]]]:
     """(broker topic, catalog entry, configuration) of each catalog topic in ``only`` and of its dead-letter topic."""
     return [(name, spec, configs) for spec in catalog if only is None or spec.name in only
             for name, configs in ((prefix + spec.name, topic_configs(spec)),
-                                  (prefix + dlq_topic(spec.name), DLQ_CONFIGS))]
+                                  (prefix + dlq_topic(spec.name), dlq_configs(spec)))]
 
 
 def ensure_topics(
