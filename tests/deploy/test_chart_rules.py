@@ -290,8 +290,9 @@ def test_secrets_come_from_secret_refs(rendered: Rendered) -> None:
                     assert "secretKeyRef" in e.get("valueFrom", {}), f"{where}: {name} is not from a Secret"
             if "QUORUM_TOPIC_PREFIX" in env_of(c):  # a desk container (not the sidecar): it may write checkpoints
                 # Optional: without the Secret the pod starts and writes no checkpoints (engine_state.seal).
-                assert env_of(c)["QUORUM_CHECKPOINT_KEY"]["valueFrom"]["secretKeyRef"] == {
-                    "name": "quorum-checkpoint-key", "key": "key", "optional": True}, where
+                for name, key in (("QUORUM_CHECKPOINT_KEY", "key"), ("QUORUM_CHECKPOINT_PREVIOUS_KEY", "previous")):
+                    assert env_of(c)[name]["valueFrom"]["secretKeyRef"] == {
+                        "name": "quorum-checkpoint-key", "key": key, "optional": True}, where
     admin = env_of(container(pod_of(rendered, "admin"), "admin"))
     assert admin["QUORUM_ADMIN_TOKENS"]["valueFrom"]["secretKeyRef"] == {"name": "quorum-admin-tokens",
                                                                          "key": "tokens.json"}

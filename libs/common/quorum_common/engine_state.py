@@ -53,11 +53,11 @@ def seal(state: bytes, key: bytes) -> bytes:
     return _tag(state, key) + state
 
 
-def unseal(sealed: bytes, key: bytes) -> bytes:
-    """The state inside a :func:`seal`-ed checkpoint, once its tag is checked against ``key`` (in constant time);
-    :class:`CheckpointForged` when it does not match."""
+def unseal(sealed: bytes, key: bytes, previous: bytes | None = None) -> bytes:
+    """The state inside a :func:`seal`-ed checkpoint, once its tag is checked (in constant time) against ``key`` or,
+    while the key is being rotated, the ``previous`` one; :class:`CheckpointForged` when neither matches."""
     tag, state = sealed[:TAG_BYTES], sealed[TAG_BYTES:]
-    if len(tag) < TAG_BYTES or not hmac.compare_digest(tag, _tag(state, key)):
+    if len(tag) < TAG_BYTES or not any(hmac.compare_digest(tag, _tag(state, k)) for k in (key, previous) if k):
         raise CheckpointForged("the checkpoint's tag does not match its state under this service's checkpoint key "
                                "(another key, or altered): it is not unpickled")
     return state

@@ -73,3 +73,13 @@ def test_a_checkpoint_that_fails_its_tag_is_never_unpickled(tmp_path: Path, tamp
 def test_a_short_key_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes, not 5"):
         seal(b"state", b"short")
+
+
+def test_while_the_key_is_rotated_a_checkpoint_sealed_with_the_previous_one_still_restores() -> None:
+    old, new = b"the key before the rotation", b"the key after the rotation"
+    before = seal(Counter().checkpoint(), old)
+    Counter().restore(unseal(before, new, previous=old))
+    with pytest.raises(CheckpointForged):
+        unseal(before, new)  # once the rotation is over, the old key's checkpoints are refused
+    with pytest.raises(CheckpointForged):
+        unseal(seal(Counter().checkpoint(), b"neither of the two keys"), new, previous=old)

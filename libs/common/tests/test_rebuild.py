@@ -385,7 +385,8 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
     """Three runs, each on more bars: the second and third restore the last checkpoint before them and get only the
     history after it. The mandate, published once before the first, must not come again: a checkpoint taken after a
     restart still names the partitions that brought nothing since. A fourth run with another checkpoint key refuses
-    the checkpoints (their tags do not match) and rebuilds from the whole history, to the same state."""
+    the checkpoints (their tags do not match) and rebuilds from the whole history, to the same state; a fifth, with
+    that key and the first as the previous one (a rotation), restores them again."""
     prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
     source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
     ingest = source.publisher("ingest")
@@ -394,18 +395,20 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
     published = [("mandate.compiled", mandate["event_id"])]
     runs: list[Recorder] = []
     items = list(bars_and_ticks(60, ["C", "A"]))
-    for part, key in enumerate((KEY, KEY, KEY, b"another desk's checkpoint key")):
+    other = b"another desk's checkpoint key"
+    for part, (key, previous) in enumerate(((KEY, None), (KEY, None), (KEY, None), (other, None), (other, KEY))):
         published += publish_in_lockstep(source, items[part * 180:(part + 1) * 180])  # 36 bar times, 5 records each
         # A checkpoint every 2,000 ns of event time: every other bar time of these ticks.
         bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
-                       checkpoint_key=key)
+                       checkpoint_key=key, checkpoint_previous_key=previous)
         runs.append(Recorder(bus.publisher("probe")))
         bus.subscribe_engine("probe", runs[-1])
         with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
             bus.run_service("probe", idle_exit_s=2.0)
     restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
-    assert len(restored) == 3 and None not in restored[:2], "the second and third runs went on from a checkpoint"
+    assert len(restored) == 4 and None not in restored[:2], "the second and third runs went on from a checkpoint"
     assert restored[2] is None, "the fourth run, with another key, restored none"
+    assert restored[3] == restored[1], "the fifth, with the first key as the previous one, restored the last again"
     refused = [r for r in caplog.records if r.getMessage().startswith("checkpoint not restored")]
     assert len(refused) == 1 and "CheckpointForged" in refused[0].error
     for run in runs[2:]:
@@ -414,7 +417,7 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
         held = {(t, i) for t, i in published if t == "md.bars"} - set(final)
         assert not held, f"{len(held)} bars never handed"
         assert {x for x in final if x[0] != "md.bars"} == {x for x in published if x[0] != "md.bars"}
-    assert runs[3].seen == runs[2].seen, "rebuilt from the whole history, the state is the restored one"
+    assert runs[4].seen == runs[3].seen == runs[2].seen, "rebuilt or restored, the state is the same"
 
 
 @pytest.mark.kafka

@@ -68,6 +68,9 @@ app.kubernetes.io/component: {{ .name }}
 - name: QUORUM_CHECKPOINT_KEY
   valueFrom:
     secretKeyRef: {name: {{ .secretName | quote }}, key: {{ .key | quote }}, optional: true}
+- name: QUORUM_CHECKPOINT_PREVIOUS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .secretName | quote }}, key: {{ .previousKey | quote }}, optional: true}
 {{- end }}
 {{- end }}
 - name: QUORUM_TOPIC_PREFIX

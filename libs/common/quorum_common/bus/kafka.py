@@ -259,6 +259,7 @@ class KafkaBus(Bus):
         lockstep: bool = False,
         checkpoint_every_days: float = 0.0,
         checkpoint_key: bytes | None = None,
+        checkpoint_previous_key: bytes | None = None,
     ) -> None:
         if delivery not in ("at_least_once", "exactly_once"):
             raise ValueError(f"delivery must be 'at_least_once' or 'exactly_once', not {delivery!r}")
@@ -279,6 +280,8 @@ class KafkaBus(Bus):
         """Lockstep: event time between two checkpoints of an engine rebuilt after a restart (0: none)."""
         self.checkpoint_key = checkpoint_key
         """The key checkpoints are sealed and checked with (engine_state.seal); without one none are written or read."""
+        self.checkpoint_previous_key = checkpoint_previous_key
+        """While the key is rotated, the one before it: a checkpoint sealed with it is still restored."""
         self.checkpoint_max_bytes = self.codec.catalog.topic(CHECKPOINT_TOPIC).max_message_bytes
         """The largest record a producer sends (the checkpoint topic's ``max.message.bytes``): a checkpoint too large
         for it is skipped."""
@@ -552,7 +555,7 @@ class ConsumerLoop:
         if found is None:
             return {}, None
         try:
-            engine.restore(unseal(found["state"], self.bus.checkpoint_key))
+            engine.restore(unseal(found["state"], self.bus.checkpoint_key, self.bus.checkpoint_previous_key))
         except Exception as exc:  # forged, of other settings, or unreadable: the whole history rebuilds the engine
             log.warning("checkpoint not restored; rebuilding from the whole history", extra={
                 "service": self.service, "ts_event": found["ts_event"], "error": f"{type(exc).__name__}: {exc}"})

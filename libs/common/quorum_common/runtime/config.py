@@ -65,14 +65,20 @@ class ServiceSettings(BaseSettings):
         None, min_length=MIN_KEY_BYTES, description="Key (at least 16 characters; a Secret) that seals every "
         "checkpoint with an HMAC-SHA256 tag, checked before a restart unpickles one; without it no checkpoints are "
         "written or restored.")
+    checkpoint_previous_key: SecretStr | None = Field(
+        None, min_length=MIN_KEY_BYTES, description="While the checkpoint key is rotated: the key before it, "
+        "accepted on restore (checkpoints are sealed with the current key only), so a restart goes on from a "
+        "checkpoint sealed before the rotation instead of the whole history.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP endpoint; 0 picks a free one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     otel_exporter: Literal["none", "console"] = Field("none", description="Where finished spans go.")
 
-    def checkpoint_key_bytes(self) -> bytes | None:
-        """:attr:`checkpoint_key` as the bytes checkpoints are sealed with; None without one."""
-        return self.checkpoint_key.get_secret_value().encode() if self.checkpoint_key else None
+    def checkpoint_keys(self) -> tuple[bytes | None, bytes | None]:
+        """:attr:`checkpoint_key` and :attr:`checkpoint_previous_key` as bytes (None where unset)."""
+        key, previous = self.checkpoint_key, self.checkpoint_previous_key
+        return (key.get_secret_value().encode() if key else None,
+                previous.get_secret_value().encode() if previous else None)
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings for the bootstrap servers and security options."""

@@ -113,12 +113,13 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     client = settings.kafka_client_config()
     if create_topics:
         ensure_topics(client, default_catalog(), settings.topic_prefix)
+    key, previous = settings.checkpoint_keys()
     bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery=settings.delivery,
                    batch_size=settings.batch_size, commit_every=settings.commit_every,
                    commit_interval_ms=settings.commit_interval_ms, linger_ms=settings.linger_ms,
                    instance_id=settings.instance_id, lockstep=settings.lockstep,
                    checkpoint_every_days=settings.checkpoint_every_days,
-                   checkpoint_key=settings.checkpoint_key_bytes())
+                   checkpoint_key=key, checkpoint_previous_key=previous)
     metrics = ServiceMetrics(spec.name)
     bus.set_metrics(spec.name, metrics)
     stop = threading.Event()
