@@ -25,6 +25,8 @@ def topic_configs(spec: TopicSpec) -> dict[str, str]:
 OPTIONAL_CONFIGS = ("min.compaction.lag.ms", "max.message.bytes")
 """Topic settings a catalog entry may leave to the broker's default: one it leaves out loses its override when
 aligned."""
+
+
 def dlq_configs(spec: TopicSpec) -> dict[str, str]:
     """Broker-side configuration of a catalog entry's dead-letter topic: it keeps what it holds, and takes records as
     large as its topic does."""
