@@ -247,3 +247,18 @@ def test_a_signal_of_the_next_bar_waits_for_its_own_tick(harness, rec) -> None:
 def test_no_price_ever_seen_means_no_decision(harness, rec) -> None:
     h = harness().feed(rec.signal(0, close=None), rec.tick(0))
     assert h.decisions == [] and len(h.compiled) == 1
+
+
+def test_a_mandate_command_handled_a_tick_later_leaves_the_same_state(harness, rec) -> None:
+    """A command comes from outside the lockstep: a rebuild places it by broker time, which may be one tick later than
+    the live consumer handled it. The decisions of that tick differ, but a rebuild discards its outputs: what must
+    not differ is the state the manager goes on from."""
+    doc = mandate_doc(ensemble={"thresholds": {"strong_buy": 0.3, "buy": 0.25}})
+    # (each feed is delivered before the next: the harness orders one feed's records by event time)
+    live = harness().feed(rec.signal(0), rec.tick(0), rec.command(0, doc)).feed(rec.signal(1, score=0.4), rec.tick(1))
+    rebuilt = harness().feed(rec.signal(0), rec.tick(0)).feed(rec.signal(1, score=0.4), rec.tick(1))
+    live.feed(rec.signal(2), rec.tick(2))
+    rebuilt.feed(rec.command(0, doc), rec.signal(2), rec.tick(2))
+    assert live.decisions[1]["action"] != rebuilt.decisions[1]["action"], "the tick in between decided otherwise"
+    assert live.decisions[2:] == rebuilt.decisions[2:]
+    assert live.engine.checkpoint() == rebuilt.engine.checkpoint()
