@@ -380,6 +380,26 @@ def publish_in_lockstep(source: KafkaBus, items: list[tuple[str, str, dict]]) ->
     return [(topic, value["event_id"]) for topic, _key, value in items]
 
 
+def run_probe(kafka_config: dict[str, str], prefix: str, caplog: pytest.LogCaptureFixture, probe: type = Recorder,
+              max_bytes: int | None = None, **bus_options: Any) -> Any:
+    """One run of a ``probe`` engine in lockstep, a checkpoint every 2,000 ns of event time (every other bar time of
+    :func:`bars_and_ticks`), until 2 s pass without a record; ``max_bytes`` lowers the largest checkpoint sent."""
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
+                   **bus_options)
+    if max_bytes is not None:
+        bus.checkpoint_max_bytes = max_bytes
+    engine = probe(bus.publisher("probe"))
+    bus.subscribe_engine("probe", engine)
+    with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
+        bus.run_service("probe", idle_exit_s=2.0)
+    return engine
+
+
+def restored_checkpoints(caplog: pytest.LogCaptureFixture) -> list[int | None]:
+    """Per rebuild logged, the event time of the checkpoint it went on from (None: the whole history)."""
+    return [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+
+
 @pytest.mark.kafka
 def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_config, kafka_topics, caplog) -> None:
     """Three runs, each on more bars: the second and third restore the last checkpoint before them and get only the
@@ -398,14 +418,8 @@ def test_restarts_from_checkpoints_hand_every_record_to_the_engine_once(kafka_co
     other = b"another desk's checkpoint key"
     for part, (key, previous) in enumerate(((KEY, None), (KEY, None), (KEY, None), (other, None), (other, KEY))):
         published += publish_in_lockstep(source, items[part * 180:(part + 1) * 180])  # 36 bar times, 5 records each
-        # A checkpoint every 2,000 ns of event time: every other bar time of these ticks.
-        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
-                       checkpoint_key=key, checkpoint_previous_key=previous)
-        runs.append(Recorder(bus.publisher("probe")))
-        bus.subscribe_engine("probe", runs[-1])
-        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
-            bus.run_service("probe", idle_exit_s=2.0)
-    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+        runs.append(run_probe(kafka_config, prefix, caplog, checkpoint_key=key, checkpoint_previous_key=previous))
+    restored = restored_checkpoints(caplog)
     assert len(restored) == 4 and None not in restored[:2], "the second and third runs went on from a checkpoint"
     assert restored[2] is None, "the fourth run, with another key, restored none"
     assert restored[3] == restored[1], "the fifth, with the first key as the previous one, restored the last again"
@@ -430,16 +444,7 @@ def test_exactly_once_a_checkpoint_of_an_aborted_transaction_is_never_restored(k
     source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
     publish_in_lockstep(source, list(bars_and_ticks(20, ["C", "A"])))
 
-    def run() -> Recorder:
-        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, delivery="exactly_once",
-                       checkpoint_every_days=2000 / DAY_NS, checkpoint_key=KEY)
-        recorder = Recorder(bus.publisher("probe"))
-        bus.subscribe_engine("probe", recorder)
-        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
-            bus.run_service("probe", idle_exit_s=2.0)
-        return recorder
-
-    first = run()  # handles everything, with its checkpoints, in committed transactions
+    first = run_probe(kafka_config, prefix, caplog, delivery="exactly_once", checkpoint_key=KEY)  # all committed
     poisoned = Recorder(None)
     poisoned.seen = [("poison", "aborted")]
     probe = Consumer({**kafka_config, "group.id": f"ends-{uuid.uuid4().hex[:8]}"})
@@ -457,8 +462,8 @@ def test_exactly_once_a_checkpoint_of_an_aborted_transaction_is_never_restored(k
     predecessor.produce(prefix + "state.checkpoints", TopicCodec().encode("state.checkpoints", record), b"probe")
     assert predecessor.flush(30) == 0
     # ... and killed here: its transaction, with the checkpoint, stays open.
-    second = run()
-    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+    second = run_probe(kafka_config, prefix, caplog, delivery="exactly_once", checkpoint_key=KEY)
+    restored = restored_checkpoints(caplog)
     assert len(restored) == 1 and restored[0] is not None and restored[0] < 99_000, restored
     assert ("poison", "aborted") not in second.seen
     assert second.seen == first.seen
@@ -486,24 +491,12 @@ def test_a_checkpoint_too_large_for_its_topic_is_skipped_and_the_service_goes_on
     source = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True)
     publish_in_lockstep(source, list(bars_and_ticks(20, ["C", "A"])))
     limit = 12_000  # about the state of the first half of the bar times
-
-    def run() -> Ballast:
-        bus = KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True, checkpoint_every_days=2000 / DAY_NS,
-                       checkpoint_key=KEY)
-        bus.checkpoint_max_bytes = limit
-        probe = Ballast(bus.publisher("probe"))
-        bus.subscribe_engine("probe", probe)
-        with caplog.at_level(logging.INFO, logger="quorum_common.bus.kafka"):
-            bus.run_service("probe", idle_exit_s=2.0)
-        return probe
-
-    first = run()
+    first = run_probe(kafka_config, prefix, caplog, Ballast, limit, checkpoint_key=KEY)
     written = [r.ts_event for r in caplog.records if r.getMessage() == "engine checkpoint written"]
     skipped = [r.ts_event for r in caplog.records if r.getMessage().startswith("engine checkpoint too large")]
     assert written and skipped and max(written) < min(skipped), (written, skipped)
     assert len(first.seen) == len(set(first.seen)) == 20 * 5, "every bar and tick handed once"
     caplog.clear()
-    second = run()
-    restored = [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
-    assert restored == [max(written)]
+    second = run_probe(kafka_config, prefix, caplog, Ballast, limit, checkpoint_key=KEY)
+    assert restored_checkpoints(caplog) == [max(written)]
     assert (second.seen, second.ballast) == (first.seen, first.ballast)
