@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -674,6 +676,17 @@ PyObject* Schema_encode(SchemaObject* self, PyObject* record) {
   return out.ToBytes();
 }
 
+// The record of the body [p, end): nullptr with a DecodeError where it is corrupt or leaves bytes over.
+PyObject* DecodeBody(const Node& root, const uint8_t* p, const uint8_t* end) {
+  Reader in{p, end};
+  PyObject* result = Decode(in, root);
+  if (result != nullptr && in.p != in.end) {
+    PyErr_Format(g_decode_error, "%zd trailing bytes", static_cast<Py_ssize_t>(in.end - in.p));
+    Py_CLEAR(result);
+  }
+  return result;
+}
+
 PyObject* Schema_decode(SchemaObject* self, PyObject* data) {
   if (self->root == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "Schema not initialised");
@@ -686,12 +699,8 @@ PyObject* Schema_decode(SchemaObject* self, PyObject* data) {
   if (view.len < header || std::memcmp(view.buf, PyBytes_AS_STRING(self->header), static_cast<size_t>(header)) != 0) {
     PyErr_SetString(g_decode_error, "the message does not start with this schema's header");
   } else {
-    Reader in{static_cast<const uint8_t*>(view.buf) + header, static_cast<const uint8_t*>(view.buf) + view.len};
-    result = Decode(in, *self->root);
-    if (result != nullptr && in.p != in.end) {
-      PyErr_Format(g_decode_error, "%zd trailing bytes", static_cast<Py_ssize_t>(in.end - in.p));
-      Py_CLEAR(result);
-    }
+    const uint8_t* buf = static_cast<const uint8_t*>(view.buf);
+    result = DecodeBody(*self->root, buf + header, buf + view.len);
   }
   PyBuffer_Release(&view);
   return result;
@@ -706,6 +715,120 @@ PyMethodDef kSchemaMethods[] = {
 };
 
 PyTypeObject kSchemaType = {
+    PyVarObject_HEAD_INIT(nullptr, 0)
+};
+
+// ---------------------------------------------------------------------------------------------
+// The Python type: Decoder(entries), the decoding side of a whole set of schemas in one call: it finds
+// a message's compiled schema by its header, so the codec needs no Python-level lookup per message.
+
+struct DecoderEntry {
+  PyObject* tag;         // returned beside the record (owned)
+  SchemaObject* schema;  // owned
+};
+
+struct DecoderObject {
+  PyObject_HEAD
+  std::unordered_map<std::string_view, DecoderEntry>* by_header;  // keys point into each schema's header
+  Py_ssize_t header_len;
+};
+
+void Decoder_clear_entries(DecoderObject* self) {
+  if (self->by_header == nullptr) return;
+  for (auto& [header, entry] : *self->by_header) {
+    Py_DECREF(entry.tag);
+    Py_DECREF(reinterpret_cast<PyObject*>(entry.schema));
+  }
+  delete self->by_header;
+  self->by_header = nullptr;
+}
+
+void Decoder_dealloc(DecoderObject* self) {
+  Decoder_clear_entries(self);
+  Py_TYPE(self)->tp_free(reinterpret_cast<PyObject*>(self));
+}
+
+int Decoder_init(DecoderObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"entries", nullptr};
+  PyObject* entries;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", const_cast<char**>(kwlist), &entries)) return -1;
+  PyObject* seq = PySequence_Fast(entries, "entries must be a sequence of (tag, Schema) pairs");
+  if (seq == nullptr) return -1;
+  auto table = std::make_unique<std::unordered_map<std::string_view, DecoderEntry>>();
+  Py_ssize_t header_len = -1;
+  int rc = 0;
+  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq) && rc == 0; ++i) {
+    PyObject* pair = PySequence_Fast_GET_ITEM(seq, i);
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(pair, 1), &kSchemaType)) {
+      PyErr_SetString(PyExc_TypeError, "every entry must be a (tag, Schema) pair");
+      rc = -1;
+      break;
+    }
+    auto* schema = reinterpret_cast<SchemaObject*>(PyTuple_GET_ITEM(pair, 1));
+    if (schema->root == nullptr) {
+      PyErr_SetString(PyExc_RuntimeError, "Schema not initialised");
+      rc = -1;
+      break;
+    }
+    Py_ssize_t len = PyBytes_GET_SIZE(schema->header);
+    if (header_len >= 0 && len != header_len) {
+      PyErr_SetString(PyExc_ValueError, "every schema's header must have the same length");
+      rc = -1;
+      break;
+    }
+    header_len = len;
+    std::string_view key(PyBytes_AS_STRING(schema->header), static_cast<size_t>(len));
+    PyObject* tag = PyTuple_GET_ITEM(pair, 0);
+    if (!table->emplace(key, DecoderEntry{tag, schema}).second) {
+      PyErr_SetString(PyExc_ValueError, "two schemas with the same header");
+      rc = -1;
+      break;
+    }
+    Py_INCREF(tag);
+    Py_INCREF(reinterpret_cast<PyObject*>(schema));
+  }
+  Py_DECREF(seq);
+  Decoder_clear_entries(self);
+  self->by_header = table.release();
+  self->header_len = header_len < 0 ? 0 : header_len;
+  if (rc < 0) Decoder_clear_entries(self);
+  return rc;
+}
+
+PyObject* Decoder_decode(DecoderObject* self, PyObject* data) {
+  if (self->by_header == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "Decoder not initialised");
+    return nullptr;
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
+  PyObject* result = nullptr;
+  const uint8_t* buf = static_cast<const uint8_t*>(view.buf);
+  auto found = view.len < self->header_len
+                   ? self->by_header->end()
+                   : self->by_header->find(std::string_view(static_cast<const char*>(view.buf),
+                                                            static_cast<size_t>(self->header_len)));
+  if (found == self->by_header->end()) {
+    PyErr_SetString(g_decode_error, "the message starts with no header of this decoder's schemas");
+  } else {
+    PyObject* record = DecodeBody(*found->second.schema->root, buf + self->header_len, buf + view.len);
+    if (record != nullptr) {
+      result = PyTuple_Pack(2, found->second.tag, record);
+      Py_DECREF(record);
+    }
+  }
+  PyBuffer_Release(&view);
+  return result;
+}
+
+PyMethodDef kDecoderMethods[] = {
+    {"decode", reinterpret_cast<PyCFunction>(Decoder_decode), METH_O,
+     "decode(message) -> (tag, dict): the tag of the schema whose header starts the message, and its record."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyTypeObject kDecoderType = {
     PyVarObject_HEAD_INIT(nullptr, 0)
 };
 
@@ -726,14 +849,25 @@ PyMODINIT_FUNC PyInit__avrofast(void) {
   kSchemaType.tp_dealloc = reinterpret_cast<destructor>(Schema_dealloc);
   kSchemaType.tp_methods = kSchemaMethods;
   if (PyType_Ready(&kSchemaType) < 0) return nullptr;
+  kDecoderType.tp_name = "quorum_common._avrofast.Decoder";
+  kDecoderType.tp_basicsize = sizeof(DecoderObject);
+  kDecoderType.tp_flags = Py_TPFLAGS_DEFAULT;
+  kDecoderType.tp_doc = "Decoder([(tag, Schema), ...]): decodes a message of any of these schemas.";
+  kDecoderType.tp_new = PyType_GenericNew;
+  kDecoderType.tp_init = reinterpret_cast<initproc>(Decoder_init);
+  kDecoderType.tp_dealloc = reinterpret_cast<destructor>(Decoder_dealloc);
+  kDecoderType.tp_methods = kDecoderMethods;
+  if (PyType_Ready(&kDecoderType) < 0) return nullptr;
   PyObject* m = PyModule_Create(&kModule);
   if (m == nullptr) return nullptr;
   g_encode_error = PyErr_NewException("quorum_common._avrofast.EncodeError", PyExc_ValueError, nullptr);
   g_decode_error = PyErr_NewException("quorum_common._avrofast.DecodeError", PyExc_ValueError, nullptr);
   g_type_key = PyUnicode_InternFromString("-type");
   Py_INCREF(&kSchemaType);
+  Py_INCREF(&kDecoderType);
   if (g_encode_error == nullptr || g_decode_error == nullptr || g_type_key == nullptr ||
       PyModule_AddObject(m, "Schema", reinterpret_cast<PyObject*>(&kSchemaType)) < 0 ||
+      PyModule_AddObject(m, "Decoder", reinterpret_cast<PyObject*>(&kDecoderType)) < 0 ||
       PyModule_AddObject(m, "EncodeError", Py_NewRef(g_encode_error)) < 0 ||
       PyModule_AddObject(m, "DecodeError", Py_NewRef(g_decode_error)) < 0) {
     Py_DECREF(m);

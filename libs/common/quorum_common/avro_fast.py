@@ -112,3 +112,13 @@ def compile_schema(schema: AvroSchema, header: bytes) -> Any | None:
     except (UnsupportedSchema, NotImplementedError) as exc:
         log.info("schema left to fastavro", extra={"schema": schema.name, "reason": str(exc)})
         return None
+
+
+def decoder(entries: list[tuple[Any, Any]]) -> Any | None:
+    """One decoder for the compiled schemas of ``entries`` (``(tag, compiled schema)`` pairs, all with
+    headers of one length): its ``decode(message)`` returns ``(tag, record)`` of the schema whose header
+    starts the message, and raises where none does or the body is corrupt. ``None`` without the extension
+    or without entries."""
+    if _avrofast is None or not entries:
+        return None
+    return _avrofast.Decoder(entries)

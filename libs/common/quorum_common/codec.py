@@ -15,7 +15,7 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from quorum_common.avro_fast import compile_schema
+from quorum_common.avro_fast import compile_schema, decoder
 from quorum_common.schemas import AvroSchema, SchemaRegistry
 
 MARKER = b"\xc3\x01"
@@ -45,6 +45,8 @@ class AvroCodec:
             compiled = compile_schema(schema, MARKER + schema.fingerprint)
             if compiled is not None:
                 self._fast[schema.fingerprint] = (schema, compiled)
+        # every compiled schema in one extension call: header lookup and decoding without Python in between
+        self._fast_decoder = decoder(list(self._fast.values()))
 
     @property
     def fast_schemas(self) -> frozenset[str]:
@@ -84,12 +86,10 @@ class AvroCodec:
 
     def decode(self, data: bytes) -> tuple[AvroSchema, dict[str, Any]]:
         """Decode a message into the current version of its record's schema and the record (in that version)."""
-        fp = data[2:HEADER_LEN]
-        fast = self._fast.get(fp) if isinstance(fp, bytes) else None
-        if fast is not None:
+        if self._fast_decoder is not None:
             try:
-                return fast[0], fast[1].decode(data)
-            except Exception:  # fastavro below gives the reference result or error
+                return self._fast_decoder.decode(data)
+            except Exception:  # an earlier version, or corrupt: fastavro below gives the result or the error
                 pass
         writer = self.schema_of(data)
         schema = self.registry.current(writer)

@@ -250,3 +250,42 @@ def test_a_malformed_program_is_refused_with_a_clear_error(program: tuple, error
 
     with pytest.raises(error, match=message):
         _avrofast.Schema(program, b"hdr")
+
+
+def test_current_messages_decode_without_fastavro(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the codec's one-call decoder takes every current schema: fastavro's reader is never reached
+    def no_fastavro(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("fastavro's reader was used")
+
+    monkeypatch.setattr("quorum_common.codec.schemaless_reader", no_fastavro)
+    for schema in SCHEMAS:
+        record = sample_record(schema, seed=2, list_len=2)
+        data = REFERENCE.encode(schema, record)
+        for message in (data, bytearray(data), memoryview(data)):
+            got_schema, got = FAST.decode(message)
+            assert got_schema is schema and same(got, record), schema.name
+
+
+def test_the_decoder_names_what_it_cannot_take() -> None:
+    from quorum_common import _avrofast
+
+    bar, signal = REGISTRY.get("quorum.v1.BarClosed"), REGISTRY.get("quorum.v1.SignalGenerated")
+    compiled = {s.name: avro_fast.compile_schema(s, MARKER + s.fingerprint) for s in (bar, signal)}
+    decoder = avro_fast.decoder(list(compiled.items()))
+    record = sample_record(signal, seed=4)
+    assert decoder.decode(FAST.encode(signal, record)) == (signal.name, record)
+    mandate = REGISTRY.get("quorum.v1.MandateCompiled")
+    with pytest.raises(_avrofast.DecodeError, match="no header of this decoder's schemas"):
+        decoder.decode(FAST.encode(mandate, sample_record(mandate, seed=4)))
+    with pytest.raises(_avrofast.DecodeError, match="no header"):
+        decoder.decode(MARKER)  # shorter than a header
+    with pytest.raises(_avrofast.DecodeError, match="trailing bytes"):
+        decoder.decode(FAST.encode(signal, record) + b"\x00")
+    assert avro_fast.decoder([]) is None
+    with pytest.raises(TypeError, match=r"\(tag, Schema\) pair"):
+        _avrofast.Decoder([("bar", "not a schema")])
+    with pytest.raises(ValueError, match="same header"):
+        _avrofast.Decoder([("a", compiled[bar.name]), ("b", compiled[bar.name])])
+    short = _avrofast.Schema(avro_fast.program(bar), b"hdr")
+    with pytest.raises(ValueError, match="same length"):
+        _avrofast.Decoder([("a", compiled[bar.name]), ("b", short)])
