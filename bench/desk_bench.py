@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from quorum_common.benchjson import Figure, write_result
 from quorum_common.bus.inprocess import InProcessBus
@@ -50,6 +51,29 @@ def bus_alone(bar_times: int = 4000, symbols: int = 20, repeat: int = 5) -> floa
     return events / best
 
 
+def checkpoint_costs(engines: dict[str, Any], repeat: int = 3) -> list[Figure]:
+    """Size, write and restore time (best of ``repeat``) of each rebuildable engine's checkpoint, taken after a run:
+    what a lockstep service spends on its loop's thread every ``QUORUM_CHECKPOINT_EVERY_DAYS``."""
+    figures: list[Figure] = []
+    for name, engine in sorted(engines.items()):
+        if not getattr(engine, "rebuilds_from_history", False) or (data := engine.checkpoint()) is None:
+            continue
+        write = restore = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            engine.checkpoint()
+            write = min(write, time.perf_counter() - started)
+            fresh = type(engine)(engine.settings, engine.publisher)
+            started = time.perf_counter()
+            fresh.restore(data)
+            restore = min(restore, time.perf_counter() - started)
+            fresh.close()
+        figures += [Figure(f"{name} checkpoint after the run, size", round(len(data) / 1e6, 3), "MB", None),
+                    Figure(f"{name} checkpoint after the run, write", round(write * 1e3, 1), "ms", None),
+                    Figure(f"{name} checkpoint after the run, restore", round(restore * 1e3, 1), "ms", None)]
+    return figures
+
+
 def run() -> None:
     """Replay the default window twice: in-process (events/s) and through the CLI (wall time)."""
     desk = run_embedded(time_handlers=True)
@@ -60,6 +84,7 @@ def run() -> None:
     bare = run_embedded(roundtrip=False)  # records handed over as published: the codec's share
     bare_ex = bare.events / max(bare.wall_s - bare.recorder.optimiser_s, 1e-9)
     bars = desk.bus.delivered["md.bars"]
+    checkpoints = checkpoint_costs(desk.engines)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "quorum_desk.app", "run", "--run-id", "bench", "--reports",
                     str(ROOT / "reports")], check=True, capture_output=True)
@@ -79,12 +104,14 @@ def run() -> None:
         Figure("time outside the handlers (data source, bus, Avro round trip, recorder)",
                round(desk.wall_s - sum(seconds for _service, seconds in handlers), 2), "s", None),
         Figure("events delivered", desk.events, "events", None),
+        *checkpoints,
         Figure("`make run` wall time (default mandate, 2005-2018, report included)", round(make_run, 1), "s", None),
     ], notes="default mandate and data (20 stocks + SPX + VIX + BTC-USD, 2005-2018), lockstep in-process bus "
              "with the Avro round trip; an event is one record delivered by the bus; bars/s counts the bars alone (the "
              "brief's anchors: backtrader about 5k bars/s, NautilusTrader about 11k order-heavy); the bus alone: "
              "20 bars and a clock tick per bar time, 4000 bar times, best of 5; handler times: wall clock of each "
-             "service's handlers in the first run (the regime's is almost all HMM refits)")
+             "service's handlers in the first run (the regime's is almost all HMM refits); checkpoints: each "
+             "rebuildable engine's after the first run, sealing left out, best of 3")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ class Engine(ABC):
     transient: frozenset[str] = frozenset({"settings"})
     """Attributes a checkpoint leaves out (:mod:`quorum_common.engine_state`): the live instance keeps its own
     (settings, worker pools, hooks set by instrumentation). The publisher is always left out."""
+    state_version: int = 1
+    """The shape of the engine's checkpointed state: raise it with any change that a state checkpointed before could
+    not be restored into (a checkpoint of another version is refused, and the engine rebuilds from its history)."""
 
     def __init__(self, publisher: Publisher, clock: EventClock | None = None) -> None:
         self.publisher = publisher

@@ -3,9 +3,10 @@
 A checkpoint is the engine's attributes (``__dict__``) pickled and compressed, less those the live instance keeps
 (:attr:`quorum_common.engine.Engine.transient`: its settings, worker pools, hooks set by instrumentation). The engine
 itself and its publisher are pickled as references and resolved to the live instance's on loading, so a bound method
-kept in the state (a handler table) is bound to the live engine again. A checkpoint records which engine class and
-which domain settings it was taken with (their digest, transport settings left out) and the encoding's version; it is
-restored only into the same engine with the same settings, so a service restarted with other settings rebuilds from
+kept in the state (a handler table) is bound to the live engine again. A checkpoint records which engine class, which
+version of its state (:attr:`~quorum_common.engine.Engine.state_version`) and which domain settings it was taken with
+(their digest, transport settings left out) and the encoding's version; it is restored only into the same engine with
+the same state version and settings, so a service restarted with other settings rebuilds from
 its whole history instead of going on from a state its settings would not have produced.
 
 Pickle runs code named in the data, so a checkpoint travels sealed (:func:`seal`): an HMAC-SHA256 tag of the bytes
@@ -22,8 +23,9 @@ import pickle
 import zlib
 from typing import Any
 
-CHECKPOINT_FORMAT = 2
-"""Version of the encoding below (2: sealed); a checkpoint of another version is not restored."""
+CHECKPOINT_FORMAT = 3
+"""Version of the encoding below (2: sealed; 3: live references by ``reducer_override``, and the engine's
+``state_version`` in the header); a checkpoint of another version is not restored."""
 _ENGINE, _PUBLISHER = "engine", "publisher"
 
 
@@ -34,7 +36,8 @@ MIN_KEY_BYTES = 16
 
 
 class CheckpointMismatch(ValueError):
-    """A checkpoint of another engine, other settings or another encoding: the message says which."""
+    """A checkpoint of another engine, another state version, other settings or another encoding: the message says
+    which."""
 
 
 class CheckpointForged(ValueError):
@@ -79,17 +82,27 @@ def settings_digest(settings: Any) -> str:
     return hashlib.sha256(settings.model_dump_json(include=domain).encode()).hexdigest()[:16]
 
 
+def _live_reference(name: str) -> Any:
+    """Stands in a checkpoint for the engine or its publisher; :class:`_Unpickler` resolves it to the live instance's
+    (called any other way, it refuses)."""
+    raise pickle.UnpicklingError(f"the live {name} is resolved only while a checkpoint is restored")
+
+
 class _Pickler(pickle.Pickler):
+    """Pickles the engine and its publisher as references to the live ones. ``reducer_override`` is asked only about
+    objects of other than the basic types (not None, numbers, str, bytes, exact dicts, lists and tuples), so a state
+    of many small values costs no Python call per value, which a ``persistent_id`` would."""
+
     def __init__(self, file: io.BytesIO, engine: Any) -> None:
         super().__init__(file, protocol=5)
         self._engine = engine
 
-    def persistent_id(self, obj: Any) -> str | None:
+    def reducer_override(self, obj: Any) -> Any:
         if obj is self._engine:
-            return _ENGINE
-        if obj is self._engine.publisher and obj is not None:  # an engine without a publisher keeps its Nones
-            return _PUBLISHER
-        return None
+            return _live_reference, (_ENGINE,)
+        if obj is self._engine.publisher:
+            return _live_reference, (_PUBLISHER,)
+        return NotImplemented
 
 
 class _Unpickler(pickle.Unpickler):
@@ -97,19 +110,30 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self._engine = engine
 
-    def persistent_load(self, pid: Any) -> Any:
-        if pid == _ENGINE:
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (__name__, _live_reference.__name__):
+            return self._resolve
+        return super().find_class(module, name)
+
+    def _resolve(self, name: str) -> Any:
+        if name == _ENGINE:
             return self._engine
-        if pid == _PUBLISHER:
+        if name == _PUBLISHER:
             return self._engine.publisher
-        raise pickle.UnpicklingError(f"unknown reference {pid!r} in a checkpoint")
+        raise pickle.UnpicklingError(f"unknown reference {name!r} in a checkpoint")
+
+
+def _header(engine: Any) -> dict[str, Any]:
+    """What a checkpoint is restored only into: the encoding, the engine class and the shape of its state, and its
+    domain settings."""
+    return {"format": CHECKPOINT_FORMAT, "engine": engine_name(engine), "state": getattr(engine, "state_version", 1),
+            "settings": settings_digest(getattr(engine, "settings", None))}
 
 
 def dump_state(engine: Any, transient: frozenset[str]) -> bytes:
     """``engine``'s attributes but ``transient`` and its publisher, with what they must be restored into."""
     state = {k: v for k, v in vars(engine).items() if k not in transient and k != _PUBLISHER}
-    header = {"format": CHECKPOINT_FORMAT, "engine": engine_name(engine),
-              "settings": settings_digest(getattr(engine, "settings", None))}
+    header = _header(engine)
     buffer = io.BytesIO()
     pickler = _Pickler(buffer, engine)
     pickler.dump(header)  # read and checked before the state is
@@ -122,8 +146,7 @@ def load_state(engine: Any, data: bytes) -> None:
     :class:`CheckpointMismatch`, and the engine is left as it was)."""
     unpickler = _Unpickler(io.BytesIO(zlib.decompress(data)), engine)
     header = unpickler.load()
-    want = {"format": CHECKPOINT_FORMAT, "engine": engine_name(engine),
-            "settings": settings_digest(getattr(engine, "settings", None))}
+    want = _header(engine)
     if header != want:
         differ = ", ".join(f"{k} {header.get(k)!r} (this service: {v!r})" for k, v in want.items()
                            if header.get(k) != v)

@@ -3,6 +3,7 @@ service's key, so one written by whoever lacks the key (or altered on the way) n
 
 from __future__ import annotations
 
+import io
 import pickle
 import zlib
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from quorum_common.engine import Engine
-from quorum_common.engine_state import TAG_BYTES, CheckpointForged, seal, unseal
+from quorum_common.engine_state import TAG_BYTES, CheckpointForged, CheckpointMismatch, seal, unseal
 
 KEY = b"0123456789abcdef-desk"
 
@@ -83,3 +84,41 @@ def test_while_the_key_is_rotated_a_checkpoint_sealed_with_the_previous_one_stil
         unseal(before, new)  # once the rotation is over, the old key's checkpoints are refused
     with pytest.raises(CheckpointForged):
         unseal(seal(Counter().checkpoint(), b"neither of the two keys"), new, previous=old)
+
+
+class Publisher:
+    """A stand-in publisher: it must come back as the live engine's own, not as a copy."""
+
+
+def test_the_engine_and_its_publisher_come_back_as_the_live_ones() -> None:
+    live = Counter(Publisher())
+    live.seen = [live.handle, {"publisher": live.publisher, "engine": live}, None]
+    fresh = Counter(Publisher())
+    fresh.restore(live.checkpoint())
+    method, refs, none = fresh.seen
+    assert method.__self__ is fresh and refs["publisher"] is fresh.publisher and refs["engine"] is fresh
+    assert none is None
+
+
+def test_a_checkpoint_of_another_state_version_is_refused_and_changes_nothing() -> None:
+    live = Counter()
+    live.count = 7
+    data = live.checkpoint()
+
+    class Reshaped(Counter):
+        state_version = 2
+
+    Reshaped.__qualname__ = Counter.__qualname__  # the same engine name: only the state version differs
+    fresh = Reshaped()
+    with pytest.raises(CheckpointMismatch, match="another state 1 \\(this service: 2\\)"):
+        fresh.restore(data)
+    assert fresh.count == 0
+
+
+def test_the_live_reference_refuses_to_run_outside_a_restore() -> None:
+    live = Counter(Publisher())
+    live.seen = [live.publisher]
+    plain = pickle.Unpickler(io.BytesIO(zlib.decompress(live.checkpoint())))
+    assert plain.load()["engine"].endswith("Counter")  # the header
+    with pytest.raises(pickle.UnpicklingError, match="only while a checkpoint is restored"):
+        plain.load()  # the state

@@ -20,6 +20,7 @@ decision was right when its sign matches the move of the reference price in betw
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,16 +31,31 @@ _EPS = 1e-12
 Shares = dict[str, float]
 
 
-def decision_shares(decision: dict[str, Any] | None) -> Shares:
-    """Agent shares of a ``DecisionMade`` value (``unattributed`` when untraceable or cancelling)."""
+Votes = tuple[tuple[str, float], ...]
+"""The votes of a decision that carry a share: ``(agent_id, contribution)`` of each non-muted, non-zero vote."""
+
+
+def share_votes(decision: dict[str, Any]) -> Votes:
+    """The votes of a ``DecisionMade`` value that carry a share, agent ids interned (a cache of many decisions then
+    holds each id once, and so does its pickled checkpoint)."""
+    return tuple((sys.intern(vote["agent_id"]), vote["contribution"]) for vote in decision["breakdown"]
+                 if not vote["muted"] and vote["contribution"] != 0)
+
+
+def vote_shares(votes: Votes) -> Shares:
+    """Agent shares of a decision's :func:`share_votes` (``unattributed`` when there are none or they cancel)."""
     contributions: dict[str, float] = defaultdict(float)
-    for vote in (decision or {}).get("breakdown", []):
-        if not vote["muted"] and vote["contribution"] != 0:
-            contributions[vote["agent_id"]] += vote["contribution"]
+    for agent, contribution in votes:
+        contributions[agent] += contribution
     total = sum(contributions.values())
     if abs(total) < _EPS:
         return {UNATTRIBUTED: 1.0}
     return {agent: c / total for agent, c in contributions.items()}
+
+
+def decision_shares(decision: dict[str, Any] | None) -> Shares:
+    """Agent shares of a ``DecisionMade`` value (``unattributed`` when untraceable or cancelling)."""
+    return vote_shares(share_votes(decision) if decision else ())
 
 
 def _blend(a: Shares, wa: float, b: Shares, wb: float) -> Shares:

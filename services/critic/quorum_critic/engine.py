@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
@@ -32,7 +32,7 @@ from quorum_common.engine import Engine, envelope
 from quorum_common.recent_ids import RecentIds
 from quorum_common.runtime.clock import EventClock
 
-from quorum_critic.attribution import AgentLedger, decision_shares
+from quorum_critic.attribution import AgentLedger, Votes, share_votes, vote_shares
 from quorum_critic.config import CriticSettings
 from quorum_critic.limits import LimitRatchet
 from quorum_critic.performance import NavSeries
@@ -44,12 +44,21 @@ REPORTS_TOPIC = "critic.reports"
 CRITIC_ID = "critic"
 
 
+class TracedDecision(NamedTuple):
+    """What a fill traced back to a decision needs of it (slippage, agent shares): a small part of the decision,
+    which keeps the decision cache, and so the engine's checkpoints, small and quick to write."""
+
+    reference_price: float
+    votes: Votes
+
+
 class CriticEngine(Engine):
     """Reviews execution quality and agent performance; tightens limits on regime shifts and drawdowns."""
 
     inputs = ("exec.fills", "exec.reports", "portfolio.snapshots", "regime.state", "signals.decisions",
               "mandate.compiled", "sys.clock")
     rebuilds_from_history = True  # its state and outputs are all a record changes
+    state_version = 2  # 2: decisions cached as TracedDecision tuples
 
     def __init__(self, settings: CriticSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -59,7 +68,7 @@ class CriticEngine(Engine):
         self.navs = NavSeries(settings.sharpe_window, settings.sharpe_min_periods, settings.periods_per_year)
         self.ratchet = LimitRatchet(settings.tighten_factors, settings.min_limit_scale)
         self.window = ReportWindow()
-        self._decisions: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._decisions: OrderedDict[str, TracedDecision] = OrderedDict()
         self._max_drawdown = settings.default_max_drawdown
         self._base_limits: dict[str, Any] | None = None
         self._regime = "UNKNOWN"
@@ -93,11 +102,7 @@ class CriticEngine(Engine):
 
     def _on_decision(self, msg: Message) -> None:
         decision = msg.value
-        # What a fill traced back to it needs (slippage, agent shares): a small part of a decision, which keeps the
-        # cache, and so the engine's checkpoints, a fraction of the size.
-        traced = {"reference_price": decision["reference_price"],
-                  "breakdown": [{k: vote[k] for k in ("agent_id", "muted", "contribution")}
-                                for vote in decision["breakdown"]]}
+        traced = TracedDecision(decision["reference_price"], share_votes(decision))
         for key in (decision["decision_id"], decision["event_id"]):
             self._decisions[key] = traced
             self._decisions.move_to_end(key)
@@ -118,11 +123,11 @@ class CriticEngine(Engine):
         if not self._fill_ids.add(fill["fill_id"]):
             return
         decision = self._decisions.get(fill["decision_id"] or "") or self._decisions.get(fill["correlation_id"])
-        self.window.slippage.add(fill_slippage(fill, decision["reference_price"] if decision else None))
+        self.window.slippage.add(fill_slippage(fill, decision.reference_price if decision else None))
         self.window.fees += fill["fee"]
         self.window.notional += abs(fill["notional"])
         self.ledger.on_fill(fill["symbol"], SIDE_SIGN[fill["side"]] * fill["quantity"], fill["price"],
-                            decision_shares(decision))
+                            vote_shares(decision.votes if decision else ()))
 
     def _on_report(self, msg: Message) -> None:
         report = msg.value
