@@ -6,6 +6,8 @@
 - ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
 - ``quorum-desk replay ...``: re-drive a recorded window through a fresh desk and report the first
   divergence (incident analysis, what-if runs, Avro export); see :mod:`quorum_desk.replay`.
+- ``quorum-desk dlq list|redrive ...``: the dead letters, and sending them back once they can be handled; see
+  :mod:`quorum_desk.dead_letters`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_common.runtime.logging import setup_logging
 
 from quorum_desk.config import DeskSettings
+from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
 from quorum_desk.report import build_report
@@ -101,11 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="stop what `up` started")
     down.add_argument("--purge", action="store_true", help="also delete the broker's data")
     add_replay_arguments(sub.add_parser("replay", help="re-drive a recorded window through a fresh desk and compare"))
+    add_dlq_arguments(sub.add_parser("dlq", help="list the dead letters, or send them back once they can be handled"))
     args = parser.parse_args(argv)
     if args.cmd == "run":
         return cmd_run(args)
     if args.cmd == "replay":
         return cmd_replay(args)
+    if args.cmd == "dlq":
+        return cmd_dlq(args)
     from quorum_desk import local
 
     if args.cmd == "up":

@@ -9,6 +9,17 @@ from quorum_common.schemas import dlq_topic
 
 REASON_DECODE = "decode_error"
 REASON_HANDLER = "handler_error"
+REDRIVEN_FROM_HEADER = "dlq.redriven-from"
+"""On a dead letter sent back to its topic (:mod:`quorum_common.bus.redrive`): where it was, ``dlq.<topic>/<partition>/
+<offset>``."""
+REDRIVEN_FOR_HEADER = "dlq.redriven-for"
+"""On a dead letter sent back to its topic: the service that refused it, the only one that handles it again."""
+
+
+def meant_for(headers: dict[str, str], service: str) -> bool:
+    """Whether a consumer ``service`` handles a record: every record, but a dead letter sent back only by the service
+    that refused it (the others handled the original)."""
+    return headers.get(REDRIVEN_FOR_HEADER, service) == service
 
 
 def dead_letter_payload(codec: object, topic: str, payload: bytes | dict) -> bytes:

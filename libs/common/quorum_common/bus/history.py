@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from quorum_common.bus.deadletter import REDRIVEN_FROM_HEADER
 from quorum_common.bus.kafka_admin import partitions_of, watermark_offsets
 from quorum_common.bus.message import Message, headers_to_dict
 from quorum_common.bus.topic_codec import TopicCodec
@@ -63,7 +64,11 @@ def read_partitions(client_config: dict[str, str], ends: dict[tuple[str, int], i
 def decode_history(codec: TopicCodec, m: Any, prefix: str = "", headers: bool = False) -> Message | None:
     """The :class:`Message` of a record read by :func:`read_partitions` (``headers``: with its headers), or None
     when it cannot be decoded (skipped with a warning: the live consumer dead-letters it, and history only rebuilds
-    state)."""
+    state) or is a dead letter sent back (:mod:`quorum_common.bus.redrive`): the original, in its place in the
+    history, stands for it."""
+    raw_headers = m.headers()
+    if raw_headers and any(k == REDRIVEN_FROM_HEADER for k, _v in raw_headers):
+        return None
     topic = m.topic()[len(prefix):]
     try:
         schema, record = codec.decode(topic, m.value() or b"")
@@ -71,7 +76,7 @@ def decode_history(codec: TopicCodec, m: Any, prefix: str = "", headers: bool = 
         log.warning("undecodable record skipped in history", extra={"topic": topic, "error": str(exc)})
         return None
     key = m.key().decode("utf-8", "replace") if m.key() is not None else None
-    return Message(topic, key, record, schema, headers_to_dict(m.headers()) if headers else {}, m.partition(),
+    return Message(topic, key, record, schema, headers_to_dict(raw_headers) if headers else {}, m.partition(),
                    m.offset())
 
 

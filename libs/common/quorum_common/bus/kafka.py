@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from quorum_common.bus.base import Bus, Handler
-from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload
+from quorum_common.bus.deadletter import REASON_DECODE, REASON_HANDLER, DeadLetter, dead_letter_payload, meant_for
 from quorum_common.bus.kafka_admin import consumer_group, group_committed
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, PhaseBuffer
 from quorum_common.bus.message import Message, headers_to_dict
@@ -718,6 +718,8 @@ class ConsumerLoop:
         topic = self.bus.logical(m.topic())
         key = m.key().decode("utf-8", "replace") if m.key() is not None else None
         headers = headers_to_dict(m.headers())
+        if not meant_for(headers, self.service):
+            return  # a dead letter sent back to the service that refused it: this one handled the original
         payload = m.value() or b""
         self.records.received(topic)
         try:
