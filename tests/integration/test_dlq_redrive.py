@@ -10,7 +10,7 @@ from quorum_common.bus.deadletter import REDRIVEN_FOR_HEADER, REDRIVEN_FROM_HEAD
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.lockstep import PHASE_HEADER
 from quorum_common.bus.message import Message
-from quorum_common.bus.redrive import REFUSED_HEADER, read_dead_letters, redrive
+from quorum_common.bus.redrive import REFUSED_HEADER, RedriveError, read_dead_letters, redrive
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import envelope
 from quorum_common.schemas import SchemaError, default_catalog
@@ -110,6 +110,29 @@ def test_letters_a_fixed_reader_can_handle_go_back_once_and_the_rest_stay(kafka_
     # another service, which handled the original, never gets the letter sent back for the one that refused it
     bystander = consume(kafka_config, prefix, accept_negative=True, service="bystander")
     assert [m.value["close"] for m in bystander] == [100.0, -5.0]
+
+
+def test_a_redrive_started_while_another_runs_fences_it_off_and_each_letter_goes_back_once(
+        kafka_config, kafka_topics) -> None:
+    prefix = kafka_topics("md.bars")
+    letters = [DeadLetter("md.bars", "S0", CODEC.encode("md.bars", bar(i, close=-1.0)), "handler_error", "boom",
+                          "fragile", 0, i) for i in range(1200)]
+    produce(kafka_config, prefix + "dlq.md.bars", [(x.payload, x.dlq_headers()) for x in letters])
+    inner: list = []
+
+    def second_redrive(done: int, total: int) -> None:
+        # the first redrive has sent 1000 letters in its open transaction: a second one starts and runs to the end
+        if not inner:
+            inner.append(redrive(kafka_config, prefix, "md.bars", CODEC))
+
+    with pytest.raises(RedriveError, match="nothing was sent"):
+        redrive(kafka_config, prefix, "md.bars", CODEC, progress=second_redrive)
+    assert inner[0].redriven == 1200
+    back = read_topic(kafka_config, prefix + "md.bars", expected=1200, idle_s=3.0)
+    assert len(back) == 1200  # the fenced redrive's 1000 never became readable
+    assert sorted(dict(m.headers())[REDRIVEN_FROM_HEADER].decode() for m in back) == sorted(
+        f"{prefix}dlq.md.bars/0/{i}" for i in range(1200))
+    assert redrive(kafka_config, prefix, "md.bars", CODEC).read == 0
 
 
 def test_a_topic_outside_the_catalog_is_refused_by_name(kafka_config, capsys) -> None:

@@ -25,7 +25,6 @@ those letters back:
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,18 +144,12 @@ def _redriven_headers(letter: Letter, physical_dlq: str) -> list[tuple[str, byte
     return [(k, v.encode()) for k, v in kept.items()]
 
 
-def redrive(client_config: dict[str, str], prefix: str, topic: str, codec: TopicCodec | None = None, *,
-            dry_run: bool = False, timeout_s: float = 30.0,
-            progress: Callable[[int, int], None] | None = None) -> RedriveResult:
-    """Send the pending letters of ``dlq.<topic>`` that this build can now handle back to ``topic`` (see the module
-    docstring), in one transaction with the redrive group's new offsets; ``dry_run`` sends and commits nothing.
-    ``progress(done, total)`` is called every 1000 letters."""
-    codec = codec or TopicCodec()
-    codec.catalog.topic(topic)  # an unknown topic is refused by name
-    dead = read_dead_letters(client_config, prefix, topic, everything=False, timeout_s=timeout_s)
+def _classify(codec: TopicCodec, dead: DeadLetterTopic,
+              dry_run: bool) -> tuple[RedriveResult, list[tuple[Letter, str | None]]]:
+    """The pending letters of ``dead``, each with why it does not go back (None: it does), and their counts."""
     pending = dead.pending()
-    result = RedriveResult(topic, read=len(pending), dry_run=dry_run)
-    verdicts = [(letter, why_not_redriven(codec, topic, letter)) for letter in pending]
+    result = RedriveResult(dead.topic, read=len(pending), dry_run=dry_run)
+    verdicts = [(letter, why_not_redriven(codec, dead.topic, letter)) for letter in pending]
     for letter, why in verdicts:
         if why is None:
             result.redriven += 1
@@ -164,14 +157,32 @@ def redrive(client_config: dict[str, str], prefix: str, topic: str, codec: Topic
             result.requeued[why] += 1
         else:
             result.passed[letter.reason] += 1
-    if dry_run or not pending:
-        return result
+    return result, verdicts
+
+
+def redrive(client_config: dict[str, str], prefix: str, topic: str, codec: TopicCodec | None = None, *,
+            dry_run: bool = False, timeout_s: float = 30.0,
+            progress: Callable[[int, int], None] | None = None) -> RedriveResult:
+    """Send the pending letters of ``dlq.<topic>`` that this build can now handle back to ``topic`` (see the module
+    docstring), in one transaction with the redrive group's new offsets; ``dry_run`` sends and commits nothing.
+    Redrives of one topic share a transactional id: one started while another runs fences the older off (its commit
+    fails, nothing of it lands) before it reads where the last one stopped. ``progress(done, total)`` is called
+    every 1000 letters."""
+    codec = codec or TopicCodec()
+    codec.catalog.topic(topic)  # an unknown topic is refused by name
+    if dry_run:
+        return _classify(codec, read_dead_letters(client_config, prefix, topic, everything=False,
+                                                  timeout_s=timeout_s), True)[0]
     physical, physical_dlq = prefix + topic, prefix + dlq_topic(topic)
-    producer = Producer({**client_config, "transactional.id": f"{redrive_group(prefix, topic)}-{uuid.uuid4().hex[:6]}",
+    producer = Producer({**client_config, "transactional.id": redrive_group(prefix, topic),
                          "enable.idempotence": True, "acks": "all"})
     group = Consumer({**client_config, "group.id": redrive_group(prefix, topic), "enable.auto.commit": False})
     try:
         producer.init_transactions(timeout_s)
+        dead = read_dead_letters(client_config, prefix, topic, everything=False, timeout_s=timeout_s)
+        result, verdicts = _classify(codec, dead, False)
+        if not verdicts:
+            return result
         producer.begin_transaction()
         for done, (letter, why) in enumerate(verdicts, 1):
             if why is None:
