@@ -15,8 +15,10 @@ from collections import Counter
 from confluent_kafka import KafkaException
 from quorum_common.bus.redrive import RedriveError, read_dead_letters, redrive, why_not_redriven
 from quorum_common.bus.topic_codec import TopicCodec
-from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings
+from quorum_common.runtime.config import ConfigError
 from quorum_common.schemas import SchemaError
+
+from quorum_desk.kafka_target import add_kafka_arguments, kafka_target
 
 
 def add_dlq_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +27,7 @@ def add_dlq_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", action="append", help="a catalog topic whose dlq.<topic> to read (list: "
                         "repeatable, default every catalog topic; redrive: exactly one)")
     parser.add_argument("--dry-run", action="store_true", help="redrive: say what would be sent, send nothing")
-    parser.add_argument("--prefix", default=None, help="topic prefix of the desk (default: QUORUM_TOPIC_PREFIX)")
-    parser.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: QUORUM_KAFKA_*)")
+    add_kafka_arguments(parser, "the desk")
 
 
 def _list(client: dict[str, str], prefix: str, topics: list[str], codec: TopicCodec) -> None:
@@ -49,11 +50,7 @@ def _list(client: dict[str, str], prefix: str, topics: list[str], codec: TopicCo
 def cmd_dlq(args: argparse.Namespace) -> int:
     """Run ``quorum-desk dlq``; exit status 2 with a message naming what is wrong."""
     try:
-        base = load_settings(ServiceSettings)
-        client = base.kafka_client_config()
-        if args.bootstrap:
-            client["bootstrap.servers"] = args.bootstrap
-        prefix = base.topic_prefix if args.prefix is None else args.prefix
+        client, prefix = kafka_target(args)
         codec = TopicCodec()
         topics = args.topic or ([] if args.action == "redrive" else [t.name for t in codec.catalog])
         for topic in topics:

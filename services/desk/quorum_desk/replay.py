@@ -51,13 +51,14 @@ from typing import Any
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.engine import SourceItem
-from quorum_common.runtime.config import ConfigError, ServiceSettings, load_settings
+from quorum_common.runtime.config import ConfigError
 from quorum_common.runtime.service import wire_inprocess
 from quorum_common.schemas import default_catalog
 from quorum_critic.engine import CRITIC_ID
 
 from quorum_desk.composition import CONSUMERS
 from quorum_desk.engine import service_settings
+from quorum_desk.kafka_target import add_kafka_arguments, kafka_target
 from quorum_desk.replay_compare import COMPARED, compare, inputs_behind
 from quorum_desk.replay_config import ReplayConfig
 from quorum_desk.replay_export import export_window
@@ -225,9 +226,7 @@ def export_recording(recording: Recording, window: EventWindow, out_dir: Path,
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the replay options to ``parser`` (e.g. a ``replay`` sub-parser)."""
-    parser.add_argument("--prefix", default=None,
-                        help="topic prefix of the recorded desk (default: QUORUM_TOPIC_PREFIX); read only")
-    parser.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: QUORUM_KAFKA_*)")
+    add_kafka_arguments(parser, "the recorded desk (read only)")
     parser.add_argument("--from", dest="start", help="window start, event time: YYYY-MM-DD, ISO date-time or ns")
     parser.add_argument("--to", dest="end", help="window end, event time, inclusive (a date covers the whole day)")
     parser.add_argument("--wall-from", help="window start, wall-clock time the records were written (Kafka timestamp)")
@@ -249,11 +248,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run the replay described by ``args``; print the summary; 0 same, 1 diverged, 2 error."""
     try:
-        base = load_settings(ServiceSettings)
-        client = base.kafka_client_config()
-        if args.bootstrap:
-            client["bootstrap.servers"] = args.bootstrap
-        prefix = base.topic_prefix if args.prefix is None else args.prefix
+        client, prefix = kafka_target(args)
         config = ReplayConfig.from_args(args.mandate, args.mandate_set, args.settings_set)
         recording = load_recording(client, prefix)
         if args.export_only:
