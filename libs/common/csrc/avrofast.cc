@@ -680,23 +680,29 @@ PyObject* DecodeBody(const Node& root, const uint8_t* p, const uint8_t* end) {
   return result;
 }
 
+// ``decode(buf, len)`` on the bytes of a message (any object with the buffer protocol), the buffer released after.
+template <typename F>
+PyObject* WithMessage(PyObject* data, F&& decode) {
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
+  PyObject* result = decode(static_cast<const uint8_t*>(view.buf), view.len);
+  PyBuffer_Release(&view);
+  return result;
+}
+
 PyObject* Schema_decode(SchemaObject* self, PyObject* data) {
   if (self->root == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "Schema not initialised");
     return nullptr;
   }
-  Py_buffer view;
-  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
-  Py_ssize_t header = PyBytes_GET_SIZE(self->header);
-  PyObject* result = nullptr;
-  if (view.len < header || std::memcmp(view.buf, PyBytes_AS_STRING(self->header), static_cast<size_t>(header)) != 0) {
-    PyErr_SetString(g_decode_error, "the message does not start with this schema's header");
-  } else {
-    const uint8_t* buf = static_cast<const uint8_t*>(view.buf);
-    result = DecodeBody(*self->root, buf + header, buf + view.len);
-  }
-  PyBuffer_Release(&view);
-  return result;
+  return WithMessage(data, [self](const uint8_t* buf, Py_ssize_t len) -> PyObject* {
+    Py_ssize_t header = PyBytes_GET_SIZE(self->header);
+    if (len < header || std::memcmp(buf, PyBytes_AS_STRING(self->header), static_cast<size_t>(header)) != 0) {
+      PyErr_SetString(g_decode_error, "the message does not start with this schema's header");
+      return nullptr;
+    }
+    return DecodeBody(*self->root, buf + header, buf + len);
+  });
 }
 
 PyMethodDef kSchemaMethods[] = {
@@ -794,25 +800,21 @@ PyObject* Decoder_decode(DecoderObject* self, PyObject* data) {
     PyErr_SetString(PyExc_RuntimeError, "Decoder not initialised");
     return nullptr;
   }
-  Py_buffer view;
-  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
-  PyObject* result = nullptr;
-  const uint8_t* buf = static_cast<const uint8_t*>(view.buf);
-  auto found = view.len < self->header_len
-                   ? self->by_header->end()
-                   : self->by_header->find(std::string_view(static_cast<const char*>(view.buf),
-                                                            static_cast<size_t>(self->header_len)));
-  if (found == self->by_header->end()) {
-    PyErr_SetString(g_decode_error, "the message starts with no header of this decoder's schemas");
-  } else {
-    PyObject* record = DecodeBody(*found->second.schema->root, buf + self->header_len, buf + view.len);
-    if (record != nullptr) {
-      result = PyTuple_Pack(2, found->second.tag, record);
-      Py_DECREF(record);
+  return WithMessage(data, [self](const uint8_t* buf, Py_ssize_t len) -> PyObject* {
+    const Py_ssize_t header = self->header_len;
+    auto found = len < header ? self->by_header->end()
+                              : self->by_header->find(std::string_view(reinterpret_cast<const char*>(buf),
+                                                                       static_cast<size_t>(header)));
+    if (found == self->by_header->end()) {
+      PyErr_SetString(g_decode_error, "the message starts with no header of this decoder's schemas");
+      return nullptr;
     }
-  }
-  PyBuffer_Release(&view);
-  return result;
+    PyObject* record = DecodeBody(*found->second.schema->root, buf + header, buf + len);
+    if (record == nullptr) return nullptr;
+    PyObject* result = PyTuple_Pack(2, found->second.tag, record);
+    Py_DECREF(record);
+    return result;
+  });
 }
 
 PyMethodDef kDecoderMethods[] = {

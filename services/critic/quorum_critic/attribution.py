@@ -53,11 +53,6 @@ def vote_shares(votes: Votes) -> Shares:
     return {agent: c / total for agent, c in contributions.items()}
 
 
-def decision_shares(decision: dict[str, Any] | None) -> Shares:
-    """Agent shares of a ``DecisionMade`` value (``unattributed`` when untraceable or cancelling)."""
-    return vote_shares(share_votes(decision) if decision else ())
-
-
 def _blend(a: Shares, wa: float, b: Shares, wb: float) -> Shares:
     return {k: (a.get(k, 0.0) * wa + b.get(k, 0.0) * wb) / (wa + wb) for k in sorted(set(a) | set(b))}
 

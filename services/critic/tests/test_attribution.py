@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from quorum_critic.attribution import UNATTRIBUTED, AgentLedger, decision_shares
+from quorum_critic.attribution import UNATTRIBUTED, AgentLedger, share_votes, vote_shares
 
 
 def snap(**positions: tuple[float, float]) -> list[dict]:
@@ -14,15 +14,16 @@ def test_shares_follow_contributions_and_sum_to_one(records) -> None:
     votes = [records.vote("mom", 0.6), records.vote("mr", -0.2, strategy="MEAN_REVERSION"),
              records.vote("pairs", 0.5, muted=True)]
     d = records.decision(0, "AAA", 100.0, votes)
-    shares = decision_shares(d)
+    assert share_votes(d) == (("mom", 0.6), ("mr", -0.2))  # the muted vote carries no share
+    shares = vote_shares(share_votes(d))
     assert shares == {"mom": pytest.approx(1.5), "mr": pytest.approx(-0.5)}
     assert sum(shares.values()) == pytest.approx(1.0)
 
 
 def test_untraced_or_cancelling_decisions_are_unattributed(records) -> None:
-    assert decision_shares(None) == {UNATTRIBUTED: 1.0}
+    assert vote_shares(()) == {UNATTRIBUTED: 1.0}  # a fill traced to no decision
     cancel = records.decision(0, "AAA", 100.0, [records.vote("a", 0.3), records.vote("b", -0.3)])
-    assert decision_shares(cancel) == {UNATTRIBUTED: 1.0}
+    assert vote_shares(share_votes(cancel)) == {UNATTRIBUTED: 1.0}
 
 
 def test_position_pnl_is_split_by_the_shares_and_adds_up() -> None:
