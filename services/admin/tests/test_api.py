@@ -134,6 +134,15 @@ def test_every_role_may_read_status(desk: Desk, role: str) -> None:
     assert desk.records("admin.audit") == []  # reading is not a change
 
 
+def test_status_says_where_the_drawdown_lock_fires_after_a_resume_beyond_it(desk: Desk) -> None:
+    desk.risk.send("portfolio.snapshots", t.snapshot({"JPM": (500.0, 100.0)}, drawdown=0.2, ts=t.T0 + 100))
+    status = desk.client.get("/status", headers=auth("viewer")).json()
+    assert (status["state"], status["drawdown_lock_at"]) == ("REDUCING", None)
+    assert desk.client.post("/resume", headers=auth("risk_officer")).status_code == 202
+    status = desk.client.get("/status", headers=auth("viewer")).json()
+    assert status["state"] == "ACTIVE" and status["drawdown_lock_at"] == pytest.approx(0.23)  # 0.2 + the 0.03 step
+
+
 def test_halt_stops_risk_increasing_orders_until_a_risk_officer_resumes(desk: Desk) -> None:
     assert desk.client.post("/halt", headers=auth("operator"), json={"reason": "drill"}).status_code == 202
     assert desk.risk.engine.state == "HALTED"

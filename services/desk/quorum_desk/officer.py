@@ -13,8 +13,9 @@ at the first ``BAR_CLOSE`` tick at or after that time, and
 - sets every limit that is below the mandate's back to the mandate's value (``SET_LIMITS``).
 
 Both go out on ``control.commands`` with role RISK_OFFICER and ``issued_by`` :data:`OFFICER_ID`. A HALT
-(a person's) suspends the review until trading resumes. After a resume the risk service re-arms the lock
-only once the drawdown is back under the lock level, so a resumed desk may lose more than the lock
+(a person's) suspends the review until trading resumes. A resume with the drawdown beyond the lock level
+accepts that loss: the risk service fires the lock again only ``drawdown_relock_step`` (3 points) deeper
+(:attr:`quorum_risk.engine.RiskEngine.drawdown_lock_level`), so a resumed desk may lose more than the lock
 allowed: the report then says by how much.
 
 It reads only event time (the ticks' and the state changes' ``ts_event``), so a run with it is as

@@ -239,8 +239,9 @@ def _breach_reason(rec: RunRecorder) -> str:
     resumes = [t for t, s, _, by in rec.states if s == "ACTIVE" and by == OFFICER_ID]
     count = f"{len(resumes)} time{'s' * (len(resumes) != 1)}"
     officer = (f" The simulated risk officer (--resume-after-days) resumed trading {count}, first on "
-               f"{datetime.fromtimestamp(resumes[0] / 1e9, UTC):%Y-%m-%d}; after a resume the lock re-arms only once "
-               "the drawdown is back under the lock level, so the resumed desk may lose more." if resumes else "")
+               f"{datetime.fromtimestamp(resumes[0] / 1e9, UTC):%Y-%m-%d}; a resume beyond the lock level accepts "
+               "that loss, and the lock fires again only a step (the risk service's drawdown_relock_step) deeper, "
+               "so the resumed desk may lose more." if resumes else "")
     return (f"The drawdown lock moved the desk to {state} on {when} at a drawdown of {at_lock:.2%} ({reason}). "
             "In that state no risk-increasing order passes, but the positions already held are kept (the lock "
             "does not flatten), so they went on losing until the market turned or a risk officer acted." + officer)

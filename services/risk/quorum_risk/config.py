@@ -19,6 +19,10 @@ class RiskSettings(ServiceSettings):
     )
     default_quantity_decimals: int = Field(8, ge=0, le=12, description="Quantity decimals of other asset classes.")
     price_decimals: int = Field(8, ge=0, le=12, description="Maximum decimals of a limit price.")
+    drawdown_relock_step: float = Field(
+        0.03, gt=0.0, le=1.0, description="When a risk officer resumes trading while the drawdown is at or beyond "
+        "the lock level, the lock moves the desk to REDUCING again once the drawdown deepens by this much from the "
+        "drawdown at the resume (and at the lock level again after it has recovered under it).")
 
     @field_validator("quantity_decimals")
     @classmethod

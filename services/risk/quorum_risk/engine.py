@@ -63,7 +63,8 @@ class RiskEngine(Engine):
         self.book = Book(volume_window=settings.volume_window)
         self.decided: set[str] = set()
         self._bucket = TokenBucket()
-        self._drawdown_armed = True
+        self._lock_at: float | None = None
+        """Where a risk officer's resume beyond the lock level moved the lock (see :attr:`drawdown_lock_level`)."""
         self._handlers: dict[str, Callable[[Message], None]] = {
             ORDERS_IN: self._on_order, "portfolio.snapshots": self._on_snapshot, COMMANDS: self._on_command,
             STATE: self._on_state, "mandate.compiled": self._on_mandate, "md.bars": lambda m: self.book.on_bar(m.value),
@@ -100,7 +101,7 @@ class RiskEngine(Engine):
             self.publisher.dead_letter(STATE, rec, "invalid limits map", key=msg.key, error=str(exc))
             return
         self.state, self.reason, self.sequence, self.limits = rec["state"], rec["reason"], rec["sequence"], limits
-        self._drawdown_armed = lock_code(self.state, self.reason) != "DRAWDOWN_LOCK"
+        self._lock_at = rec.get("drawdown_lock_at")
 
     def _publish_state(self, ts: int, state: str, reason: str, changed_by: str,
                        command_event_id: str | None = None) -> None:
@@ -113,6 +114,7 @@ class RiskEngine(Engine):
             "reason": reason, "changed_by": changed_by, "command_event_id": command_event_id,
             "limits": self.limits.to_map() if self.limits else {},
             "drawdown": self.book.drawdown if self.book.nav is not None else None,
+            "drawdown_lock_at": self._lock_at,
         }, key=desk)
 
     def _on_command(self, msg: Message) -> None:
@@ -135,6 +137,8 @@ class RiskEngine(Engine):
         if target == self.state and limits == self.limits:
             return
         self.limits = limits
+        if target == ACTIVE and self.state != ACTIVE:
+            self._lock_at = self._lock_after_resume()
         self._publish_state(msg.ts_event, target, f"COMMAND: {describe(cmd)}", cmd["issued_by"], cmd["event_id"])
 
     def _on_mandate(self, msg: Message) -> None:
@@ -146,15 +150,39 @@ class RiskEngine(Engine):
         self._publish_state(msg.ts_event, self.state, f"MANDATE: {rec['mandate_id']} v{rec['version']} limits applied"
                             if self.state == ACTIVE else self.reason, self.settings.approver, rec["event_id"])
 
+    @property
+    def drawdown_lock_level(self) -> float | None:
+        """The drawdown at which the lock moves the desk from ACTIVE to REDUCING (None until a mandate gives limits).
+
+        It is the ``drawdown_lock`` limit, except after a risk officer resumed trading with the drawdown at or beyond
+        it: the officer accepted that loss, so the lock fires again ``drawdown_relock_step`` deeper than the
+        drawdown at the resume, until the drawdown recovers under the limit (then the limit applies again; a
+        ``LOCK_REARMED`` record says so). Kept on ``control.state`` (``drawdown_lock_at``), so a restarted service
+        fires where the one before it would have.
+        """
+        if self.limits is None:
+            return None
+        return max(self.limits.drawdown_lock, self._lock_at or 0.0)
+
+    def _lock_after_resume(self) -> float | None:
+        """``_lock_at`` for a resume now: ``drawdown_relock_step`` beyond the drawdown when that is at or beyond the
+        lock limit, else None (the limit)."""
+        dd = self.book.drawdown
+        if self.limits is None or dd < self.limits.drawdown_lock:
+            return None
+        return dd + self.settings.drawdown_relock_step
+
     def _on_snapshot(self, msg: Message) -> None:
-        if not self.book.on_snapshot(msg.value) or self.limits is None:
+        if not self.book.on_snapshot(msg.value) or self.limits is None or self.state != ACTIVE:
             return
-        dd, lock = self.book.drawdown, self.limits.drawdown_lock
-        if dd < lock:
-            self._drawdown_armed = True
-        elif self._drawdown_armed and self.state == ACTIVE:
-            self._drawdown_armed = False
-            self._publish_state(msg.ts_event, REDUCING, f"DRAWDOWN_LOCK: drawdown {dd:.6g} >= lock {lock:.6g}",
+        dd, lock, fires_at = self.book.drawdown, self.limits.drawdown_lock, self.drawdown_lock_level
+        if dd < lock and self._lock_at is not None:
+            self._lock_at = None
+            self._publish_state(msg.ts_event, ACTIVE, f"LOCK_REARMED: drawdown {dd:.6g} back under lock {lock:.6g}",
+                                self.settings.approver, msg.value["event_id"])
+        elif dd >= fires_at:
+            self._lock_at = None
+            self._publish_state(msg.ts_event, REDUCING, f"DRAWDOWN_LOCK: drawdown {dd:.6g} >= lock {fires_at:.6g}",
                                 self.settings.approver, msg.value["event_id"])
 
     # --- orders ------------------------------------------------------------------------------------------

@@ -34,10 +34,11 @@ class RiskStateCollector(Collector):
                                 value=e.sequence)
         yield GaugeMetricFamily(f"{p}_drawdown_ratio", "Drawdown from peak NAV as the risk service sees it.",
                                 value=e.book.drawdown)
-        lock = GaugeMetricFamily(f"{p}_drawdown_lock_ratio", "Drawdown at which trading moves to REDUCING "
-                                 "(absent until a mandate is compiled).")
-        if e.limits is not None:
-            lock.add_metric([], e.limits.drawdown_lock)
+        lock = GaugeMetricFamily(f"{p}_drawdown_lock_ratio", "Drawdown at which trading moves to REDUCING: the "
+                                 "drawdown_lock limit, or deeper after a risk officer resumed beyond it (absent until "
+                                 "a mandate is compiled).")
+        if e.drawdown_lock_level is not None:
+            lock.add_metric([], e.drawdown_lock_level)
         yield lock
         yield GaugeMetricFamily(f"{p}_inflight_orders", "Approved orders not yet final at the venue.",
                                 value=len(e.book.inflight))

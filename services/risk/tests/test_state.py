@@ -92,14 +92,49 @@ def test_drawdown_lock_reducing_until_a_risk_officer_resumes(h: Harness) -> None
     assert verdict(h, t.order("buy2", symbol="JPM", quantity=1, ts=t.T0 + 7)) == "OK"
 
 
-def test_drawdown_lock_rearms_only_after_recovery(h: Harness) -> None:
-    holding(h, drawdown=0.2)
-    h.send("control.commands", t.command("RESUME_TRADING", role="RISK_OFFICER", ts=t.T0 + 2))
-    holding(h, drawdown=0.21, seq=2, ts=t.T0 + 3)
-    assert h.engine.state == "ACTIVE"  # the officer resumed knowingly
-    holding(h, drawdown=0.1, seq=3, ts=t.T0 + 4)
-    holding(h, drawdown=0.16, seq=4, ts=t.T0 + 5)
+def resume(h: Harness, ts: int) -> Harness:
+    return h.send("control.commands", t.command("RESUME_TRADING", role="RISK_OFFICER", ts=ts))
+
+
+def test_a_resume_beyond_the_lock_moves_the_lock_a_step_deeper_until_the_drawdown_recovers(h: Harness) -> None:
+    holding(h, drawdown=0.2)  # the lock limit is 0.15, the relock step 0.03 by default
+    resume(h, t.T0 + 2)
+    assert h.states()[-1]["drawdown_lock_at"] == pytest.approx(0.23) and h.engine.drawdown_lock_level == 0.23
+    holding(h, drawdown=0.2299, seq=2, ts=t.T0 + 3)
+    assert h.engine.state == "ACTIVE"  # the officer resumed knowingly, at 0.20
+    holding(h, drawdown=0.23, seq=3, ts=t.T0 + 4)
+    assert h.engine.state == "REDUCING" and h.states()[-1]["reason"] == "DRAWDOWN_LOCK: drawdown 0.23 >= lock 0.23"
+    assert verdict(h, t.order("buy", symbol="JPM", quantity=1, ts=t.T0 + 5)) == "DRAWDOWN_LOCK"
+    resume(h, t.T0 + 6)
+    assert h.engine.drawdown_lock_level == pytest.approx(0.26)
+    holding(h, drawdown=0.1, seq=4, ts=t.T0 + 7)  # recovered under the limit: it applies again, on the record
+    last = h.states()[-1]
+    assert (last["state"], last["drawdown_lock_at"], last["reason"]) == (
+        "ACTIVE", None, "LOCK_REARMED: drawdown 0.1 back under lock 0.15")
+    assert h.engine.drawdown_lock_level == 0.15
+    holding(h, drawdown=0.16, seq=5, ts=t.T0 + 8)
     assert h.engine.state == "REDUCING"
+
+
+def test_a_resume_under_the_lock_keeps_the_lock_at_the_limit(h: Harness) -> None:
+    holding(h, drawdown=0.05)
+    h.send("control.commands", t.command("HALT_TRADING", ts=t.T0 + 2))
+    resume(h, t.T0 + 3)
+    assert h.states()[-1]["drawdown_lock_at"] is None and h.engine.drawdown_lock_level == 0.15
+    holding(h, drawdown=0.15, seq=2, ts=t.T0 + 4)
+    assert h.engine.state == "REDUCING"
+
+
+def test_a_restarted_service_fires_the_lock_where_the_one_before_it_would_have(h: Harness) -> None:
+    holding(h, drawdown=0.2)
+    resume(h, t.T0 + 2)
+    fresh = market(Harness())
+    fresh.engine.restore(Message("control.state", "desk", s, "quorum.v1.TradingStateChanged") for s in h.states())
+    assert (fresh.engine.state, fresh.engine.drawdown_lock_level) == ("ACTIVE", pytest.approx(0.23))
+    holding(fresh, drawdown=0.22, seq=2, ts=t.T0 + 3)
+    assert fresh.engine.state == "ACTIVE"
+    holding(fresh, drawdown=0.23, seq=3, ts=t.T0 + 4)
+    assert fresh.engine.state == "REDUCING"
 
 
 def test_tighten_limits_scales_down_and_refuses_loosening(h: Harness) -> None:
@@ -211,4 +246,8 @@ def test_invalid_configuration_names_the_field(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("QUORUM_QUANTITY_DECIMALS", "{}")
     monkeypatch.setenv("QUORUM_VOLUME_WINDOW", "0")
     with pytest.raises(ConfigError, match="QUORUM_VOLUME_WINDOW"):
+        load_settings(RiskSettings)
+    monkeypatch.setenv("QUORUM_VOLUME_WINDOW", "20")
+    monkeypatch.setenv("QUORUM_DRAWDOWN_RELOCK_STEP", "0")
+    with pytest.raises(ConfigError, match="QUORUM_DRAWDOWN_RELOCK_STEP"):
         load_settings(RiskSettings)
