@@ -58,7 +58,7 @@ class AdminView(Engine):
             "state_changed_by": state["changed_by"] if state else None,
             "state_ts": state["ts_event"] if state else None,
             "limits": dict(state["limits"]) if state else {},
-            "drawdown_lock_at": state.get("drawdown_lock_at") if state else None,
+            "drawdown_lock_at": state["drawdown_lock_at"] if state else None,
             "portfolios": portfolios,
             "nav": sum(p["nav"] for p in portfolios) if portfolios else None,
             "mandate": None if mandate is None else {

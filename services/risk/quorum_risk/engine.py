@@ -101,7 +101,7 @@ class RiskEngine(Engine):
             self.publisher.dead_letter(STATE, rec, "invalid limits map", key=msg.key, error=str(exc))
             return
         self.state, self.reason, self.sequence, self.limits = rec["state"], rec["reason"], rec["sequence"], limits
-        self._lock_at = rec.get("drawdown_lock_at")
+        self._lock_at = rec["drawdown_lock_at"]
 
     def _publish_state(self, ts: int, state: str, reason: str, changed_by: str,
                        command_event_id: str | None = None) -> None:

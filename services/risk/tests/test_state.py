@@ -99,7 +99,8 @@ def resume(h: Harness, ts: int) -> Harness:
 def test_a_resume_beyond_the_lock_moves_the_lock_a_step_deeper_until_the_drawdown_recovers(h: Harness) -> None:
     holding(h, drawdown=0.2)  # the lock limit is 0.15, the relock step 0.03 by default
     resume(h, t.T0 + 2)
-    assert h.states()[-1]["drawdown_lock_at"] == pytest.approx(0.23) and h.engine.drawdown_lock_level == 0.23
+    assert h.states()[-1]["drawdown_lock_at"] == pytest.approx(0.23)
+    assert h.engine.drawdown_lock_level == pytest.approx(0.23)
     holding(h, drawdown=0.2299, seq=2, ts=t.T0 + 3)
     assert h.engine.state == "ACTIVE"  # the officer resumed knowingly, at 0.20
     holding(h, drawdown=0.23, seq=3, ts=t.T0 + 4)
