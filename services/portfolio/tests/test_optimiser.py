@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from quorum_common.universe import INSTRUMENTS
-from quorum_portfolio import optimiser
+from quorum_portfolio import drawdown_program, optimiser
 from quorum_portfolio.optimiser import Problem, benchmark_optimiser, capped_equal_weight, optimise
 from skfolio.datasets import load_sp500_dataset
 
@@ -94,17 +95,17 @@ def test_too_few_assets_fall_back(returns: pd.DataFrame) -> None:
 def test_benchmark_times_both_measures() -> None:
     out = benchmark_optimiser(seed=0)
     assert (out["assets"], out["days"]) == (20, 1000)
-    assert out["mdd_status"] == "optimal" and out["cdar_status"] == "optimal"
-    assert 0 < out["mdd_s"] < 5 and 0 < out["cdar_s"] < 5
+    for key in ("mdd", "cdar", "mdd_resolve", "cdar_resolve"):
+        assert out[f"{key}_status"] == "optimal" and 0 < out[f"{key}_s"] < 5
 
 
 def test_a_failed_objective_falls_back_to_min_risk(returns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     real_solve = optimiser._solve
 
-    def sharpe_fails(port: object, p: Problem, solvers: tuple[str, ...]) -> pd.Series | None:
+    def sharpe_fails(r: np.ndarray, p: Problem, constraints: tuple, solvers: tuple[str, ...]) -> np.ndarray | None:
         if p.objective == "MAX_SHARPE":
             raise RuntimeError("solver crashed")
-        return real_solve(port, p, solvers)
+        return real_solve(r, p, constraints, solvers)
 
     monkeypatch.setattr(optimiser, "_solve", sharpe_fails)
     p = problem(returns, sector_caps={"Health Care": 0.2})
@@ -118,8 +119,8 @@ def test_a_failed_objective_falls_back_to_min_risk(returns: pd.DataFrame, monkey
 
 
 def test_an_unbeatable_risk_free_rate_falls_back_to_the_same_min_risk_weights(returns: pd.DataFrame) -> None:
-    """MAX_SHARPE is infeasible (no portfolio returns the risk-free rate); the retry solves MIN_RISK on the same
-    riskfolio Portfolio and gets exactly what a MIN_RISK mandate gets."""
+    """MAX_SHARPE is infeasible (no portfolio returns the risk-free rate); the retry solves MIN_RISK with the same
+    class constraints and gets exactly what a MIN_RISK mandate gets."""
     kw = {"risk_measure": "CDAR", "risk_free_rate": 1.0, "sector_caps": {"Health Care": 0.2}}
     result = optimise(problem(returns, **kw))
     assert result.fallback and result.status == "fallback: MIN_RISK (MAX_SHARPE infeasible or no solver succeeded)"
@@ -128,30 +129,20 @@ def test_an_unbeatable_risk_free_rate_falls_back_to_the_same_min_risk_weights(re
     assert result.weights == min_risk.weights and result.expected_risk == min_risk.expected_risk
 
 
-@pytest.mark.parametrize("rm", ["MDD", "CDAR"])
-def test_the_status_keeping_solver_solves_exactly_as_the_named_one(returns: pd.DataFrame, rm: str) -> None:
-    p = problem(returns, risk_measure=rm, sector_caps={"Health Care": 0.2})
-    symbols = sorted(returns.columns)
-    port = optimiser._portfolio(p, symbols)
-    keeping = optimiser._status_keeping("CLARABEL")()
-    by_instance = optimiser._optimization(port, p, [keeping])
-    assert keeping.status == "optimal"
-    pd.testing.assert_frame_equal(by_instance, optimiser._optimization(port, p, ["CLARABEL"]), check_exact=True)
-
-
 def test_a_certified_infeasible_problem_is_not_handed_to_the_next_solver(
         returns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[tuple[str, list[str]]] = []
-    real = optimiser._optimization
+    asked: list[tuple[str, str, str]] = []
+    real = drawdown_program.solve
 
-    def recording(port: object, p: Problem, solvers: list) -> pd.DataFrame | None:
-        asked.append((p.objective, [s if isinstance(s, str) else s.name() for s in solvers]))
-        return real(port, p, solvers)
+    def recording(r: np.ndarray, rm: str, objective: str, solver: str, **kw: object) -> drawdown_program.Outcome:
+        out = real(r, rm, objective, solver, **kw)
+        asked.append((objective, solver, out.status))
+        return out
 
-    monkeypatch.setattr(optimiser, "_optimization", recording)
+    monkeypatch.setattr(drawdown_program, "solve", recording)
     result = optimise(problem(returns, upper_risk=1e-5), ("CLARABEL", "SCS"))  # no portfolio draws down this little
     assert result.fallback
-    assert asked == [("MAX_SHARPE", ["QUORUM_CLARABEL"]), ("MIN_RISK", ["QUORUM_CLARABEL"])]
+    assert asked == [("MAX_SHARPE", "CLARABEL", "infeasible"), ("MIN_RISK", "CLARABEL", "infeasible")]
 
 
 def test_a_solver_that_fails_without_a_certificate_hands_over_to_the_next(returns: pd.DataFrame) -> None:
