@@ -27,7 +27,7 @@ import numpy as np
 
 OBJECTIVES = ("MAX_SHARPE", "MIN_RISK", "MAX_RETURN", "MAX_UTILITY")
 MEASURES = ("MDD", "CDAR")
-UTILITY_AVERSION = 2.0  # riskfolio's ``l`` for the utility objective, as optimiser.py asks for it
+UTILITY_AVERSION = 2.0  # riskfolio's ``l`` (its default) for the utility objective
 _COMPILED_SHAPES = 16  # a desk solves a handful of shapes (the full window, the fallback, warm-up windows)
 
 
@@ -84,7 +84,7 @@ def _build(shape: Shape) -> _Program:
         cons = [cp.sum(w) == k, k * 1000 >= 0, w * 1000 >= 0, w <= k, w >= 0]
     else:
         cons = [cp.sum(w) == 1, w * 1000 >= 0, w <= 1, w >= 0]
-    if a is not None and b is not None:
+    if a is not None and b is not None:  # both or neither (class_rows)
         cons += [a @ w - b @ k <= 0] if sharpe else [a @ w - b <= 0]
     cons += bound + measure if upper is not None else measure
     cons += dd
@@ -110,17 +110,12 @@ def _program(shape: Shape) -> _Program:
     return _build(shape)
 
 
-def shape_of(returns: np.ndarray, risk_measure: str, objective: str, a: np.ndarray | None,
+def shape_of(returns: np.ndarray, mu: np.ndarray, risk_measure: str, objective: str, a: np.ndarray | None,
              upper: float | None) -> Shape:
-    """The compiled program's shape for these returns (days × assets), class constraints and bound."""
-    returns = np.asarray(returns, dtype=float)
-    return _shape(returns.shape, returns.mean(axis=0), risk_measure, objective, a, upper)
-
-
-def _shape(days_assets: tuple[int, ...], mu: np.ndarray, risk_measure: str, objective: str, a: np.ndarray | None,
-           upper: float | None) -> Shape:
+    """The compiled program's shape for ``returns`` (days × assets) with means ``mu``, class constraints ``a``
+    (or None) and bound ``upper`` (or None)."""
     rows = 0 if a is None else a.shape[0]
-    return Shape(risk_measure, objective, days_assets[0], days_assets[1], rows, upper is not None,
+    return Shape(risk_measure, objective, returns.shape[0], returns.shape[1], rows, upper is not None,
                  bool((mu < 0).all()))
 
 
@@ -138,11 +133,14 @@ def solve(returns: np.ndarray, risk_measure: str, objective: str, solver: str, *
     """riskfolio's weights for ``returns`` (days × assets) under ``risk_measure`` and ``objective``.
 
     ``a`` and ``b`` are riskfolio's ``ainequality`` / ``binequality`` (``a @ w <= b``, unscaled), ``upper``
-    its ``uppermdd`` / ``upperCDaR``. A solver error is an outcome (status ``"solver_error"``), not raised.
+    its ``uppermdd`` / ``upperCDaR``. A solver error is an outcome (status ``"solver_error"``), not raised; an
+    unknown measure or objective, or only one of ``a`` and ``b``, is a ValueError.
     """
+    if (a is None) != (b is None):
+        raise ValueError("class constraints need both a and b (a @ w <= b), or neither")
     returns = np.asarray(returns, dtype=float)
     mu = returns.mean(axis=0, keepdims=True)
-    prog = _program(_shape(returns.shape, mu, risk_measure, objective, a if b is not None else None, upper))
+    prog = _program(shape_of(returns, mu, risk_measure, objective, a, upper))
     prog.returns.value, prog.mu.value = returns, mu
     prog.rf.value, prog.tail.value = rf, 1.0 / (cdar_alpha * returns.shape[0])
     if prog.a is not None and prog.b is not None:

@@ -37,8 +37,6 @@ from quorum_portfolio import drawdown_program
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"MAX_SHARPE": "Sharpe", "MIN_RISK": "MinRisk", "MAX_RETURN": "MaxRet", "MAX_UTILITY": "Utility"}
-RISK_MEASURES = {"MDD": "MDD", "CDAR": "CDaR"}
 _SECTOR, _CLASS = "Sector", "AssetClass"
 _TINY = 1e-6
 _CERTIFIED = frozenset({cp.INFEASIBLE, cp.UNBOUNDED})  # a solver's proof, not a numerical failure

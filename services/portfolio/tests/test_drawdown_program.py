@@ -12,10 +12,12 @@ import pytest
 import riskfolio as rp
 from quorum_common.universe import INSTRUMENTS
 from quorum_portfolio import drawdown_program
-from quorum_portfolio.optimiser import OBJECTIVES, RISK_MEASURES, Problem, constraint_table
+from quorum_portfolio.optimiser import Problem, constraint_table
 from skfolio.datasets import load_sp500_dataset
 
 BINDING_BOUNDS = {"MDD": 0.15, "CDAR": 0.12}  # feasible on every window below, and binding on some
+RISKFOLIO_OBJECTIVES = {"MAX_SHARPE": "Sharpe", "MIN_RISK": "MinRisk", "MAX_RETURN": "MaxRet", "MAX_UTILITY": "Utility"}
+RISKFOLIO_MEASURES = {"MDD": "MDD", "CDAR": "CDaR"}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def riskfolio_weights(p: Problem) -> tuple[np.ndarray | None, np.ndarray | None,
     port.solvers = ["CLARABEL"]
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        w = port.optimization(model="Classic", rm=RISK_MEASURES[p.risk_measure], obj=OBJECTIVES[p.objective],
-                              rf=p.risk_free_rate, l=2, hist=True)
+        w = port.optimization(model="Classic", rm=RISKFOLIO_MEASURES[p.risk_measure],
+                              obj=RISKFOLIO_OBJECTIVES[p.objective], rf=p.risk_free_rate,
+                              l=drawdown_program.UTILITY_AVERSION, hist=True)
     a, b = np.asarray(port.ainequality, float), np.asarray(port.binequality, float)
     return (None if w is None else w.iloc[:, 0].to_numpy()), a, b
 
@@ -78,9 +81,10 @@ def test_all_negative_means_take_riskfolios_other_sharpe_program(history: pd.Dat
     out = compiled(p, a, b)
     assert (losing.mean() < 0).all() and expected is not None
     np.testing.assert_allclose(out.weights, expected, atol=1e-6)
-    assert drawdown_program.shape_of(losing.to_numpy(), "CDAR", "MAX_SHARPE", a, None).all_means_negative
-    assert not drawdown_program.shape_of(window(history, 5200).to_numpy(), "CDAR", "MAX_SHARPE", a,
-                                         None).all_means_negative
+    for returns, negative in ((losing, True), (window(history, 5200), False)):
+        r = returns.to_numpy()
+        shape = drawdown_program.shape_of(r, r.mean(axis=0), "CDAR", "MAX_SHARPE", a, None)
+        assert shape.all_means_negative is negative
 
 
 def test_a_solve_gives_the_same_bits_whatever_was_solved_before(history: pd.DataFrame) -> None:
@@ -112,7 +116,15 @@ def test_an_unknown_measure_or_objective_is_refused(history: pd.DataFrame) -> No
         drawdown_program.solve(r, "MDD", "KELLY", "CLARABEL")
 
 
+def test_half_a_class_constraint_is_refused(history: pd.DataFrame) -> None:
+    p = problem(window(history, 4000))
+    _, a, b = riskfolio_weights(p)
+    r = p.returns[sorted(p.returns.columns)].to_numpy()
+    for half in ({"a": a}, {"b": b}):
+        with pytest.raises(ValueError, match="both a and b"):
+            drawdown_program.solve(r, "MDD", "MIN_RISK", "CLARABEL", **half)
+
+
 def test_an_unknown_solver_is_an_outcome_not_an_exception(history: pd.DataFrame) -> None:
     out = drawdown_program.solve(window(history, 4000).to_numpy(), "MDD", "MIN_RISK", "NOT_A_SOLVER")
     assert (out.weights, out.status) == (None, "solver_error")
-
