@@ -26,7 +26,9 @@ class CriticSettings(ServiceSettings):
     tighten_factors: dict[str, float] = Field(
         {"max_position_weight_scale": 0.5, "max_gross_exposure_scale": 0.75},
         min_length=1, description="Per limit scale, the factor applied at each tightening (0 < factor < 1).")
-    min_limit_scale: float = Field(0.1, gt=0, le=1, description="Floor of every limit scale.")
+    min_limit_scale: float = Field(0.5, gt=0, le=1, description="Floor of every limit scale: the critic alone never "
+                                   "cuts a limit below this fraction of the mandate's (no person loosens them in a "
+                                   "backtest; the portfolio's drawdown and volatility scales do the rest).")
     sharpe_window: int = Field(63, ge=3, description="Bar returns in the rolling Sharpe ratio.")
     sharpe_min_periods: int = Field(20, ge=2, description="Returns needed before the Sharpe ratio is reported.")
     periods_per_year: float = Field(252.0, gt=0, description="Annualisation factor of the Sharpe ratio.")

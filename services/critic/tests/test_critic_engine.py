@@ -54,7 +54,8 @@ def test_shift_into_high_vol_tightens_once(records, to_message) -> None:
     assert first["limits"] == STEPS  # step factors keyed by the risk limit names
     assert "TRENDING to HIGH_VOL" in first["reason"]
     assert first["correlation_id"] == records.regime(2, "HIGH_VOL")["event_id"]
-    assert commands[1]["limits"] == STEPS  # the risk service applies each step to its current limit
+    # the risk service applies each step to its current limit; the position limit is at its floor (0.5) already
+    assert commands[1]["limits"] == {"max_gross_exposure": 0.75}
     assert all(key == "desk" for t, key, _ in pub.out if t == "control.commands")
 
 
@@ -71,10 +72,11 @@ def test_drawdown_soft_limit_tightens_once_per_crossing(records, to_message) -> 
     commands = pub.of("control.commands")
     assert [c["ts_event"] for c in commands] == [recs[3]["ts_event"], recs[8]["ts_event"]]
     assert "crossed the soft limit 14.00%" in commands[0]["reason"]
-    assert [c["limits"] for c in commands] == [STEPS, STEPS]
+    assert [c["limits"] for c in commands] == [STEPS, {"max_gross_exposure": 0.75}]
     (report,) = pub.of("critic.reports")
-    assert report["tightened_limits"]["max_position_weight_scale"] == 0.25
-    assert report["tightened_limits"]["max_position_weight"] == pytest.approx(0.2 * 0.25)
+    assert report["tightened_limits"]["max_position_weight_scale"] == 0.5  # the default floor
+    assert report["tightened_limits"]["max_gross_exposure_scale"] == pytest.approx(0.75**2)
+    assert report["tightened_limits"]["max_position_weight"] == pytest.approx(0.2 * 0.5)
 
 
 def test_no_soft_limit_without_a_mandate_unless_configured(records, to_message) -> None:

@@ -11,6 +11,8 @@ Python layer binds first and the sidecar catches what slips past it.
 | risk measure (when not given) | MDD | CDaR | CDaR |
 | upper risk = max_drawdown x | 0.8 | 0.9 | 1.0 |
 | drawdown lock = max_drawdown x | 0.7 | 0.8 | 0.9 |
+| de-risking from drawdown = drawdown lock x | 0.25 | 0.33 | 0.5 |
+| target volatility (when not given) | 0.06 | 0.10 | 0.15 |
 | drift band | 0.03 | 0.05 | 0.08 |
 | cooldown days | 10 | 5 | 2 |
 | optimiser lookback days | 756 | 504 | 252 |
@@ -56,6 +58,8 @@ class ToleranceRow:
     risk_measure: str
     upper_risk_factor: float
     drawdown_lock_factor: float
+    derisk_factor: float
+    target_volatility: float
     drift_band: float
     cooldown_days: int
     lookback_days: int
@@ -69,9 +73,9 @@ class ToleranceRow:
 
 
 TOLERANCE_TABLE: dict[str, ToleranceRow] = {
-    "conservative": ToleranceRow("MDD", 0.8, 0.7, 0.03, 10, 756, 0.10, 0.05, 0.01, 0.03, 30, 50, 0.001),
-    "moderate": ToleranceRow("CDaR", 0.9, 0.8, 0.05, 5, 504, 0.15, 0.10, 0.02, 0.05, 60, 100, 0.0005),
-    "aggressive": ToleranceRow("CDaR", 1.0, 0.9, 0.08, 2, 252, 0.25, 0.20, 0.05, 0.10, 120, 200, 0.0002),
+    "conservative": ToleranceRow("MDD", 0.8, 0.7, 0.25, 0.06, 0.03, 10, 756, 0.10, 0.05, 0.01, 0.03, 30, 50, 0.001),
+    "moderate": ToleranceRow("CDaR", 0.9, 0.8, 0.33, 0.10, 0.05, 5, 504, 0.15, 0.10, 0.02, 0.05, 60, 100, 0.0005),
+    "aggressive": ToleranceRow("CDaR", 1.0, 0.9, 0.5, 0.15, 0.08, 2, 252, 0.25, 0.20, 0.05, 0.10, 120, 200, 0.0002),
 }
 
 
@@ -97,6 +101,7 @@ def compile_mandate(mandate: Mandate, source_document: str, *, ts_event: int, ve
     period = calendar_days(mandate.horizon_days)
     order_notional = mandate.capital * row.max_order_capital_fraction
     gross = 1.0
+    lock = mandate.max_drawdown * row.drawdown_lock_factor
     per_second = max(1, math.ceil(row.max_orders_per_minute / 60 * SIDECAR_SLACK))
     return {
         **envelope(ts_event, "mandate", mandate.mandate_id, version),
@@ -132,7 +137,7 @@ def compile_mandate(mandate: Mandate, source_document: str, *, ts_event: int, ve
             "max_position_weight": row.max_position_weight,
             "price_collar_pct": row.price_collar_pct,
             "max_orders_per_minute": row.max_orders_per_minute,
-            "drawdown_lock": mandate.max_drawdown * row.drawdown_lock_factor,
+            "drawdown_lock": lock,
             "stale_price_ns": STALE_PRICE_NS,
             "max_gross_exposure": gross,
             "max_open_orders": row.max_open_orders,
@@ -154,6 +159,8 @@ def compile_mandate(mandate: Mandate, source_document: str, *, ts_event: int, ve
         "source_sha256": sha256_hex(source_document),
         "compiled_by": compiled_by,
         "warnings": _warnings(mandate, row, explicit_fields),
+        "target_volatility": mandate.target_volatility or row.target_volatility,
+        "derisk_drawdown": lock * row.derisk_factor,
     }
 
 

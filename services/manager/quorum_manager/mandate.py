@@ -96,6 +96,7 @@ class Mandate(_Strict):
     objective: Objective = "Sharpe"
     risk_measure: RiskMeasure | None = None
     risk_free_rate: float = Field(0.0, ge=0, lt=1)
+    target_volatility: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
     benchmarks: list[str] | None = None
     allow_short: bool = False
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)

@@ -52,6 +52,8 @@ def test_tolerance_table_drives_the_numbers(tolerance: str) -> None:
     assert limits["max_order_notional"] == pytest.approx(2_000_000 * row.max_order_capital_fraction)
     assert limits["drawdown_lock"] == pytest.approx(0.2 * row.drawdown_lock_factor)
     assert limits["max_position_weight"] == row.max_position_weight
+    assert r["target_volatility"] == row.target_volatility
+    assert r["derisk_drawdown"] == pytest.approx(limits["drawdown_lock"] * row.derisk_factor)
     side = r["sidecar_limits"]
     assert side["max_order_notional"] == pytest.approx(limits["max_order_notional"] * SIDECAR_SLACK)
     assert side["price_collar_pct"] > limits["price_collar_pct"]
@@ -60,7 +62,8 @@ def test_tolerance_table_drives_the_numbers(tolerance: str) -> None:
 
 def test_tolerances_order_from_tight_to_loose() -> None:
     c, m, a = (compiled(risk_tolerance=t) for t in ("conservative", "moderate", "aggressive"))
-    for path in (("upper_risk",), ("risk_limits", "drawdown_lock"), ("risk_limits", "max_position_weight"),
+    for path in (("upper_risk",), ("target_volatility",), ("derisk_drawdown",), ("risk_limits", "drawdown_lock"),
+                 ("risk_limits", "max_position_weight"),
                  ("risk_limits", "price_collar_pct"), ("rebalance", "drift_band"),
                  ("sidecar_limits", "max_order_notional")):
         values = []
@@ -77,6 +80,11 @@ def test_drawdown_lock_is_inside_the_mandates_max_drawdown() -> None:
         r = compiled(risk_tolerance=t)
         assert 0 < r["risk_limits"]["drawdown_lock"] < r["max_drawdown"]
         assert r["upper_risk"] <= r["max_drawdown"]
+        assert 0 < r["derisk_drawdown"] < r["risk_limits"]["drawdown_lock"]  # the targets shrink before the lock
+
+
+def test_a_target_volatility_in_the_mandate_wins_over_the_tolerances() -> None:
+    assert compiled(target_volatility=0.07, risk_tolerance="aggressive")["target_volatility"] == 0.07
 
 
 @pytest.mark.parametrize(("horizon", "period"), [("30d", 7), ("90d", 7), ("6m", 14), ("1y", 14), ("2y", 30)])

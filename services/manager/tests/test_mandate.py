@@ -62,6 +62,8 @@ def test_risk_tolerance_is_case_insensitive() -> None:
     ({"objective": "MaxFun"}, "objective", "Sharpe"),
     ({"risk_measure": "VaR"}, "risk_measure", "MDD"),
     ({"leverage": 3}, "leverage", "unknown field"),
+    ({"target_volatility": 0}, "target_volatility", "greater than 0"),
+    ({"target_volatility": 1.5}, "target_volatility", "less than or equal to 1"),
     ({"universe": []}, "universe", "at least 1"),
     ({"universe": [{"symbol": "A", "sector": "X", "asset_class": "equity", "colour": "red"}]},
      "universe.0.colour", "unknown field"),

@@ -36,6 +36,12 @@ class PortfolioSettings(ServiceSettings):
     decision_max_age_days: float = Field(5.0, gt=0.0, description="Older decisions no longer tilt the targets.")
     strong_sell_to_zero: bool = Field(True, description="A STRONG_SELL decision cuts the target weight to 0.")
     cash_buffer: float = Field(0.01, ge=0.0, lt=0.5, description="NAV fraction kept uninvested against price moves.")
+    exposure_scaling: bool = Field(
+        True, description="Scale the targets by the drawdown budget left before the lock and by the mandate's "
+        "volatility target (quorum_portfolio.exposure); False: hold them in full until the drawdown lock fires.")
+    volatility_window_bars: int = Field(
+        63, ge=2, description="Trailing bars over which a solve measures its weights' volatility (what the mandate's "
+        "target_volatility is held to).")
     reducing_target_scale: float = Field(
         0.5, ge=0.0, le=1.0, description="Targets are scaled by this while the desk is REDUCING (drawdown lock).")
     fractional_asset_classes: tuple[str, ...] = Field(

@@ -11,7 +11,9 @@ Inputs and what each does:
 - ``signals.decisions``: the latest decision per symbol, while younger than ``decision_max_age_days``,
   tilts its target (:mod:`quorum_portfolio.tilt`).
 - ``risk.decisions`` / ``exec.reports``: a rejection or a final status ends an order's flight.
-- ``control.state``: the desk's trading state and limits. Under ``REDUCING`` (the drawdown lock, reduce-only)
+- ``control.state``: the desk's trading state and limits. The targets are scaled by the drawdown budget left before
+  the drawdown lock in force and by the mandate's volatility target (:mod:`quorum_portfolio.exposure`; the scale is
+  on every snapshot as ``exposure_scale``). Under ``REDUCING`` (the drawdown lock, reduce-only)
   the targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
   reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. The targets stay
   within the position and gross exposure limits in force (the critic tightens them), and a symbol whose
@@ -57,6 +59,7 @@ from quorum_common.runtime.clock import EventClock
 from quorum_common.universe import INSTRUMENTS
 
 from quorum_portfolio.config import PortfolioSettings
+from quorum_portfolio.exposure import drawdown_scale, scaled, volatility_scale
 from quorum_portfolio.ledger import Ledger
 from quorum_portfolio.mandate import Mandate
 from quorum_portfolio.optimiser import Problem
@@ -89,6 +92,7 @@ class PortfolioEngine(Engine):
     inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
               "exec.reports", "control.state")
     rebuilds_from_history = True  # its state and outputs are all a record changes
+    state_version = 2  # 2: the exposure scale (the last solve's volatility, the drawdown lock in force)
 
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -103,7 +107,11 @@ class PortfolioEngine(Engine):
         self.inflight: dict[str, InFlight] = {}
         self.trading_state = "ACTIVE"
         self.risk_limits = RiskLimits()
-        """The risk service's position and gross exposure limits in force (``control.state``)."""
+        """The risk service's position and gross exposure limits and drawdown lock in force (``control.state``)."""
+        self.volatility: float | None = None
+        """The last solve's weights' recent annualised volatility (what the volatility target scales by)."""
+        self.exposure_scale: float | None = None
+        """The scale of the targets at the last rebalance tick (:meth:`_exposure_scale`); None before any targets."""
         self._state_sequence = -1
         self.last_rebalance_ts: int | None = None
         self.pending_trigger: str | None = None
@@ -210,7 +218,7 @@ class PortfolioEngine(Engine):
         if state["sequence"] <= self._state_sequence:
             return
         self._state_sequence = state["sequence"]
-        limits = RiskLimits.from_map(state["limits"]) if state["limits"] else self.risk_limits
+        limits = RiskLimits.from_state(state) if state["limits"] else self.risk_limits
         limits_changed = limits != self.risk_limits and self.risk_limits != RiskLimits()  # not the first ones
         self.risk_limits = limits
         if state["state"] != self.trading_state or limits_changed:
@@ -249,6 +257,8 @@ class PortfolioEngine(Engine):
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
                                         self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
             self.targets = within_limits(self.targets, self.risk_limits)
+            self.exposure_scale = self._exposure_scale(mandate)
+            self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
                 self.targets = {s: w * self.settings.reducing_target_scale for s, w in self.targets.items()}
             if solved is not None:
@@ -259,6 +269,14 @@ class PortfolioEngine(Engine):
             if trigger is not None and self.trading_state != "HALTED":
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
+
+    def _exposure_scale(self, mandate: Mandate) -> float:
+        """How much of the tilted targets to hold: the drawdown budget left before the lock in force times the
+        volatility target's scale (:mod:`quorum_portfolio.exposure`); 1 without ``exposure_scaling``."""
+        if not self.settings.exposure_scaling:
+            return 1.0
+        return drawdown_scale(self.ledger.drawdown, mandate.derisk_drawdown, self.risk_limits.drawdown_lock) * \
+            volatility_scale(self.volatility, mandate.target_volatility)
 
     def _solve_may_land(self) -> bool:
         """Whether ``solve_lag_sessions`` have passed since the last solve was asked for."""
@@ -302,6 +320,7 @@ class PortfolioEngine(Engine):
             risk_free_rate=mandate.risk_free_rate / self.settings.periods_per_year,
             sector_caps=mandate.sector_caps, asset_class_caps=mandate.asset_class_caps,
             min_weights=mandate.min_weights, asset_caps={a.symbol: mandate.asset_cap(a) for a in tradable},
+            volatility_window=self.settings.volatility_window_bars,
         )
 
     def _solve_request(self, ts: int, mandate: Mandate, trigger: str | None) -> SolveRequest | None:
@@ -325,6 +344,8 @@ class PortfolioEngine(Engine):
             return None
         self.fallbacks += int(solved.result.fallback)
         self.base_weights = solved.result.weights
+        if solved.result.expected_volatility is not None:  # a fallback keeps the last measured volatility
+            self.volatility = solved.result.expected_volatility
         if solved.request.trigger is not None and self.pending_trigger is None and solved.request.ts != ts:
             self.pending_trigger = solved.request.trigger
         return solved
@@ -421,6 +442,7 @@ class PortfolioEngine(Engine):
             "positions": positions, "gross_exposure": led.gross_exposure(), "net_exposure": led.net_exposure(),
             "exposure_by_sector": led.exposure_by("sector"), "exposure_by_asset_class": led.exposure_by("asset_class"),
             "open_orders": len(self.inflight), "last_fill_id": led.last_fill_id,
+            "exposure_scale": self.exposure_scale,
         }, key=pid)
 
     # ----- helpers ------------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ class Mandate:
     allow_short: bool = False
     max_order_notional: float | None = None
     """Largest order the risk layer accepts (the lower of its notional and capital-fraction limits)."""
+    target_volatility: float | None = None
+    """Annualised volatility the holdings aim at (:mod:`quorum_portfolio.exposure`); None: no target."""
+    derisk_drawdown: float | None = None
+    """Drawdown from which the targets shrink towards the drawdown lock; None: they do not."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -90,6 +94,8 @@ class Mandate:
             max_position_weight=limits.get("max_position_weight"),
             allow_short=bool(limits.get("allow_short", False)),
             max_order_notional=_max_order_notional(limits, float(rec["capital"])),
+            target_volatility=rec.get("target_volatility"),
+            derisk_drawdown=rec.get("derisk_drawdown"),
         )
 
     def asset(self, symbol: str) -> Asset | None:

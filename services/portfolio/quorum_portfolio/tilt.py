@@ -59,11 +59,16 @@ class RiskLimits:
     max_gross_exposure: float | None = None
     stale_price_ns: float | None = None
     """Orders on a symbol whose last bar is older than this are refused (``STALE_PRICE``)."""
+    drawdown_lock: float | None = None
+    """The drawdown at which the lock moves the desk to REDUCING next (where the targets' drawdown scale reaches 0)."""
 
     @classmethod
-    def from_map(cls, limits: dict[str, float]) -> RiskLimits:
-        """The limits of a ``limits`` map (a missing one does not bind)."""
-        return cls(limits.get("max_position_weight"), limits.get("max_gross_exposure"), limits.get("stale_price_ns"))
+    def from_state(cls, state: dict) -> RiskLimits:
+        """The limits of a ``control.state`` record (a missing one does not bind); the drawdown lock is where it
+        fires next: ``drawdown_lock_at`` after a resume beyond the lock, else the ``drawdown_lock`` limit."""
+        limits = state["limits"]
+        return cls(limits.get("max_position_weight"), limits.get("max_gross_exposure"), limits.get("stale_price_ns"),
+                   state.get("drawdown_lock_at") or limits.get("drawdown_lock"))
 
 
 def within_limits(weights: dict[str, float], limits: RiskLimits) -> dict[str, float]:

@@ -38,7 +38,7 @@ class Records:
             "risk_measure": "MDD", "upper_risk": 0.5, "cdar_alpha": None, "objective": "MAX_SHARPE",
             "risk_free_rate": None, "universe": UNIVERSE,
             "sector_caps": {"Information Technology": 0.30}, "asset_class_caps": {"crypto": 0.10},
-            "min_weights": {},
+            "min_weights": {}, "target_volatility": None, "derisk_drawdown": None,
             "rebalance": {"calendar_days": 30, "drift_band": 0.05, "cooldown_days": 5, "min_trade_value": 500.0,
                           "lookback_days": 250},
         })

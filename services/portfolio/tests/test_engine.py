@@ -11,6 +11,7 @@ from quorum_common.phases import PHASE_OFFSETS_NS, bar_time
 from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_portfolio.config import PortfolioSettings
 from quorum_portfolio.engine import PortfolioEngine
+from quorum_portfolio.exposure import drawdown_scale
 
 DAY = 86_400_000_000_000
 T0 = 1_600_000_000 * 1_000_000_000
@@ -357,3 +358,39 @@ def test_a_symbol_without_a_fresh_bar_is_left_out_of_the_rebalance(records: Any)
     with_limit, without = ko_order_days(0.5 * DAY), ko_order_days(None)
     assert with_limit and all(day % 2 == 0 for day in with_limit), with_limit
     assert any(day % 2 for day in without), without
+
+
+def test_targets_are_scaled_down_to_the_mandates_volatility_target(records: Any) -> None:
+    """A volatility target under the solved weights' volatility holds target / volatility of every target."""
+    full, _ = run(records)
+    out, bus = run(records, mandate=records.mandate(target_volatility=0.02))
+    assert bus.engine.volatility > 0.02  # type: ignore[attr-defined]
+    snaps = {s["ts_event"]: s for s in of(out, "portfolio.snapshots")}
+    assert snaps[max(snaps)]["exposure_scale"] == pytest.approx(0.02 / bus.engine.volatility)  # type: ignore[attr-defined]
+    first_full, first = of(full, "portfolio.targets")[0], of(out, "portfolio.targets")[0]
+    scale = snaps[first["ts_event"]]["exposure_scale"]
+    assert 0 < scale < 1
+    assert {t["symbol"]: t["weight"] for t in first["targets"]} == pytest.approx(
+        {t["symbol"]: t["weight"] * scale for t in first_full["targets"]})
+    assert [s["exposure_scale"] for s in of(full, "portfolio.snapshots") if s["exposure_scale"] is not None] and all(
+        s["exposure_scale"] == 1.0 for s in of(full, "portfolio.snapshots") if s["exposure_scale"] is not None)
+
+
+def test_targets_shrink_with_the_drawdown_down_to_none_at_the_lock(records: Any) -> None:
+    """From the mandate's derisk_drawdown the targets shrink linearly to none at the risk service's lock."""
+    limits = {"max_position_weight": 0.5, "max_gross_exposure": 1.0, "drawdown_lock": 0.03}
+    out, bus = run(records, days=110, mandate=records.mandate(derisk_drawdown=0.01),
+                   extra=[("control.state", trading_state("ACTIVE", T0 + 6, 1, limits))])
+    snaps = [s for s in of(out, "portfolio.snapshots") if s["exposure_scale"] is not None]
+    assert snaps
+    for s in snaps:
+        assert s["exposure_scale"] == pytest.approx(drawdown_scale(s["drawdown"], 0.01, 0.03))
+    assert any(0 < s["exposure_scale"] < 1 for s in snaps), "the replay never entered the ramp"
+    assert any(s["exposure_scale"] == 1 for s in snaps)
+    assert bus.dead_letters == []
+
+
+def test_without_exposure_scaling_the_targets_are_held_in_full(records: Any) -> None:
+    out, _ = run(records, mandate=records.mandate(target_volatility=0.02, derisk_drawdown=0.0),
+                 exposure_scaling=False)
+    assert {s["exposure_scale"] for s in of(out, "portfolio.snapshots")} <= {None, 1.0}

@@ -53,4 +53,12 @@ def test_targets_are_cut_to_the_position_limit_then_scaled_to_the_gross_limit() 
     w = within_limits({"A": 0.3, "B": 0.1, "C": 0.4}, RiskLimits(max_position_weight=0.2, max_gross_exposure=0.4))
     assert w == pytest.approx({"A": 0.16, "B": 0.08, "C": 0.16})  # cut to 0.2 / 0.1 / 0.2, then x 0.4 / 0.5
     assert within_limits(BASE, RiskLimits()) == BASE
-    assert within_limits(BASE, RiskLimits.from_map({"max_position_weight": 0.45, "capital": 1e6})) == BASE
+    assert within_limits(BASE, RiskLimits.from_state({"limits": {"max_position_weight": 0.45, "capital": 1e6}})) == BASE
+
+
+def test_the_drawdown_lock_in_force_is_where_it_fires_next() -> None:
+    """After a risk officer's resume beyond the lock the risk service fires deeper (``drawdown_lock_at``)."""
+    limits = {"drawdown_lock": 0.12}
+    assert RiskLimits.from_state({"limits": limits}).drawdown_lock == 0.12
+    assert RiskLimits.from_state({"limits": limits, "drawdown_lock_at": None}).drawdown_lock == 0.12
+    assert RiskLimits.from_state({"limits": limits, "drawdown_lock_at": 0.16}).drawdown_lock == 0.16

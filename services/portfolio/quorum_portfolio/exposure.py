@@ -1,0 +1,47 @@
+"""How much of its targets the portfolio holds: the drawdown budget left and the volatility target.
+
+The optimiser and the decision tilt say *what* to hold; this says *how much of it*. Two scales, each in
+[0, 1], multiply the tilted targets (the rest stays in cash; nothing is ever levered up):
+
+- **Drawdown budget** (:func:`drawdown_scale`): full size while the drawdown is under the compiled mandate's
+  ``derisk_drawdown``, then shrinking linearly to nothing at the drawdown lock in force. A desk that waits for
+  the lock reaches it fully invested, and the lock (REDUCING until a person resumes) then stops it for good in
+  a backtest; shrinking first spends the budget gradually, so the lock is the backstop it is meant to be. The
+  cost is the one every drawdown floor has: near the lock the desk holds little, so it recovers slowly.
+- **Volatility target** (:func:`volatility_scale`): ``target / volatility`` when the targets' recent annualised
+  volatility is above the mandate's ``target_volatility``, else 1, so a calm market is held in full and a
+  turbulent one in proportion.
+
+Both read only the ledger's drawdown, the limits the risk service publishes and the last solve, all from
+events, so a replay scales the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def drawdown_scale(drawdown: float, derisk_from: float | None, lock: float | None) -> float:
+    """1 under ``derisk_from``, falling linearly to 0 at ``lock`` (and 0 beyond it); 1 when either is None.
+
+    A lock at or under ``derisk_from`` (a person tightened it) leaves no ramp: full size under it, none at it.
+    """
+    if derisk_from is None or lock is None:
+        return 1.0
+    if drawdown >= lock:
+        return 0.0
+    if drawdown <= derisk_from or lock <= derisk_from:
+        return 1.0
+    return (lock - drawdown) / (lock - derisk_from)
+
+
+def volatility_scale(volatility: float | None, target: float | None) -> float:
+    """``target / volatility`` when the volatility is above the target, else 1 (also when either is unknown)."""
+    if target is None or volatility is None or not math.isfinite(volatility) or volatility <= target:
+        return 1.0
+    return target / volatility
+
+
+def scaled(weights: dict[str, float], scale: float) -> dict[str, float]:
+    """``weights`` times ``scale``."""
+    return weights if scale == 1.0 else {s: w * scale for s, w in weights.items()}
