@@ -243,5 +243,7 @@ def _breach_reason(rec: RunRecorder) -> str:
                "that loss, and the lock fires again only a step (the risk service's drawdown_relock_step) deeper, "
                "so the resumed desk may lose more." if resumes else "")
     return (f"The drawdown lock moved the desk to {state} on {when} at a drawdown of {at_lock:.2%} ({reason}). "
-            "In that state no risk-increasing order passes, but the positions already held are kept (the lock "
-            "does not flatten), so they went on losing until the market turned or a risk officer acted." + officer)
+            "In that state no risk-increasing order passes and the portfolio sells down to its reduced targets "
+            "(nothing, with its exposure scaling: at the lock the drawdown budget is spent; half, without it), "
+            "so what it still held went on losing until those sells filled, the market turned or a risk officer "
+            "acted." + officer)
