@@ -260,7 +260,7 @@ class PortfolioEngine(Engine):
             self.exposure_scale = self._exposure_scale(mandate)
             self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
-                self.targets = {s: w * self.settings.reducing_target_scale for s, w in self.targets.items()}
+                self.targets = scaled(self.targets, self.settings.reducing_target_scale)
             if solved is not None:
                 self._publish_targets(ts, mandate, solved, self.pending_trigger or calendar_trigger or "OTHER")
             current = {s: w for s, w in self.ledger.weights().items() if self._tradable(s)}
