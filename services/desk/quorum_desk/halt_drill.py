@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +57,8 @@ class HaltDrill:
         ensure_topics(client_config, default_catalog(), prefix)
         self.risk_bus = KafkaBus(client_config, topic_prefix=prefix)
         engine = RISK.engine(RiskSettings(), self.risk_bus.publisher("risk"))
+        self.risk_engine = engine
+        """The risk service's engine (what :meth:`wait_until` reads)."""
         self.risk_bus.subscribe_engine("risk", engine)
         self.feed = KafkaBus(client_config, topic_prefix=prefix, linger_ms=0)
         self.api_bus = KafkaBus(client_config, topic_prefix=prefix, linger_ms=0)
@@ -99,14 +101,13 @@ class HaltDrill:
         self.feed.publisher("drill").publish(topic, record, key=key)
         self.feed.flush()
 
-    def wait_handled(self, count: int, timeout_s: float = 30.0) -> None:
-        """Block until the risk service has handled ``count`` records (inputs on different topics
-        arrive in no fixed order over Kafka, so a drill waits for its set-up to be in)."""
-        loop = self.risk_bus.loop("risk")
+    def wait_until(self, ready: Callable[[Any], bool], what: str, timeout_s: float = 30.0) -> None:
+        """Block until ``ready(risk engine)`` holds: inputs on different topics arrive in no fixed order over Kafka
+        (and the service also handles its own ``control.state``), so a drill waits for its set-up to be in."""
         deadline = time.monotonic() + timeout_s
-        while loop.handled < count:
+        while not ready(self.risk_engine):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the risk service handled {loop.handled} of {count} records")
+                raise TimeoutError(f"the risk service has not taken in {what} within {timeout_s} s")
             time.sleep(0.005)
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> int:

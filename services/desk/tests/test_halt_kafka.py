@@ -29,7 +29,8 @@ def test_halt_stops_risk_increasing_orders_until_a_risk_officer_resumes(kafka_co
         drill.send("mandate.compiled", rt.mandate(), key="m1")
         drill.send("md.bars", rt.bar("AAPL", 100.0), key="AAPL")
         drill.send("portfolio.snapshots", rt.snapshot({"AAPL": (200.0, 100.0)}), key="p1")
-        drill.wait_handled(3)
+        drill.wait_until(lambda risk: risk.limits is not None and "AAPL" in risk.book.last and risk.book.nav,
+                         "the mandate, the bar and the snapshot")
         drill.send("orders.proposed", rt.order("before-halt", quantity=10), key="before-halt")
         first = verdict(decisions, "before-halt")
         assert first["verdict"] == "APPROVED", first["reason_detail"]
