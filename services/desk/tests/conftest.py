@@ -28,6 +28,19 @@ def desk_window():
     return window
 
 
+CRASH = ("2007-06-01", "2009-06-30")
+"""The 2008 crash window of the desk tests."""
+
+
+@pytest.fixture
+def crash_window():
+    """Overrides of the 2008 crash window; ``in_full=True``: a portfolio that holds its targets in full until the
+    drawdown lock fires (no exposure scaling: the scaled desk never reaches the lock in this window)."""
+    def overrides(in_full: bool = False) -> dict[str, dict]:
+        return window(*CRASH, **({"portfolio": {"exposure_scaling": False}} if in_full else {}))
+    return overrides
+
+
 @pytest.fixture
 def short_window() -> dict[str, dict]:
     """Six months of 2007: enough history for signals, decisions and the first rebalances."""

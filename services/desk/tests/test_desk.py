@@ -84,16 +84,10 @@ def buy_order(coid: str, ts: int) -> tuple[str, str, dict]:
         "target_weight": None, "venue": None, "exec_algo": "IMMEDIATE"}
 
 
-CRASH = ("2007-06-01", "2009-06-30")
-"""The 2008 crash window of the desk tests."""
-HOLDS_IN_FULL = {"portfolio": {"exposure_scaling": False}}
-"""A portfolio that holds its targets in full until the lock fires (no de-risking on the way down)."""
-
-
-def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(desk_window) -> None:
+def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(crash_window) -> None:
     """The lock itself, on a desk that does not shrink its targets before it (with the portfolio's exposure scaling
     the desk never reaches the lock in this window: the next test)."""
-    overrides = desk_window(*CRASH, **HOLDS_IN_FULL)
+    overrides = crash_window(in_full=True)
     probe = run_embedded(overrides)
     locked = [(t, s) for t, s, _, _ in probe.recorder.states if s == "REDUCING"]
     assert locked, f"the drawdown lock never fired: {probe.recorder.states}"
@@ -122,11 +116,10 @@ def test_the_2008_crash_locks_the_desk_until_a_risk_officer_resumes(desk_window)
     assert run.recorder.rejects
 
 
-def test_in_the_2008_crash_the_desk_shrinks_its_targets_and_stays_short_of_the_lock(desk_window) -> None:
+def test_in_the_2008_crash_the_desk_shrinks_its_targets_and_stays_short_of_the_lock(crash_window) -> None:
     """With the portfolio's exposure scaling (the default) the desk spends its drawdown budget gradually: it never
     reaches the drawdown lock, and it loses less than the same desk holding its targets in full until the lock."""
-    runs = {name: run_embedded(desk_window(*CRASH, **more)) for name, more in
-            (("scaled", {}), ("in_full", HOLDS_IN_FULL))}
+    runs = {"scaled": run_embedded(crash_window()), "in_full": run_embedded(crash_window(in_full=True))}
     scaled_dd, full_dd = (max(dd for _, _, dd in runs[name].recorder.equity) for name in ("scaled", "in_full"))
     assert not [s for _, s, _, _ in runs["scaled"].recorder.states if s != "ACTIVE"]
     lock = runs["scaled"].recorder.mandate["risk_limits"]["drawdown_lock"]

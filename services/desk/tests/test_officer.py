@@ -125,7 +125,7 @@ def test_the_cli_refuses_a_delay_that_is_not_positive(days: str, tmp_path, capsy
     assert f"--resume-after-days: must be a number of days above 0, not {days!r}" in capsys.readouterr().err
 
 
-def test_a_drawdown_locked_desk_is_reopened_by_the_officer_and_trades_again(desk_window) -> None:
+def test_a_drawdown_locked_desk_is_reopened_by_the_officer_and_trades_again(crash_window) -> None:
     """The 2008 window of the crash test (its desk holds its targets in full until the lock): with the officer the
     lock lasts its 30 days, not to the end."""
     states, approved = [], []
@@ -136,8 +136,7 @@ def test_a_drawdown_locked_desk_is_reopened_by_the_officer_and_trades_again(desk
         elif msg.topic == "orders.approved":
             approved.append(msg.value)
 
-    overrides = desk_window("2007-06-01", "2009-06-30", portfolio={"exposure_scaling": False})
-    run = run_embedded({**overrides, "officer": {"resume_after_days": 30}}, extra_taps=[tap])
+    run = run_embedded({**crash_window(in_full=True), "officer": {"resume_after_days": 30}}, extra_taps=[tap])
     assert [(d.topic, d.error) for d in run.bus.dead_letters if d.reason == "handler_error"] == []
     lock = next(s for s in states if s["reason"].startswith("DRAWDOWN_LOCK"))
     resumed = next(s for s in states if s["ts_event"] > lock["ts_event"] and s["state"] == "ACTIVE")

@@ -75,7 +75,7 @@ class Result:
     expected_sharpe: float | None = None
     expected_volatility: float | None = None
     """Annualised volatility of the weights over the problem's last ``volatility_window`` rows of returns (what the
-    portfolio's volatility target reads); None for a fallback."""
+    portfolio's volatility target reads); None when no solve gave weights (previous or capped equal weights)."""
 
 
 def _match(caps: dict[str, float], names: set[str]) -> dict[str, float]:
