@@ -39,6 +39,9 @@ class PortfolioSettings(ServiceSettings):
     exposure_scaling: bool = Field(
         True, description="Scale the targets by the drawdown budget left before the lock and by the mandate's "
         "volatility target (quorum_portfolio.exposure); False: hold them in full until the drawdown lock fires.")
+    size_by_bar_interval: bool = Field(
+        True, description="Divide the cap of an instrument with a bar only every k sessions (monthly bars in a daily "
+        "desk) by √k, since the desk cannot trade it in between (quorum_portfolio.trading_interval).")
     volatility_window_bars: int = Field(
         63, ge=2, description="Trailing bars over which a solve measures its weights' volatility (what the mandate's "
         "target_volatility is held to).")

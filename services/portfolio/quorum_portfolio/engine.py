@@ -13,13 +13,14 @@ Inputs and what each does:
 - ``risk.decisions`` / ``exec.reports``: a rejection or a final status ends an order's flight.
 - ``control.state``: the desk's trading state and limits. The targets are scaled by the drawdown budget left before
   the drawdown lock in force and by the mandate's volatility target (:mod:`quorum_portfolio.exposure`; the scale is
-  on every snapshot as ``exposure_scale``). Under ``REDUCING`` (the drawdown lock, reduce-only)
-  the targets are scaled by ``reducing_target_scale`` and only sells are proposed, so the desk actually
-  reduces the risk it holds instead of waiting; under ``HALTED`` nothing is proposed. The targets stay
-  within the position and gross exposure limits in force (the critic tightens them), and a symbol whose
-  last bar is older than the ``stale_price_ns`` limit is left out of a rebalance, so the rebalance does not
-  propose what the risk service would refuse. A change of state or of those limits triggers a
-  ``RISK_STATE`` rebalance at the next tick.
+  on every snapshot as ``exposure_scale``). An instrument with a bar only every ``k`` sessions has its cap divided by
+  ``√k`` (:mod:`quorum_portfolio.trading_interval`; the ``size_by_bar_interval`` setting). Under ``REDUCING``
+  (the drawdown lock, reduce-only) the targets are scaled by ``reducing_target_scale`` and only sells are
+  proposed, so the desk actually reduces the risk it holds instead of waiting; under ``HALTED`` nothing is
+  proposed. The targets stay within the position and gross exposure limits in force (the critic tightens
+  them), and a symbol whose last bar is older than the ``stale_price_ns`` limit is left out of a rebalance, so
+  the rebalance does not propose what the risk service would refuse. A change of state or of those limits
+  triggers a ``RISK_STATE`` rebalance at the next tick.
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
   solve) and publish ``portfolio.targets`` when its weights land; decide the rebalance
@@ -48,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from quorum_common.bus.base import Publisher
@@ -67,6 +68,7 @@ from quorum_portfolio.prices import PriceHistory
 from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
 from quorum_portfolio.solver import Solved, SolveRequest, make_solver
 from quorum_portfolio.tilt import Decision, RiskLimits, fresh_decisions, tilt_weights, within_limits
+from quorum_portfolio.trading_interval import interval_caps
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,8 @@ class PortfolioEngine(Engine):
     inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
               "exec.reports", "control.state")
     rebuilds_from_history = True  # its state and outputs are all a record changes
-    state_version = 2  # 2: the exposure scale (the last solve's volatility, the drawdown lock in force)
+    state_version = 3  # 2: the exposure scale (the last solve's volatility, the drawdown lock in force); 3: caps by
+    # bar interval
 
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -120,8 +123,10 @@ class PortfolioEngine(Engine):
         self.snapshot_sequence = 0
         self.fallbacks = 0
         self._published_targets: dict[str, float] = {}
-        self._caps_of: tuple[Mandate, Problem] | None = None
-        """The mandate whose caps :meth:`_mandate_caps` last built, and those caps."""
+        self.asset_caps: dict[str, float] | None = None
+        """The instrument caps of the last solve that landed (the mandate's, cut by bar interval); None before one."""
+        self._caps_of: tuple[Mandate, dict[str, float] | None, Problem] | None = None
+        """The mandate and instrument caps :meth:`_mandate_caps` last built its problem from, and that problem."""
         self.solver = make_solver(settings.optimiser_worker)
 
     def handle(self, msg: Message) -> None:
@@ -169,6 +174,7 @@ class PortfolioEngine(Engine):
         self.mandate = mandate
         self.pending_trigger = "INITIAL" if current is None else "MANDATE_CHANGE"
         self.base_weights = {}
+        self.asset_caps = None
         log.info("mandate followed", extra={"mandate_id": mandate.mandate_id, "version": mandate.version})
 
     def _on_bar(self, msg: Message) -> None:
@@ -302,15 +308,24 @@ class PortfolioEngine(Engine):
                 self.solver.prestart(request)
 
     def _mandate_caps(self, mandate: Mandate) -> Problem:
-        """:meth:`_caps` of ``mandate`` without returns, built once per mandate (every rebalance tick tilts with it,
-        and a problem's empty returns frame alone costs about 0.1 ms)."""
-        if self._caps_of is None or self._caps_of[0] is not mandate:
-            self._caps_of = (mandate, self._caps(mandate))
-        return self._caps_of[1]
+        """:meth:`_caps` of ``mandate`` without returns, with the instrument caps of the last solve that landed,
+        built once per mandate and solve (every rebalance tick tilts with it, and a problem's empty returns frame
+        alone costs about 0.1 ms)."""
+        cached = self._caps_of
+        if cached is None or cached[0] is not mandate or cached[1] is not self.asset_caps:
+            problem = self._caps(mandate)
+            if self.asset_caps is not None:
+                problem = replace(problem, asset_caps=self.asset_caps)
+            self._caps_of = cached = (mandate, self.asset_caps, problem)
+        return cached[2]
 
     def _caps(self, mandate: Mandate, returns: pd.DataFrame | None = None) -> Problem:
-        """The mandate's constraints (and ``returns``, when given) as an optimiser problem."""
+        """The mandate's constraints (and ``returns``, when given) as an optimiser problem; with ``returns``, an
+        instrument with bars only every few of them has its cap cut by that interval (``size_by_bar_interval``)."""
         tradable = [a for a in mandate.universe if a.tradable]
+        asset_caps = {a.symbol: mandate.asset_cap(a) for a in tradable}
+        if returns is not None and self.settings.size_by_bar_interval:
+            asset_caps = interval_caps(asset_caps, self.history.bar_intervals(list(returns.columns), returns.index))
         return Problem(
             returns=returns if returns is not None else pd.DataFrame(),
             sectors={a.symbol: a.sector for a in tradable},
@@ -319,7 +334,7 @@ class PortfolioEngine(Engine):
             cdar_alpha=mandate.cdar_alpha or 0.05,
             risk_free_rate=mandate.risk_free_rate / self.settings.periods_per_year,
             sector_caps=mandate.sector_caps, asset_class_caps=mandate.asset_class_caps,
-            min_weights=mandate.min_weights, asset_caps={a.symbol: mandate.asset_cap(a) for a in tradable},
+            min_weights=mandate.min_weights, asset_caps=asset_caps,
             volatility_window=self.settings.volatility_window_bars,
         )
 
@@ -344,6 +359,7 @@ class PortfolioEngine(Engine):
             return None
         self.fallbacks += int(solved.result.fallback)
         self.base_weights = solved.result.weights
+        self.asset_caps = solved.request.problem.asset_caps
         if solved.result.expected_volatility is not None:  # a fallback keeps the last measured volatility
             self.volatility = solved.result.expected_volatility
         if solved.request.trigger is not None and self.pending_trigger is None and solved.request.ts != ts:

@@ -42,6 +42,25 @@ class PriceHistory:
         entry = self._series.get(symbol)
         return entry[0][-1] if entry and entry[0] else None
 
+    def bar_intervals(self, symbols: list[str], window: pd.Index) -> dict[str, float]:
+        """How often each of ``symbols`` has a bar in ``window`` (sorted bar times, e.g. a returns frame's index):
+        the median number of the window's bar times from one of its bars to the next. 1.0 for a symbol with a bar
+        at every bar time; about 21 for monthly bars among daily ones. A symbol with under two bars in the window
+        is left out (nothing to measure)."""
+        stamps = np.asarray(window, dtype=np.int64)
+        out: dict[str, float] = {}
+        if len(stamps) < 2:
+            return out
+        for s in symbols:
+            entry = self._series.get(s)
+            if entry is None:
+                continue
+            times = np.fromiter(entry[0], dtype=np.int64, count=len(entry[0]))
+            own = times[(times >= stamps[0]) & (times <= stamps[-1])]
+            if len(own) >= 2:
+                out[s] = float(np.median(np.diff(stamps.searchsorted(own))))
+        return out
+
     def returns(self, symbols: list[str], until_ts: int, bars: int, min_bars: int) -> pd.DataFrame:
         """Simple returns of ``symbols`` over the last ``bars`` bar times ``<= until_ts``.
 

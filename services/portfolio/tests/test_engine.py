@@ -395,3 +395,24 @@ def test_without_exposure_scaling_the_targets_are_held_in_full(records: Any) -> 
                  exposure_scaling=False)
     scales = {s["exposure_scale"] for s in of(out, "portfolio.snapshots")}
     assert 1.0 in scales and scales <= {None, 1.0}
+
+
+def test_an_instrument_with_a_bar_every_fourth_session_gets_half_its_cap(records: Any) -> None:
+    """JNJ has a bar every fourth session (as monthly BTC-USD bars in a daily desk): its cap of 0.40 is halved
+    (÷ √4) in the optimiser and in the tilt, and the optimiser puts the rest elsewhere instead of in cash; the same
+    replay without the setting holds JNJ at its full cap."""
+
+    def jnj(size_by_bar_interval: bool) -> tuple[list[dict], PortfolioEngine]:
+        out, bus = run(records, days=160, bar_every={"JNJ": 4}, min_history_bars=8,
+                       size_by_bar_interval=size_by_bar_interval)
+        return of(out, "portfolio.targets"), bus.engine  # type: ignore[attr-defined]
+
+    def weights(rec: dict) -> dict[str, float]:
+        return {t["symbol"]: t["weight"] for t in rec["targets"]}
+
+    sized, engine = jnj(True)
+    full, _ = jnj(False)
+    assert engine.asset_caps["JNJ"] == pytest.approx(0.20) and engine.asset_caps["KO"] == pytest.approx(0.40)
+    assert sized and all(weights(t).get("JNJ", 0.0) <= 0.20 + 1e-6 for t in sized)
+    assert max(weights(t).get("JNJ", 0.0) for t in full) > 0.30
+    assert sum(weights(sized[-1]).values()) == pytest.approx(sum(weights(full[-1]).values()), abs=0.02)

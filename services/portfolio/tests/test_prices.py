@@ -126,3 +126,15 @@ def test_returns_match_the_reference_on_edge_cases() -> None:
                  (["B"], 4, 5, 0), (["A", "B"], 4, 10, 3), ([], 4, 10, 1), (["A"], 2, 10, 5),
                  (["A", "B"], 0, 10, -1), (["B", "A"], 3, 10, -1)]:
         _assert_identical(new.returns(*args), ref.returns(*args))
+
+
+def test_bar_intervals_count_the_windows_bar_times_from_one_bar_to_the_next() -> None:
+    h = PriceHistory(100)
+    for t in range(1, 41):
+        h.add("DAILY", t, 100.0 + t)
+        if t % 5 == 0:
+            h.add("WEEKLY", t, 50.0)
+    h.add("ONCE", 20, 10.0)
+    window = pd.Index(range(11, 41))
+    assert h.bar_intervals(["DAILY", "WEEKLY", "ONCE", "NONE"], window) == {"DAILY": 1.0, "WEEKLY": 5.0}
+    assert h.bar_intervals(["DAILY"], pd.Index([40])) == {}
