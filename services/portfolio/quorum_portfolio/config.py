@@ -43,15 +43,20 @@ class PortfolioSettings(ServiceSettings):
         True, description="Divide the cap of an instrument with a bar only every k sessions (monthly bars in a daily "
         "desk) by √k, since the desk cannot trade it in between (quorum_portfolio.trading_interval).")
     volatility_window_bars: int = Field(
-        63, ge=2, description="Trailing bars over which a solve measures its weights' volatility (what the mandate's "
-        "target_volatility is held to).")
+        63, ge=2, description="Trailing sessions over which every rebalance tick measures its targets' volatility "
+        "(what the mandate's target_volatility is held to).")
+    volatility_short_window_bars: int = Field(
+        21, ge=2, description="The targets' volatility is the higher of that over volatility_window_bars and over "
+        "this many last sessions (a turn to turbulence shows there first).")
     reducing_target_scale: float = Field(
         0.5, ge=0.0, le=1.0, description="Targets are scaled by this while the desk is REDUCING (drawdown lock).")
     fractional_asset_classes: tuple[str, ...] = Field(
         ("crypto", "fx"), description="Asset classes traded in fractional quantities (others: whole units)."
     )
     fractional_step: float = Field(1e-6, gt=0.0, le=1.0, description="Quantity step of fractional asset classes.")
-    inflight_timeout_bars: int = Field(5, ge=1, description="Sessions after which an unanswered order stops blocking.")
+    inflight_timeout_bars: int = Field(
+        5, ge=1, description="Bars of its symbol after which an unanswered order stops blocking it (and no longer "
+        "counts against the gross exposure room).")
     rebalance_tick: Literal["REBALANCE", "SESSION_CLOSE"] = Field(
         "REBALANCE", description="The sys.clock tick kind at which the portfolio rebalances (phases.py).")
     exec_algo: Literal["IMMEDIATE", "TWAP", "RL"] = Field("IMMEDIATE", description="Execution algorithm asked for.")

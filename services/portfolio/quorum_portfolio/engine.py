@@ -26,10 +26,11 @@ Inputs and what each does:
   solve) and publish ``portfolio.targets`` when its weights land; decide the rebalance
   (:mod:`quorum_portfolio.rebalance`) and publish ``orders.proposed`` stamped with the tick's time;
   publish a ``portfolio.snapshots`` record.
-  No order is proposed for a symbol while an earlier one is in flight (until ``inflight_timeout_bars``
-  ticks pass unanswered). An order whose side agrees with the symbol's latest decision (BUY for
-  BUY/STRONG_BUY, SELL for SELL/STRONG_SELL) has origin ``SIGNAL`` and carries the decision's id and
-  correlation id; otherwise ``REBALANCE``.
+  No order is proposed for a symbol while an earlier one is in flight (until ``inflight_timeout_bars`` bars
+  of that symbol pass unanswered: execution fills at a symbol's next bar, a month later for monthly bars, and
+  the risk service counts the order's exposure until then). An order whose side agrees with the symbol's
+  latest decision (BUY for BUY/STRONG_BUY, SELL for SELL/STRONG_SELL) has origin ``SIGNAL`` and carries the
+  decision's id and correlation id; otherwise ``REBALANCE``.
 
 Where solves run is the ``optimiser_worker`` setting (:mod:`quorum_portfolio.solver`). ``inline``: in
 the tick that asked for them, so their weights serve that tick's rebalance (reproducible: backtests,
@@ -60,7 +61,7 @@ from quorum_common.runtime.clock import EventClock
 from quorum_common.universe import INSTRUMENTS
 
 from quorum_portfolio.config import PortfolioSettings
-from quorum_portfolio.exposure import drawdown_scale, scaled, volatility_scale
+from quorum_portfolio.exposure import drawdown_scale, holdings_volatility, scaled, volatility_scale
 from quorum_portfolio.ledger import Ledger
 from quorum_portfolio.mandate import Mandate
 from quorum_portfolio.optimiser import Problem
@@ -85,7 +86,8 @@ class InFlight:
     symbol: str
     side: str
     notional: float
-    session: int
+    bars: int
+    """How many bars of its symbol the engine had taken in when it proposed the order."""
 
 
 class PortfolioEngine(Engine):
@@ -94,8 +96,8 @@ class PortfolioEngine(Engine):
     inputs = ("mandate.compiled", "md.bars", "exec.fills", "signals.decisions", "sys.clock", "risk.decisions",
               "exec.reports", "control.state")
     rebuilds_from_history = True  # its state and outputs are all a record changes
-    state_version = 3  # 2: the exposure scale (the last solve's volatility, the drawdown lock in force); 3: caps by
-    # bar interval
+    state_version = 4  # 2: the exposure scale (the volatility, the drawdown lock in force); 3: caps by
+    # bar interval; 4: orders in flight time out by their symbol's bars
 
     def __init__(self, settings: PortfolioSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -112,13 +114,16 @@ class PortfolioEngine(Engine):
         self.risk_limits = RiskLimits()
         """The risk service's position and gross exposure limits and drawdown lock in force (``control.state``)."""
         self.volatility: float | None = None
-        """The last solve's weights' recent annualised volatility (what the volatility target scales by)."""
+        """The tilted targets' annualised volatility over the trailing sessions at the last rebalance tick (what the
+        volatility target scales by); None before there are targets and when the mandate sets no target."""
         self.exposure_scale: float | None = None
         """The scale of the targets at the last rebalance tick (:meth:`_exposure_scale`); None before any targets."""
         self._state_sequence = -1
         self.last_rebalance_ts: int | None = None
         self.pending_trigger: str | None = None
         self.sessions = 0
+        self.bar_counts: dict[str, int] = {}
+        """Bars taken in per symbol (a repeated bar time counts once): what orders in flight time out by."""
         self.last_solve_session: int | None = None
         self.snapshot_sequence = 0
         self.fallbacks = 0
@@ -183,8 +188,11 @@ class PortfolioEngine(Engine):
         if not (math.isfinite(close) and close > 0):
             self.publisher.dead_letter(msg.topic, bar, "bar close must be positive and finite", key=msg.key)
             return
-        if self.history.add(bar["symbol"], msg.ts_event, close):
-            self.ledger.mark(bar["symbol"], close)
+        symbol, last = bar["symbol"], self.history.last_ts(bar["symbol"])
+        if self.history.add(symbol, msg.ts_event, close):
+            self.ledger.mark(symbol, close)
+            if last != msg.ts_event:
+                self.bar_counts[symbol] = self.bar_counts.get(symbol, 0) + 1
 
     def _on_fill(self, msg: Message) -> None:
         fill = msg.value
@@ -263,7 +271,7 @@ class PortfolioEngine(Engine):
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
                                         self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
             self.targets = within_limits(self.targets, self.risk_limits)
-            self.exposure_scale = self._exposure_scale(mandate)
+            self.exposure_scale = self._exposure_scale(ts, mandate)
             self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
                 self.targets = scaled(self.targets, self.settings.reducing_target_scale)
@@ -276,11 +284,17 @@ class PortfolioEngine(Engine):
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
 
-    def _exposure_scale(self, mandate: Mandate) -> float:
+    def _exposure_scale(self, ts: int, mandate: Mandate) -> float:
         """How much of the tilted targets to hold: the drawdown budget left before the lock in force times the
-        volatility target's scale (:mod:`quorum_portfolio.exposure`); 1 without ``exposure_scaling``."""
+        volatility target's scale, on the targets' volatility measured now (:mod:`quorum_portfolio.exposure`);
+        1 without ``exposure_scaling``."""
         if not self.settings.exposure_scaling:
             return 1.0
+        if mandate.target_volatility is not None:
+            window = self.settings.volatility_window_bars
+            returns = self.history.returns(sorted(self.targets), bar_time(ts), window, 2)
+            self.volatility = holdings_volatility(returns, self.targets, self.settings.periods_per_year,
+                                                  self.settings.volatility_short_window_bars)
         return drawdown_scale(self.ledger.drawdown, mandate.derisk_drawdown, self.risk_limits.drawdown_lock) * \
             volatility_scale(self.volatility, mandate.target_volatility)
 
@@ -335,7 +349,6 @@ class PortfolioEngine(Engine):
             risk_free_rate=mandate.risk_free_rate / self.settings.periods_per_year,
             sector_caps=mandate.sector_caps, asset_class_caps=mandate.asset_class_caps,
             min_weights=mandate.min_weights, asset_caps=asset_caps,
-            volatility_window=self.settings.volatility_window_bars,
         )
 
     def _solve_request(self, ts: int, mandate: Mandate, trigger: str | None) -> SolveRequest | None:
@@ -360,8 +373,6 @@ class PortfolioEngine(Engine):
         self.fallbacks += int(solved.result.fallback)
         self.base_weights = solved.result.weights
         self.asset_caps = solved.request.problem.asset_caps
-        if solved.result.expected_volatility is not None:  # a fallback keeps the last measured volatility
-            self.volatility = solved.result.expected_volatility
         if solved.request.trigger is not None and self.pending_trigger is None and solved.request.ts != ts:
             self.pending_trigger = solved.request.trigger
         return solved
@@ -437,7 +448,7 @@ class PortfolioEngine(Engine):
             "venue": (asset.venue if asset and asset.venue else known.venue if known else None),
             "exec_algo": self.settings.exec_algo,
         }, key=cid)
-        self.inflight[cid] = InFlight(trade.symbol, trade.side, trade.notional, self.sessions)
+        self.inflight[cid] = InFlight(trade.symbol, trade.side, trade.notional, self.bar_counts.get(trade.symbol, 0))
 
     def _snapshot(self, ts: int, mandate: Mandate) -> None:
         pid = self.settings.portfolio_id
@@ -465,7 +476,7 @@ class PortfolioEngine(Engine):
 
     def _expire_inflight(self) -> None:
         timeout = self.settings.inflight_timeout_bars
-        for cid in [c for c, f in self.inflight.items() if self.sessions - f.session >= timeout]:
+        for cid in [c for c, f in self.inflight.items() if self.bar_counts.get(f.symbol, 0) - f.bars >= timeout]:
             log.warning("order unanswered; no longer blocks its symbol", extra={"client_order_id": cid})
             del self.inflight[cid]
 

@@ -9,16 +9,21 @@ The optimiser and the decision tilt say *what* to hold; this says *how much of i
   a backtest; shrinking first spends the budget gradually, so the lock is the backstop it is meant to be. The
   cost is the one every drawdown floor has: near the lock the desk holds little, so it recovers slowly.
 - **Volatility target** (:func:`volatility_scale`): ``target / volatility`` when the targets' recent annualised
-  volatility is above the mandate's ``target_volatility``, else 1, so a calm market is held in full and a
-  turbulent one in proportion.
+  volatility (:func:`holdings_volatility`, measured again at every rebalance tick: the higher of that over the
+  trailing ``volatility_window_bars`` sessions and over the last ``volatility_short_window_bars``) is above the
+  mandate's ``target_volatility``, else 1, so a calm market is held in full and a turbulent one in proportion,
+  from the days its returns turn.
 
-Both read only the ledger's drawdown, the limits the risk service publishes and the last solve, all from
+Both read only the ledger's drawdown, the limits the risk service publishes and the bars' closes, all from
 events, so a replay scales the same way.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
+import pandas as pd
 
 
 def drawdown_scale(drawdown: float, derisk_from: float | None, lock: float | None) -> float:
@@ -45,3 +50,16 @@ def volatility_scale(volatility: float | None, target: float | None) -> float:
 def scaled(weights: dict[str, float], scale: float) -> dict[str, float]:
     """``weights`` times ``scale``."""
     return weights if scale == 1.0 else {s: w * scale for s, w in weights.items()}
+
+
+def holdings_volatility(returns: pd.DataFrame, weights: dict[str, float], periods_per_year: int,
+                        short_window: int | None = None) -> float | None:
+    """Annualised volatility of holding ``weights`` over ``returns`` (rows: sessions, columns: symbols; a weight
+    without a column counts as cash), or over its last ``short_window`` rows when that is higher (a turn to turbulence
+    shows there first; the whole window keeps one calm week from reading as a calm quarter); None under two rows."""
+    if len(returns) < 2:
+        return None
+    w = np.array([weights.get(s, 0.0) for s in returns.columns])
+    held = returns.to_numpy() @ w
+    recent = held[-short_window:] if short_window is not None and short_window >= 2 else held
+    return float(max(np.std(held, ddof=1), np.std(recent, ddof=1)) * math.sqrt(periods_per_year))

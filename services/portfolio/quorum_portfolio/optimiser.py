@@ -58,8 +58,6 @@ class Problem:
     asset_class_caps: dict[str, float] = field(default_factory=dict)
     min_weights: dict[str, float] = field(default_factory=dict)
     asset_caps: dict[str, float] = field(default_factory=dict)
-    volatility_window: int = 63
-    """Trailing rows of returns over which the result's ``expected_volatility`` is measured."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +71,6 @@ class Result:
     expected_return: float | None = None
     expected_risk: float | None = None
     expected_sharpe: float | None = None
-    expected_volatility: float | None = None
-    """Annualised volatility of the weights over the problem's last ``volatility_window`` rows of returns (what the
-    portfolio's volatility target reads); None when no solve gave weights (previous or capped equal weights)."""
 
 
 def _match(caps: dict[str, float], names: set[str]) -> dict[str, float]:
@@ -201,12 +196,9 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
     port_returns = returns @ clipped
     exp_ret = float(port_returns.mean() * periods_per_year)
     risk = _risk(problem, port_returns)
-    recent = port_returns[-problem.volatility_window:]
-    volatility = float(recent.std(ddof=1) * np.sqrt(periods_per_year)) if len(recent) > 1 else None
     fallback = used.objective != problem.objective
     status = f"fallback: {used.objective} ({reason})" if fallback else "optimal"
-    return Result(weights, status, solve_ms, fallback, exp_ret, risk, exp_ret / risk if risk > 0 else None,
-                  volatility)
+    return Result(weights, status, solve_ms, fallback, exp_ret, risk, exp_ret / risk if risk > 0 else None)
 
 
 def benchmark_optimiser(seed: int = 0, days: int = 1000, solvers: tuple[str, ...] = ("CLARABEL", "SCS")) -> dict:

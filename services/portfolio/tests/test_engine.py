@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -162,6 +163,18 @@ def test_an_unanswered_order_stops_blocking_after_the_timeout(records: Any) -> N
     assert any(len(ts) >= 2 for ts in per_symbol.values())
     assert all(min(b - a for a, b in zip(sorted(ts), sorted(ts)[1:], strict=False)) >= 5 * DAY
                for ts in per_symbol.values() if len(ts) >= 2)
+
+
+def test_an_order_on_a_symbol_with_sparse_bars_blocks_it_for_that_many_of_its_bars(records: Any) -> None:
+    """KO has a bar every fourth session: an unanswered KO order (execution would fill it at KO's next bar) blocks KO
+    for five KO bars, twenty sessions, not five sessions; the daily symbols are blocked for five sessions."""
+    out, _ = run(records, days=160, execute=False, inflight_timeout_bars=5, bar_every={"KO": 4}, min_history_bars=8)
+    days: dict[str, list[int]] = {}
+    for o in of(out, "orders.proposed"):
+        days.setdefault(o["symbol"], []).append((o["ts_event"] - T0) // DAY)
+    gaps = {s: [b - a for a, b in itertools.pairwise(d)] for s, d in days.items()}
+    assert gaps.get("KO") and min(gaps["KO"]) >= 20, gaps
+    assert any(g and min(g) < 20 for s, g in gaps.items() if s != "KO"), gaps
 
 
 def test_a_rejected_order_no_longer_blocks_its_symbol(records: Any) -> None:
@@ -416,3 +429,13 @@ def test_an_instrument_with_a_bar_every_fourth_session_gets_half_its_cap(records
     assert sized and all(weights(t).get("JNJ", 0.0) <= 0.20 + 1e-6 for t in sized)
     assert max(weights(t).get("JNJ", 0.0) for t in full) > 0.30
     assert sum(weights(sized[-1]).values()) == pytest.approx(sum(weights(full[-1]).values()), abs=0.02)
+
+
+def test_the_targets_volatility_is_measured_again_at_every_rebalance_tick(records: Any) -> None:
+    """The volatility target's scale moves from session to session between solves (the targets' volatility is
+    measured on the trailing closes at every tick, not once per solve)."""
+    out, _ = run(records, mandate=records.mandate(target_volatility=0.02))
+    solves = len(of(out, "portfolio.targets"))
+    scales = [s["exposure_scale"] for s in of(out, "portfolio.snapshots") if s["exposure_scale"] is not None]
+    assert len(set(scales)) > 3 * solves, (solves, len(set(scales)))
+    assert all(0 < s < 1 for s in scales)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pandas as pd
 import pytest
-from quorum_portfolio.exposure import drawdown_scale, scaled, volatility_scale
+from quorum_portfolio.exposure import drawdown_scale, holdings_volatility, scaled, volatility_scale
 
 
 @pytest.mark.parametrize(("drawdown", "expected"), [
@@ -41,3 +45,25 @@ def test_the_volatility_scale_brings_a_volatile_portfolio_down_to_the_target(
 
 def test_scaled_multiplies_every_weight() -> None:
     assert scaled({"A": 0.4, "B": 0.2}, 0.5) == pytest.approx({"A": 0.2, "B": 0.1})
+
+
+def test_holdings_volatility_is_the_annualised_volatility_of_the_weighted_returns() -> None:
+    rng = np.random.default_rng(3)
+    returns = pd.DataFrame(rng.normal(0, 0.01, (63, 2)), columns=["A", "B"])
+    held = returns["A"] * 0.5 + returns["B"] * 0.25
+    expected = held.std(ddof=1) * math.sqrt(252)
+    assert holdings_volatility(returns, {"A": 0.5, "B": 0.25, "CASHLIKE": 0.2}, 252) == pytest.approx(expected)
+    assert holdings_volatility(returns.iloc[:1], {"A": 1.0}, 252) is None
+
+
+def test_holdings_volatility_takes_the_short_window_when_it_is_higher() -> None:
+    """A calm quarter whose last 21 sessions turned turbulent reads at the turbulent volatility; a turbulent quarter
+    whose last weeks were calm still reads at the quarter's."""
+    rng = np.random.default_rng(4)
+    calm, wild = rng.normal(0, 0.005, 42), rng.normal(0, 0.03, 21)
+    turned = pd.DataFrame({"A": np.concatenate([calm, wild])})
+    assert holdings_volatility(turned, {"A": 1.0}, 252, 21) == pytest.approx(np.std(wild, ddof=1) * math.sqrt(252))
+    calmed = pd.DataFrame({"A": np.concatenate([wild, calm[:21]])})
+    whole = np.std(calmed["A"], ddof=1) * math.sqrt(252)
+    assert holdings_volatility(calmed, {"A": 1.0}, 252, 21) == pytest.approx(whole)
+    assert holdings_volatility(turned, {"A": 1.0}, 252) < holdings_volatility(turned, {"A": 1.0}, 252, 21)

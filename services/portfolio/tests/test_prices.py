@@ -128,6 +128,20 @@ def test_returns_match_the_reference_on_edge_cases() -> None:
         _assert_identical(new.returns(*args), ref.returns(*args))
 
 
+def test_a_nan_close_just_before_a_short_window_carries_the_close_before_it() -> None:
+    """Only a symbol's last closes are read for a short window; when the first of them is NaN, the close carried into
+    the window is an older one, as in the reference."""
+    new, ref = PriceHistory(50), _ReferenceHistory(50)
+    for h in (new, ref):
+        for t, c in [(1, 10.0), (2, 11.0), (3, float("nan")), (5, 13.0), (6, 14.0)]:
+            h.add("A", t, c)
+        for t in (4, 5, 6):
+            h.add("B", t, 20.0 + t)
+    for bars in (1, 2, 3):
+        _assert_identical(new.returns(["A", "B"], 6, bars, 0), ref.returns(["A", "B"], 6, bars, 0))
+    assert new.returns(["A", "B"], 6, 2, 0)["A"].tolist() == pytest.approx([13.0 / 11.0 - 1.0, 14.0 / 13.0 - 1.0])
+
+
 def test_bar_intervals_count_the_windows_bar_times_from_one_bar_to_the_next() -> None:
     h = PriceHistory(100)
     for t in range(1, 41):
