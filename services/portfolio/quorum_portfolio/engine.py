@@ -52,6 +52,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
@@ -67,6 +68,7 @@ from quorum_portfolio.mandate import Mandate
 from quorum_portfolio.optimiser import Problem
 from quorum_portfolio.prices import PriceHistory
 from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
+from quorum_portfolio.session_closes import SessionCloses
 from quorum_portfolio.solver import Solved, SolveRequest, make_solver
 from quorum_portfolio.tilt import Decision, RiskLimits, fresh_decisions, tilt_weights, within_limits
 from quorum_portfolio.trading_interval import interval_caps
@@ -123,6 +125,8 @@ class PortfolioEngine(Engine):
         self.pending_trigger: str | None = None
         self.sessions = 0
         self.bar_counts: dict[str, int] = {}
+        self.session_closes = SessionCloses(settings.volatility_window_bars + 1)
+        """Each symbol's close at the last sessions: what the targets' volatility is measured on."""
         """Bars taken in per symbol (a repeated bar time counts once): what orders in flight time out by."""
         self.last_solve_session: int | None = None
         self.snapshot_sequence = 0
@@ -252,6 +256,8 @@ class PortfolioEngine(Engine):
 
     def _session(self, ts: int, mandate: Mandate) -> None:
         self.sessions += 1
+        self.session_closes.record({a.symbol: c for a in mandate.universe
+                                    if a.tradable and (c := self.history.last_close(a.symbol)) is not None})
         self._expire_inflight()
         calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
         if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions):
@@ -271,7 +277,7 @@ class PortfolioEngine(Engine):
             self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
                                         self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
             self.targets = within_limits(self.targets, self.risk_limits)
-            self.exposure_scale = self._exposure_scale(ts, mandate)
+            self.exposure_scale = self._exposure_scale(mandate)
             self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
                 self.targets = scaled(self.targets, self.settings.reducing_target_scale)
@@ -284,17 +290,17 @@ class PortfolioEngine(Engine):
                 self._rebalance(ts, mandate, trigger)
         self._snapshot(ts, mandate)
 
-    def _exposure_scale(self, ts: int, mandate: Mandate) -> float:
+    def _exposure_scale(self, mandate: Mandate) -> float:
         """How much of the tilted targets to hold: the drawdown budget left before the lock in force times the
         volatility target's scale, on the targets' volatility measured now (:mod:`quorum_portfolio.exposure`);
         1 without ``exposure_scaling``."""
         if not self.settings.exposure_scaling:
             return 1.0
         if mandate.target_volatility is not None:
-            window = self.settings.volatility_window_bars
-            returns = self.history.returns(sorted(self.targets), bar_time(ts), window, 2)
-            self.volatility = holdings_volatility(returns, self.targets, self.settings.periods_per_year,
-                                                  self.settings.volatility_short_window_bars)
+            symbols = sorted(self.targets)
+            self.volatility = holdings_volatility(
+                self.session_closes.returns(symbols), np.array([self.targets[s] for s in symbols]),
+                self.settings.periods_per_year, self.settings.volatility_short_window_bars)
         return drawdown_scale(self.ledger.drawdown, mandate.derisk_drawdown, self.risk_limits.drawdown_lock) * \
             volatility_scale(self.volatility, mandate.target_volatility)
 

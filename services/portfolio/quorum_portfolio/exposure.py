@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 
 def drawdown_scale(drawdown: float, derisk_from: float | None, lock: float | None) -> float:
@@ -52,14 +51,13 @@ def scaled(weights: dict[str, float], scale: float) -> dict[str, float]:
     return weights if scale == 1.0 else {s: w * scale for s, w in weights.items()}
 
 
-def holdings_volatility(returns: pd.DataFrame, weights: dict[str, float], periods_per_year: int,
+def holdings_volatility(returns: np.ndarray, weights: np.ndarray, periods_per_year: int,
                         short_window: int | None = None) -> float | None:
-    """Annualised volatility of holding ``weights`` over ``returns`` (rows: sessions, columns: symbols; a weight
-    without a column counts as cash), or over its last ``short_window`` rows when that is higher (a turn to turbulence
-    shows there first; the whole window keeps one calm week from reading as a calm quarter); None under two rows."""
+    """Annualised volatility of holding ``weights`` (one per column) over ``returns`` (rows: sessions), or over its
+    last ``short_window`` rows when that is higher (a turn to turbulence shows there first; the whole window keeps one
+    calm week from reading as a calm quarter); None under two rows."""
     if len(returns) < 2:
         return None
-    w = np.array([weights.get(s, 0.0) for s in returns.columns])
-    held = returns.to_numpy() @ w
+    held = returns @ weights
     recent = held[-short_window:] if short_window is not None and short_window >= 2 else held
     return float(max(np.std(held, ddof=1), np.std(recent, ddof=1)) * math.sqrt(periods_per_year))

@@ -62,6 +62,11 @@ class PriceHistory:
                 out[s] = float(np.median(np.diff(stamps.searchsorted(own))))
         return out
 
+    def last_close(self, symbol: str) -> float | None:
+        """``symbol``'s latest close, or None before its first."""
+        entry = self._series.get(symbol)
+        return entry[1][-1] if entry and entry[1] else None
+
     @staticmethod
     def _tail(entry: tuple[deque[int], deque[float]], count: int,
               until_ts: int) -> tuple[np.ndarray, np.ndarray] | None:

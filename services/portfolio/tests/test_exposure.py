@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from quorum_portfolio.exposure import drawdown_scale, holdings_volatility, scaled, volatility_scale
 
@@ -49,11 +48,10 @@ def test_scaled_multiplies_every_weight() -> None:
 
 def test_holdings_volatility_is_the_annualised_volatility_of_the_weighted_returns() -> None:
     rng = np.random.default_rng(3)
-    returns = pd.DataFrame(rng.normal(0, 0.01, (63, 2)), columns=["A", "B"])
-    held = returns["A"] * 0.5 + returns["B"] * 0.25
-    expected = held.std(ddof=1) * math.sqrt(252)
-    assert holdings_volatility(returns, {"A": 0.5, "B": 0.25, "CASHLIKE": 0.2}, 252) == pytest.approx(expected)
-    assert holdings_volatility(returns.iloc[:1], {"A": 1.0}, 252) is None
+    returns = rng.normal(0, 0.01, (63, 2))
+    expected = np.std(returns[:, 0] * 0.5 + returns[:, 1] * 0.25, ddof=1) * math.sqrt(252)
+    assert holdings_volatility(returns, np.array([0.5, 0.25]), 252) == pytest.approx(expected)
+    assert holdings_volatility(returns[:1], np.array([1.0, 0.0]), 252) is None
 
 
 def test_holdings_volatility_takes_the_short_window_when_it_is_higher() -> None:
@@ -61,9 +59,9 @@ def test_holdings_volatility_takes_the_short_window_when_it_is_higher() -> None:
     whose last weeks were calm still reads at the quarter's."""
     rng = np.random.default_rng(4)
     calm, wild = rng.normal(0, 0.005, 42), rng.normal(0, 0.03, 21)
-    turned = pd.DataFrame({"A": np.concatenate([calm, wild])})
-    assert holdings_volatility(turned, {"A": 1.0}, 252, 21) == pytest.approx(np.std(wild, ddof=1) * math.sqrt(252))
-    calmed = pd.DataFrame({"A": np.concatenate([wild, calm[:21]])})
-    whole = np.std(calmed["A"], ddof=1) * math.sqrt(252)
-    assert holdings_volatility(calmed, {"A": 1.0}, 252, 21) == pytest.approx(whole)
-    assert holdings_volatility(turned, {"A": 1.0}, 252) < holdings_volatility(turned, {"A": 1.0}, 252, 21)
+    one = np.array([1.0])
+    turned = np.concatenate([calm, wild]).reshape(-1, 1)
+    assert holdings_volatility(turned, one, 252, 21) == pytest.approx(np.std(wild, ddof=1) * math.sqrt(252))
+    calmed = np.concatenate([wild, calm[:21]]).reshape(-1, 1)
+    assert holdings_volatility(calmed, one, 252, 21) == pytest.approx(np.std(calmed, ddof=1) * math.sqrt(252))
+    assert holdings_volatility(turned, one, 252) < holdings_volatility(turned, one, 252, 21)
