@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 import numpy as np
@@ -67,20 +66,6 @@ class PriceHistory:
         entry = self._series.get(symbol)
         return entry[1][-1] if entry and entry[1] else None
 
-    @staticmethod
-    def _tail(entry: tuple[deque[int], deque[float]], count: int,
-              until_ts: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The last ``count`` bar times and closes at or before ``until_ts`` of one symbol's deques (and the later
-        ones); None when the first close taken is NaN and earlier ones were left behind."""
-        times, closes = entry
-        later = 0
-        while later < len(times) and times[-1 - later] > until_ts:  # usually none: the history ends at until_ts
-            later += 1
-        start = max(0, len(times) - later - count)
-        t = np.fromiter(itertools.islice(times, start, None), dtype=np.int64, count=len(times) - start)
-        v = np.fromiter(itertools.islice(closes, start, None), dtype=np.float64, count=len(times) - start)
-        return None if start > 0 and len(v) and np.isnan(v[0]) else (t, v)
-
     def returns(self, symbols: list[str], until_ts: int, bars: int, min_bars: int) -> pd.DataFrame:
         """Simple returns of ``symbols`` over the last ``bars`` bar times ``<= until_ts``.
 
@@ -89,24 +74,19 @@ class PriceHistory:
 
         Same frame as aligning one pandas Series per symbol, ``sort_index().ffill()``, keeping the last
         ``bars + 1`` rows and ``pct_change`` (a NaN close counts as missing and is carried over), computed
-        on numpy arrays: only the window's rows are aligned, by binary search in each symbol's times, and only the
-        closes the window can read are copied out of each symbol's deques (a short window costs little). The
+        on numpy arrays: only the window's rows are aligned, by binary search in each symbol's times. The
         index is always a plain int64 ``Index`` (that construction gave an equal ``RangeIndex`` when the bar
         times happened to be evenly spaced).
         """
         picked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        tail = max(bars, min_bars) + 1  # the most closes of one symbol the window of bars + 1 bar times can read
         for s in symbols:
             entry = self._series.get(s)
             if entry is None or s in picked:
                 continue
-            arrays = self._tail(entry, tail, until_ts)
-            if arrays is None:  # a NaN close at the tail's start: the carried close may be older
-                arrays = self._tail(entry, len(entry[0]), until_ts)
-            times, values = arrays
+            times = np.fromiter(entry[0], dtype=np.int64, count=len(entry[0]))
             n = int(times.searchsorted(until_ts, side="right"))  # times are strictly increasing
             if n > min_bars:
-                picked[s] = times[:n], values[:n]
+                picked[s] = times[:n], np.fromiter(entry[1], dtype=np.float64, count=len(entry[1]))[:n]
         if not picked:
             return pd.DataFrame()
         stamps = np.concatenate([t for t, _ in picked.values()])

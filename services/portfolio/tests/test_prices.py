@@ -129,8 +129,8 @@ def test_returns_match_the_reference_on_edge_cases() -> None:
 
 
 def test_a_nan_close_just_before_a_short_window_carries_the_close_before_it() -> None:
-    """Only a symbol's last closes are read for a short window; when the first of them is NaN, the close carried into
-    the window is an older one, as in the reference."""
+    """A NaN close just before the window: the close carried into the window is the one before it, as in the
+    reference."""
     new, ref = PriceHistory(50), _ReferenceHistory(50)
     for h in (new, ref):
         for t, c in [(1, 10.0), (2, 11.0), (3, float("nan")), (5, 13.0), (6, 14.0)]:
