@@ -125,9 +125,9 @@ class PortfolioEngine(Engine):
         self.pending_trigger: str | None = None
         self.sessions = 0
         self.bar_counts: dict[str, int] = {}
+        """Bars taken in per symbol (a repeated bar time counts once): what orders in flight time out by."""
         self.session_closes = SessionCloses(settings.volatility_window_bars + 1)
         """Each symbol's close at the last sessions: what the targets' volatility is measured on."""
-        """Bars taken in per symbol (a repeated bar time counts once): what orders in flight time out by."""
         self.last_solve_session: int | None = None
         self.snapshot_sequence = 0
         self.fallbacks = 0
@@ -257,7 +257,7 @@ class PortfolioEngine(Engine):
     def _session(self, ts: int, mandate: Mandate) -> None:
         self.sessions += 1
         self.session_closes.record({a.symbol: c for a in mandate.universe
-                                    if a.tradable and (c := self.history.last_close(a.symbol)) is not None})
+                                    if a.tradable and (c := self.ledger.last_price(a.symbol)) is not None})
         self._expire_inflight()
         calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
         if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions):

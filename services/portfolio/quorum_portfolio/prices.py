@@ -61,11 +61,6 @@ class PriceHistory:
                 out[s] = float(np.median(np.diff(stamps.searchsorted(own))))
         return out
 
-    def last_close(self, symbol: str) -> float | None:
-        """``symbol``'s latest close, or None before its first."""
-        entry = self._series.get(symbol)
-        return entry[1][-1] if entry and entry[1] else None
-
     def returns(self, symbols: list[str], until_ts: int, bars: int, min_bars: int) -> pd.DataFrame:
         """Simple returns of ``symbols`` over the last ``bars`` bar times ``<= until_ts``.
 
