@@ -7,7 +7,10 @@ producer timestamp, 1 ms resolution) to the arrival of the order on ``orders.pro
 consumer, so it spans ingest → alpha/regime → manager → portfolio, every Kafka hop between them and
 the phase barrier before each of the BAR_CLOSE, VOTE and REBALANCE ticks. Orders come in groups (all the
 orders of one bar time arrive together, and 2007 has a few dozen such bar times), so the p99 is about the
-slowest bar time's latency: the p90 and the number of bar times with orders are reported beside it.
+slowest bar time's latency: the p90 and the number of bar times with orders are reported beside it. Where the time
+goes, over the bar times with orders: the median and the slowest of each stage, from the last bar to the arrival of
+the ``BAR_CLOSE`` tick, from it to the ``VOTE`` tick, from that to the ``REBALANCE`` tick and from that to the first
+order (each arrival as the same consumer sees it).
 
 Beside the latency, the CPU each bar time costs over the measured window, summed over the desk's processes (every
 service with its optimiser or refit worker) and over the broker, and the bars/s that cost allows on the machine's
@@ -35,6 +38,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from quorum_common import kafka_local
 from quorum_common.benchjson import Figure, write_result
 from quorum_common.bus.kafka_admin import delete_catalog_topics, ensure_topics
+from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
@@ -52,6 +56,10 @@ bar times a second, so eight sessions (0.36 s) were not always enough, nor were 
 RUNS = ((1000, "at_least_once", DEFAULT), (1000, "at_least_once", OFF_PATH), (1000, "exactly_once", DEFAULT))
 """(bars/s asked for, delivery, settings by service): the issue's 1k as `make up` runs it by default, the same with
 solves and refits off the order path, and 1k under exactly_once, as the Helm chart runs it."""
+STAGES = (("bar -> BAR_CLOSE tick", None, "BAR_CLOSE"), ("BAR_CLOSE -> VOTE tick", "BAR_CLOSE", "VOTE"),
+          ("VOTE -> REBALANCE tick", "VOTE", "REBALANCE"), ("REBALANCE tick -> first order", "REBALANCE", None))
+"""The stages of a bar time's path to its orders: (name, from, to), a tick kind or None (the last bar, the first
+order)."""
 FIRST_RECORD_TIMEOUT_S = 180.0
 """How long the first bar may take (ingest starts, imports and loads the data sets) before the run fails."""
 IDLE_END_S = 10.0
@@ -134,6 +142,25 @@ class CpuMeter:
         return tuple(b - a for a, b in zip(self.first, self.last, strict=True))  # type: ignore[return-value]
 
 
+def stage_times(last_bar: dict[int, float], ticks: dict[int, dict[str, float]],
+                orders: list[tuple[int, float]]) -> dict[str, list[float]]:
+    """Milliseconds of each of :data:`STAGES` for every bar time with orders and all its ticks seen: ``last_bar`` is
+    the time of a bar time's last bar, ``ticks`` the arrival of each tick kind of a bar time, ``orders`` the
+    (bar time, arrival) of each order; all in epoch seconds."""
+    first_order: dict[int, float] = {}
+    for t, seen in orders:
+        first_order[t] = min(seen, first_order.get(t, seen))
+    times: dict[str, list[float]] = {name: [] for name, *_ in STAGES}
+    for t, ordered in sorted(first_order.items()):
+        kinds = ticks.get(t, {})
+        if t not in last_bar or any(k not in kinds for _name, k, _to in STAGES[1:]):
+            continue
+        at = {**kinds, None: last_bar[t]}
+        for name, start, end in STAGES:
+            times[name].append(((ordered if end is None else at[end]) - at[start]) * 1000)
+    return times
+
+
 def _label(settings: dict[str, dict[str, Any]]) -> str:
     """How a run's settings read in its figures' names."""
     return "".join(f", {field}={value}" for fields in settings.values() for field, value in fields.items())
@@ -152,7 +179,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog()
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     ensure_topics(conf, catalog, prefix)
-    watcher = _watcher(prefix, ["md.bars", "orders.proposed", PROGRESS_TOPIC], catalog)
+    watcher = _watcher(prefix, ["md.bars", "orders.proposed", PROGRESS_TOPIC, CLOCK_TOPIC], catalog)
     # Event-time pacing: 5 trading days per 7 calendar days.
     speed = rate / SYMBOLS_PER_DAY * 86_400 * 7 / 5
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
@@ -161,6 +188,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     codec = TopicCodec()
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
     orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
+    ticks: dict[int, dict[str, float]] = {}  # bar time -> tick kind -> arrival at the watcher (epoch s)
     order_ids: list[str] = []
     bars = reports = 0
     first = last = None
@@ -181,6 +209,8 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
             cpu.sample(now)
             if topic == PROGRESS_TOPIC:
                 reports += 1
+            elif topic == CLOCK_TOPIC:
+                ticks.setdefault(bar_time(rec["ts_event"]), {}).setdefault(rec["kind"], time.time())
             elif topic == "md.bars":
                 bars += 1
                 first, last = first or now, now
@@ -201,6 +231,9 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     seconds, desk_s, broker_s = cpu.between()
     bar_times, cores = max(len(last_bar), 1), os.cpu_count() or 1
     target = 25.0 if (rate, delivery) == RUNS[0][:2] else None
+    stages = [Figure(f"{name}, {which} at {at}", round(pick(ms), 2), "ms", None)
+              for name, ms in stage_times(last_bar, ticks, orders).items() if ms
+              for which, pick in (("median", statistics.median), ("slowest", max))]
     return [
         Figure(f"bars/s end to end (asked {at})", round(bars / max(last - first, 1e-9)), "bars/s", None),
         Figure(f"bar -> order latency p50 at {at}", round(q[49], 2), "ms", None),
@@ -215,6 +248,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         Figure(f"CPU per bar time, broker at {at}", round(broker_s * 1000 / bar_times, 2), "ms", None),
         Figure(f"bars/s this CPU cost allows on {cores} cores at {at}",
                round(cores * bars / max(desk_s + broker_s, 1e-9)), "bars/s", None),
+        *stages,
     ], _digest(order_ids)
 
 
