@@ -4,8 +4,10 @@ Method ("contribution shares"):
 
 1. A decision's breakdown gives every agent a share ``c_i / sum_j c_j`` of its vote
    contributions (muted votes contribute 0). The shares sum to 1; an agent that voted against
-   the net direction gets a negative share. A decision whose contributions cancel out, and a fill
-   that cannot be traced to a decision, give the whole share to ``unattributed``.
+   the net direction gets a negative share. A fill of an order no decision asked for (the portfolio's
+   ``REBALANCE`` orders name none: its optimiser's targets, exposure scales and rebalancing policy chose
+   them) gives the whole share to ``portfolio.allocation``; a decision whose contributions cancel out,
+   and a fill whose decision is no longer known, give it to ``unattributed``.
 2. A position's shares come from the decisions behind its fills (traced by the fill's
    ``decision_id``, else its ``correlation_id``): opening or flipping a position takes the fill's
    shares, adding to it blends them by quantity, reducing it keeps them.
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNATTRIBUTED = "unattributed"
+ALLOCATION = "portfolio.allocation"
+"""The agent of the orders no decision asked for: the portfolio's own allocation."""
 _EPS = 1e-12
 
 Shares = dict[str, float]
@@ -51,6 +55,14 @@ def vote_shares(votes: Votes) -> Shares:
     if abs(total) < _EPS:
         return {UNATTRIBUTED: 1.0}
     return {agent: c / total for agent, c in contributions.items()}
+
+
+def fill_shares(votes: Votes | None, decision_named: bool) -> Shares:
+    """Agent shares of a fill: those of the decision it was traced to (``votes``), else the portfolio's allocation
+    when its order named no decision, else ``unattributed`` (it named one that is no longer known)."""
+    if votes is not None:
+        return vote_shares(votes)
+    return {UNATTRIBUTED if decision_named else ALLOCATION: 1.0}
 
 
 def _blend(a: Shares, wa: float, b: Shares, wb: float) -> Shares:
@@ -94,7 +106,7 @@ class AgentLedger:
         """Per symbol at the last snapshot: quantity, price, shares."""
         self._last_fill_price: dict[str, float] = {}
         self._last_decision: dict[str, dict[str, Any]] = {}
-        self._strategy: dict[str, str] = {UNATTRIBUTED: "OTHER"}
+        self._strategy: dict[str, str] = {UNATTRIBUTED: "OTHER", ALLOCATION: "OTHER"}
         self.window: dict[str, AgentStats] = {}
 
     def _agent(self, agent_id: str) -> AgentStats:

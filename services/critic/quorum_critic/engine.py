@@ -32,7 +32,7 @@ from quorum_common.engine import Engine, envelope
 from quorum_common.recent_ids import RecentIds
 from quorum_common.runtime.clock import EventClock
 
-from quorum_critic.attribution import AgentLedger, Votes, share_votes, vote_shares
+from quorum_critic.attribution import AgentLedger, Votes, fill_shares, share_votes
 from quorum_critic.config import CriticSettings
 from quorum_critic.limits import LimitRatchet
 from quorum_critic.performance import NavSeries
@@ -127,7 +127,7 @@ class CriticEngine(Engine):
         self.window.fees += fill["fee"]
         self.window.notional += abs(fill["notional"])
         self.ledger.on_fill(fill["symbol"], SIDE_SIGN[fill["side"]] * fill["quantity"], fill["price"],
-                            vote_shares(decision.votes if decision else ()))
+                            fill_shares(decision.votes if decision else None, fill["decision_id"] is not None))
 
     def _on_report(self, msg: Message) -> None:
         report = msg.value

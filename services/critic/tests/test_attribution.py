@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from quorum_critic.attribution import UNATTRIBUTED, AgentLedger, share_votes, vote_shares
+from quorum_critic.attribution import ALLOCATION, UNATTRIBUTED, AgentLedger, fill_shares, share_votes, vote_shares
 
 
 def snap(**positions: tuple[float, float]) -> list[dict]:
@@ -21,9 +21,16 @@ def test_shares_follow_contributions_and_sum_to_one(records) -> None:
 
 
 def test_untraced_or_cancelling_decisions_are_unattributed(records) -> None:
-    assert vote_shares(()) == {UNATTRIBUTED: 1.0}  # a fill traced to no decision
+    assert vote_shares(()) == {UNATTRIBUTED: 1.0}  # a decision without a vote that carries a share
     cancel = records.decision(0, "AAA", 100.0, [records.vote("a", 0.3), records.vote("b", -0.3)])
     assert vote_shares(share_votes(cancel)) == {UNATTRIBUTED: 1.0}
+
+
+def test_a_fill_takes_its_decisions_shares_else_the_allocation_or_none(records) -> None:
+    votes = share_votes(records.decision(0, "AAA", 100.0, [records.vote("mom", 0.6)]))
+    assert fill_shares(votes, decision_named=True) == {"mom": 1.0}
+    assert fill_shares(None, decision_named=False) == {ALLOCATION: 1.0}  # a rebalance order: the allocation's
+    assert fill_shares(None, decision_named=True) == {UNATTRIBUTED: 1.0}  # its decision is no longer known
 
 
 def test_position_pnl_is_split_by_the_shares_and_adds_up() -> None:

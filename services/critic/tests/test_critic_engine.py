@@ -183,6 +183,26 @@ def test_month_end_report(records, to_message) -> None:
     assert any("agent mr lost" in r for r in report["recommendations"])
 
 
+def test_fills_no_decision_asked_for_are_the_portfolios_allocation(records, to_message) -> None:
+    """A rebalance order names no decision: its PnL is the allocation's. One naming a decision the critic no longer
+    knows is unattributed."""
+    known = records.decision(0, "AAA", 100.0, [records.vote("mom", 0.6)])
+    lost = {**records.decision(0, "BBB", 50.0, [records.vote("mom", 0.6)]), "decision_id": "d-forgotten"}
+    recs = [records.mandate(0, max_drawdown=0.2), records.snapshot(0, 1_000_000.0), known,
+            records.fill(1, "AAA", "BUY", 10.0, 100.0, known, order="o1"),
+            records.fill(1, "CCC", "BUY", 10.0, 20.0, None, order="o2"),
+            records.fill(1, "BBB", "BUY", 10.0, 50.0, lost, order="o3"),
+            records.snapshot(1.5, 1_000_000.0, positions={"AAA": (10.0, 100.0), "CCC": (10.0, 20.0),
+                                                          "BBB": (10.0, 50.0)}),
+            records.snapshot(2, 1_000_000.0, positions={"AAA": (10.0, 101.0), "CCC": (10.0, 23.0),
+                                                        "BBB": (10.0, 55.0)}),
+            records.tick(3)]
+    (report,) = run(to_message, recs).of("critic.reports")
+    pnl = {a["agent_id"]: (a["strategy"], a["pnl_contribution"]) for a in report["attribution"]}
+    assert pnl == {"mom": ("MOMENTUM", pytest.approx(10.0)), "portfolio.allocation": ("OTHER", pytest.approx(30.0)),
+                   "unattributed": ("OTHER", pytest.approx(50.0))}
+
+
 def test_records_delivered_again_change_no_report(records, to_message) -> None:
     """At least once, a restarted service hands on again what it had handled after its last commit."""
     recs = scenario(records)
