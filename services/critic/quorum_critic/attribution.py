@@ -86,6 +86,7 @@ class AgentStats:
             "strategy": self.strategy,
             "pnl_contribution": self.pnl,
             "hit_rate": self.hits / self.calls if self.calls else None,
+            "scored_signals": self.calls,
             "signals": self.signals,
             "avg_weight": self.weight_sum / self.signals if self.signals else None,
         }

@@ -70,7 +70,7 @@ def test_a_closed_position_is_marked_at_its_last_fill() -> None:
     ledger.on_fill("AAA", -10.0, 104.0, {"b": 1.0})
     ledger.on_snapshot(snap())
     assert ledger.take_window() == [{"agent_id": "a", "strategy": "OTHER", "pnl_contribution": pytest.approx(40.0),
-                                     "hit_rate": None, "signals": 0, "avg_weight": None}]
+                                     "hit_rate": None, "scored_signals": 0, "signals": 0, "avg_weight": None}]
 
 
 def test_positions_without_a_traced_fill_are_unattributed() -> None:
@@ -90,7 +90,8 @@ def test_hit_rate_signals_and_weights(records) -> None:
     ledger.on_decision(records.decision(3, "AAA", 103.0, votes))  # rose
     got = {a["agent_id"]: a for a in ledger.take_window()}
     assert got["up"]["hit_rate"] == pytest.approx(2 / 3) and got["down"]["hit_rate"] == pytest.approx(1 / 3)
-    assert got["muted"]["hit_rate"] is None
+    assert got["muted"]["hit_rate"] is None and got["muted"]["scored_signals"] == 0
+    assert (got["up"]["scored_signals"], got["down"]["scored_signals"]) == (3, 3)
     assert got["up"]["signals"] == 4 and got["down"]["avg_weight"] == 1.5
     assert (got["up"]["strategy"], got["down"]["strategy"]) == ("MOMENTUM", "MEAN_REVERSION")
     assert ledger.take_window() == []

@@ -16,6 +16,13 @@ class AgentTotals:
     strategy: str
     pnl_contribution: float = 0.0
     signals: int = 0
+    hits: int = 0
+    scored_signals: int = 0
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Right directional signals over those scored, over the whole run; None when none was scored."""
+        return self.hits / self.scored_signals if self.scored_signals else None
 
 
 @dataclass
@@ -39,7 +46,8 @@ class RunRecorder:
     commands: list[tuple[int, str, str, str]] = field(default_factory=list)  # ts, command, issued_by, reason
     mandate: dict[str, Any] | None = None
     attribution: dict[str, AgentTotals] = field(default_factory=dict)
-    """Per agent id: PnL contribution and signals over the whole run (summed over the critic's report windows)."""
+    """Per agent id: PnL contribution, signals and hit rate over the whole run (summed over the critic's report
+    windows)."""
     critic_reports: int = 0
     optimiser_s: float = 0.0
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -80,6 +88,9 @@ class RunRecorder:
             totals = self.attribution.setdefault(agent["agent_id"], AgentTotals(agent["strategy"]))
             totals.pnl_contribution += agent["pnl_contribution"]
             totals.signals += agent["signals"]
+            scored = agent["scored_signals"]
+            totals.scored_signals += scored
+            totals.hits += round((agent["hit_rate"] or 0.0) * scored)  # the window's count of right signals
 
     def _fill(self, v: dict[str, Any]) -> None:
         self.fills += 1

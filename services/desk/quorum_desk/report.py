@@ -138,7 +138,8 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "years_in_trading_state": time_in_state(rec.states, times[-1]),
         "final_trading_state": final_state(rec.states),
         "attribution": [{"agent_id": agent, "strategy": t.strategy, "pnl_contribution": t.pnl_contribution,
-                         "signals": t.signals} for agent, t in sorted(rec.attribution.items())],
+                         "signals": t.signals, "hit_rate": t.hit_rate, "scored_signals": t.scored_signals}
+                        for agent, t in sorted(rec.attribution.items())],
         "critic_reports": rec.critic_reports,
         "records": dict(rec.counts),
         "events": events,
@@ -165,6 +166,7 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
         verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
                    f"{metrics['drawdown_breach']:.2%}. {_breach_reason(rec)}")
     locked = _locked_note(metrics, rec)
+    agents = "".join(_agent_row(a) for a in sorted(metrics["attribution"], key=lambda a: -a["pnl_contribution"]))
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
         f"<li>{datetime.fromtimestamp(t / 1e9, UTC):%Y-%m-%d} {html.escape(s)} by {html.escape(b)}: "
@@ -185,9 +187,21 @@ max drawdown {limit:.0%}, risk measure {html.escape(str(mandate.get('risk_measur
 <p>{metrics['events']:,} events in {metrics['wall_seconds']:.1f} s ({metrics['events_per_second'] or 0:,.0f} events/s,
 optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 {images}
+<h2>Agents</h2>
+<table><tr><th>agent</th><th>strategy</th><th>PnL contribution</th><th>signals</th>
+<th>hit rate (of the signals scored)</th></tr>
+{agents or '<tr><td colspan="5">no critic report</td></tr>'}</table>
 <h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
 </body></html>
 """
+
+
+def _agent_row(agent: dict[str, Any]) -> str:
+    """One agent's row of the report's table: PnL contribution, signals, hit rate over the signals scored."""
+    hit = agent["hit_rate"]
+    hit_text = f"{hit:.1%} of {agent['scored_signals']:,}" if hit is not None else "n/a"
+    return (f"<tr><td>{html.escape(agent['agent_id'])}</td><td>{html.escape(agent['strategy'])}</td>"
+            f"<td>{agent['pnl_contribution']:,.0f}</td><td>{agent['signals']:,}</td><td>{hit_text}</td></tr>")
 
 
 def time_in_state(states: list[tuple[int, str, str, str]], end_ts: int) -> dict[str, float]:

@@ -21,10 +21,11 @@ def msg(topic: str, value: dict) -> Message:
     return Message(topic, None, value, "test")
 
 
-def agent(agent_id: str, strategy: str, pnl: float, signals: int) -> dict:
-    """One ``AgentAttribution`` entry of a critic report."""
-    return {"agent_id": agent_id, "strategy": strategy, "pnl_contribution": pnl, "hit_rate": None,
-            "signals": signals, "avg_weight": None}
+def agent(agent_id: str, strategy: str, pnl: float, signals: int, hits: int = 0, scored: int = 0) -> dict:
+    """One ``AgentAttribution`` entry of a critic report (``hits`` right of the ``scored`` signals)."""
+    return {"agent_id": agent_id, "strategy": strategy, "pnl_contribution": pnl,
+            "hit_rate": hits / scored if scored else None, "scored_signals": scored, "signals": signals,
+            "avg_weight": None}
 
 
 def state(ts: int, name: str, reason: str, by: str = "risk") -> Message:
@@ -43,9 +44,11 @@ def recorder(states: list[Message], days: int = 730) -> RunRecorder:
         rec.record(msg("portfolio.snapshots", {"ts_event": T0 + day * DAY, "nav": 1e6 * 1.0001 ** day,
                                                "drawdown": 0.0}))
     rec.record(msg("critic.reports", {"attribution": [
-        agent("alpha.momentum.breakout", "MOMENTUM", 120.0, 30), agent("alpha.pairs.KO_PEP", "PAIRS", -50.0, 4)]}))
+        agent("alpha.momentum.breakout", "MOMENTUM", 120.0, 30, hits=2, scored=3),
+        agent("alpha.pairs.KO_PEP", "PAIRS", -50.0, 4)]}))
     rec.record(msg("critic.reports", {"attribution": [
-        agent("alpha.momentum.breakout", "MOMENTUM", -20.0, 10), agent("unattributed", "OTHER", 7.5, 0)]}))
+        agent("alpha.momentum.breakout", "MOMENTUM", -20.0, 10, hits=1, scored=7),
+        agent("unattributed", "OTHER", 7.5, 0)]}))
     return rec
 
 
@@ -56,14 +59,19 @@ def report(rec: RunRecorder, out: Path) -> tuple[dict, str]:
 
 
 def test_attribution_sums_every_critic_window_not_just_the_last(tmp_path: Path) -> None:
-    metrics, _ = report(recorder([state(T0, "ACTIVE", "MANDATE: default v1 limits applied")]), tmp_path)
+    metrics, page = report(recorder([state(T0, "ACTIVE", "MANDATE: default v1 limits applied")]), tmp_path)
     assert metrics["critic_reports"] == 2
     by_agent = {a["agent_id"]: a for a in metrics["attribution"]}
     assert by_agent["alpha.momentum.breakout"]["pnl_contribution"] == pytest.approx(100.0)
     assert by_agent["alpha.momentum.breakout"]["signals"] == 40
+    # 3 of 10 scored signals right over the run: not the mean of the windows' rates (2/3 and 1/7)
+    assert (by_agent["alpha.momentum.breakout"]["hit_rate"], by_agent["alpha.momentum.breakout"]["scored_signals"]) \
+        == (pytest.approx(0.3), 10)
     assert by_agent["alpha.pairs.KO_PEP"] == {"agent_id": "alpha.pairs.KO_PEP", "strategy": "PAIRS",
-                                              "pnl_contribution": -50.0, "signals": 4}
+                                              "pnl_contribution": -50.0, "signals": 4, "hit_rate": None,
+                                              "scored_signals": 0}
     assert by_agent["unattributed"]["pnl_contribution"] == 7.5
+    assert "<td>alpha.momentum.breakout</td><td>MOMENTUM</td><td>100</td><td>40</td><td>30.0% of 10</td>" in page
 
 
 def test_a_run_that_ends_locked_says_since_when_and_for_how_long(tmp_path: Path) -> None:
