@@ -109,6 +109,21 @@ def test_a_source_dead_letters_refused_input_to_the_dlq_topic(kafka_config, kafk
     assert CODEC.decode("md.bars", msg.value())[1]["close"] == -1.0
 
 
+def test_a_closed_bus_lets_go_of_its_producers_and_a_later_record_still_goes_out(kafka_config, kafka_topics) -> None:
+    """close() flushes, then drops the producers: no librdkafka handle is left reconnecting (and logging) once the
+    broker stops. A record published after it gets a new producer."""
+    prefix = kafka_topics("md.bars")
+    bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    pub = bus.publisher("ingest")
+    pub.publish("md.bars", bar(1), key="S1")
+    bus.close()
+    assert pub._producer is None
+    pub.publish("md.bars", bar(2), key="S2")
+    bus.close()
+    got = read_topic(kafka_config, prefix + "md.bars", expected=2)
+    assert sorted(CODEC.decode("md.bars", m.value())[1]["symbol"] for m in got) == ["S1", "S2"]
+
+
 def _run_child(kafka_bootstrap: str, prefix: str, delivery: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "BOOTSTRAP": kafka_bootstrap, "PREFIX": prefix, "DELIVERY": delivery, **env}
     return subprocess.Popen([sys.executable, str(CHILD)], env=full_env, stdout=subprocess.PIPE,

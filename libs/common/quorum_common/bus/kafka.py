@@ -237,6 +237,12 @@ class KafkaPublisher:
             errors, self._errors = self._errors, []
             raise DeliveryFailed("; ".join(errors[:5]))
 
+    def release(self) -> None:
+        """Let go of the producers once flushed, unless a transaction is open: their librdkafka handles end with
+        them, so none goes on reconnecting (and logging) once the broker is gone. A later record makes a new one."""
+        if not self.in_transaction:
+            self._producer = self._plain = None
+
 
 class KafkaBus(Bus):
     """Kafka transport for the services of one process (normally one service)."""
@@ -404,8 +410,10 @@ class KafkaBus(Bus):
             pub.flush()
 
     def close(self) -> None:
-        """Flush every producer (consumer loops close themselves when they stop)."""
+        """Flush every producer, then let go of them (consumer loops close themselves when they stop)."""
         self.flush()
+        for pub in self._publishers.values():
+            pub.release()
 
 
 CHECKPOINT_HEADROOM_BYTES = 4096
