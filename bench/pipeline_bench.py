@@ -176,7 +176,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     settings = settings or {}
     since = _since_ns(measure_from or start)
     kafka_local.up()
-    conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog()
+    conf, catalog = {"bootstrap.servers": kafka_local.BOOTSTRAP}, default_catalog().local()  # as `make up` lays out
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     ensure_topics(conf, catalog, prefix)
     watcher = _watcher(prefix, ["md.bars", "orders.proposed", PROGRESS_TOPIC, CLOCK_TOPIC], catalog)
@@ -276,7 +276,9 @@ def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "20
     agree = digests == [expected[_label(settings)] for *_, settings in RUNS]
     by_profile = {label.lstrip(", ") or "default": digest for label, digest in expected.items()}
     write_result("pipeline", figures, notes=(
-        f"{start}..{end}, default mandate; every service its own process in lockstep (phase barrier before "
+        f"{start}..{end}, default mandate; the topics as `make up` lays them out on the local broker (md.bars in "
+        "one partition: schemas/topics.yaml local_partitions); every service its own process in lockstep (phase "
+        "barrier before "
         "every clock tick, waiting for the services that may have published in the phase), at-least-once unless "
         "the figure says exactly_once (a Kafka transaction per handled batch, the phase report inside it), "
         "optimiser early (a solve starts in a worker at BAR_CLOSE and lands in its rebalance tick, as inline, or "

@@ -112,3 +112,28 @@ def test_a_compaction_lag_on_a_topic_that_is_not_compacted_is_refused_naming_it(
         min_compaction_lag_ms=1000))
     with pytest.raises(SchemaError, match=r"md\.bars: min_compaction_lag_ms applies to compacted topics only"):
         TopicCatalog.load(tmp_path)
+
+
+def test_the_local_layout_changes_only_the_partitions_topics_yaml_names_for_the_local_broker() -> None:
+    catalog = TopicCatalog.load(SCHEMAS_DIR)
+    local = catalog.local()
+    assert catalog.local_partitions, "topics.yaml names no local partitions"
+    assert catalog.topic("md.bars").partitions > 1  # the cluster's split by symbol stays in the catalog
+    for spec in catalog:
+        expected = catalog.local_partitions.get(spec.name, spec.partitions)
+        assert local.topic(spec.name).partitions == expected
+        assert local.topic(spec.name).model_copy(update={"partitions": spec.partitions}) == spec
+
+
+@pytest.mark.parametrize(("entry", "named"), [({"md.nosuch": 1}, "md.nosuch"), ({"md.bars": 0}, "md.bars"),
+                                              ({"md.bars": "one"}, "md.bars")])
+def test_a_bad_local_partition_count_is_refused_naming_the_topic(tmp_path: Path, entry: dict[str, Any],
+                                                                 named: str) -> None:
+    (tmp_path / "avro").mkdir()
+    for path in AVRO_FILES:
+        (tmp_path / "avro" / path.name).write_text(path.read_text())
+    doc = yaml.safe_load((SCHEMAS_DIR / "topics.yaml").read_text())
+    doc["local_partitions"] = entry
+    (tmp_path / "topics.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(SchemaError, match=r"local_partitions.*" + named.replace(".", r"\.")):
+        TopicCatalog.load(tmp_path)

@@ -189,7 +189,8 @@ def _alive(pid: int) -> bool:
 
 
 def up(create_topics: bool = True, timeout_s: float = 90.0) -> str:
-    """Start the broker unless it already answers; create the catalog topics; return the bootstrap."""
+    """Start the broker unless it already answers; create the catalog topics (with their local partitions:
+    :meth:`~quorum_common.schemas.TopicCatalog.local`); return the bootstrap."""
     if is_up():
         _say(f"a broker already answers on {BOOTSTRAP}")
     else:
@@ -217,7 +218,7 @@ def up(create_topics: bool = True, timeout_s: float = 90.0) -> str:
         from quorum_common.bus.kafka_admin import ensure_topics
         from quorum_common.schemas import default_catalog
 
-        created = ensure_topics({"bootstrap.servers": BOOTSTRAP}, default_catalog(), align=True)
+        created = ensure_topics({"bootstrap.servers": BOOTSTRAP}, default_catalog().local(), align=True)
         _say(f"topics ready ({len(created)} created)")
     return BOOTSTRAP
 

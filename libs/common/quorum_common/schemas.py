@@ -173,7 +173,8 @@ def dlq_topic(topic: str) -> str:
 class TopicCatalog:
     """The topics of the desk, each with its value schema."""
 
-    def __init__(self, topics: list[TopicSpec], registry: SchemaRegistry) -> None:
+    def __init__(self, topics: list[TopicSpec], registry: SchemaRegistry,
+                 local_partitions: dict[str, int] | None = None) -> None:
         self.registry = registry
         self._topics = {t.name: t for t in topics}
         if len(self._topics) != len(topics):
@@ -181,6 +182,20 @@ class TopicCatalog:
         for t in topics:
             if t.value_schema not in registry:
                 raise SchemaError(f"topics.yaml: topic {t.name!r} names unknown schema {t.value_schema!r}")
+        self.local_partitions = dict(local_partitions or {})
+        """Topic -> its partitions on the local single-node broker, where they differ from the cluster's."""
+        for name, count in self.local_partitions.items():
+            if name not in self._topics:
+                raise SchemaError(f"topics.yaml: local_partitions names {name!r}, which is not in the catalog")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise SchemaError(f"topics.yaml: local_partitions.{name} must be a whole number >= 1, not {count!r}")
+
+    def local(self) -> TopicCatalog:
+        """This catalog as the local single-node broker lays it out (``local_partitions`` applied): what
+        ``make kafka-up`` / ``make up`` and the pipeline benchmark create."""
+        topics = [t.model_copy(update={"partitions": self.local_partitions[t.name]})
+                  if t.name in self.local_partitions else t for t in self._topics.values()]
+        return TopicCatalog(topics, self.registry)
 
     @classmethod
     def load(cls, schemas_dir: Path = SCHEMAS_DIR) -> TopicCatalog:
@@ -190,11 +205,12 @@ class TopicCatalog:
         try:
             doc = yaml.safe_load(path.read_text())
             topics = [TopicSpec(**entry) for entry in doc["topics"]]
+            local_partitions = dict(doc.get("local_partitions") or {})
         except ValidationError as exc:
             raise SchemaError(f"{path.name}: {exc}") from exc
-        except (KeyError, TypeError, yaml.YAMLError, OSError) as exc:
+        except (KeyError, TypeError, ValueError, yaml.YAMLError, OSError) as exc:
             raise SchemaError(f"{path.name}: {exc}") from exc
-        return cls(topics, registry)
+        return cls(topics, registry, local_partitions)
 
     def __iter__(self):
         return iter(self._topics.values())
