@@ -68,8 +68,9 @@ def ensure_topics(
             wanted.append(NewTopic(name, num_partitions=spec.partitions, replication_factor=replication_factor,
                                    config=configs))
         elif name == prefix + spec.name and len(found.partitions) != spec.partitions:
-            log.warning("topic partitions differ from the catalog", extra={
-                "topic": name, "partitions": len(found.partitions), "catalog": spec.partitions})
+            log.warning(f"topic {name} has {len(found.partitions)} partitions, the catalog {spec.partitions} (Kafka "
+                        "cannot take partitions away: recreate the topic to follow the catalog)", extra={
+                            "topic": name, "partitions": len(found.partitions), "catalog": spec.partitions})
     if align:
         align_topic_configs(admin, [(name, configs) for name, _spec, configs in topics if name in existing], timeout_s)
     created: list[str] = []
