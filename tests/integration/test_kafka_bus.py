@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
-from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka import KafkaBus, poll_wait_s
 from quorum_common.bus.kafka_admin import align_topic_configs, delete_topics, ensure_topics, topic_configs
 from quorum_common.bus.message import Message
 from quorum_common.bus.topic_codec import TopicCodec
@@ -365,3 +365,23 @@ def test_the_catalog_topics_are_created_with_their_configuration(kafka_config, k
             assert got["max.message.bytes"] == str(spec.max_message_bytes), spec.name
     # A restarted critic rebuilds its NAV window from the snapshots: a year of them outlives compaction.
     assert described["portfolio.snapshots"]["min.compaction.lag.ms"] == str(365 * 86_400_000)
+
+
+@pytest.mark.parametrize(("until_due_s", "wait_s"), [(0.0004, 0.001), (0.0123, 0.013), (0.2, 0.05), (0.0, 0.0),
+                                                      (-1.0, 0.0), (0.001, 0.001)])
+def test_a_poll_waits_whole_milliseconds_until_the_commit_is_due(until_due_s: float, wait_s: float) -> None:
+    assert poll_wait_s(until_due_s, 0.05) == pytest.approx(wait_s)
+
+
+def test_a_sub_millisecond_wait_still_waits_on_the_client(kafka_config: dict[str, str]) -> None:
+    """The client truncates a poll's timeout to milliseconds: the rounded wait keeps a loop waiting for a commit
+    that is due in 0.4 ms from spinning through empty polls until then."""
+    consumer = Consumer({**kafka_config, "group.id": f"wait-{uuid.uuid4().hex[:8]}"})
+    try:
+        polls, deadline = 0, time.monotonic() + 0.05
+        while (left := deadline - time.monotonic()) > 0:
+            assert consumer.poll(poll_wait_s(left, 1.0)) is None
+            polls += 1
+        assert polls <= 3, f"{polls} polls in the last 50 ms before the commit was due"
+    finally:
+        consumer.close()
