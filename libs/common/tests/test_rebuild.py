@@ -11,13 +11,14 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from quorum_common.bus.history import HistoryTimeout
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import consumer_group
 from quorum_common.bus.lockstep import CLOCK_TOPIC, PHASE_HEADER, phase_of
 from quorum_common.bus.message import Message
+from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
 from quorum_common.bus.rebuild import DAY_NS, HistoryRecord, HistoryReplay, Sequencer, checkpoint_record
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import Engine, envelope
@@ -398,6 +399,52 @@ def run_probe(kafka_config: dict[str, str], prefix: str, caplog: pytest.LogCaptu
 def restored_checkpoints(caplog: pytest.LogCaptureFixture) -> list[int | None]:
     """Per rebuild logged, the event time of the checkpoint it went on from (None: the whole history)."""
     return [r.checkpoint for r in caplog.records if r.getMessage() == "state rebuilt from input history"]
+
+
+def reported_ticks(kafka_config: dict[str, str], prefix: str, service: str) -> set[str]:
+    """The ids of the ticks ``service`` has reported on, as the source can read them now."""
+    topic = TopicPartition(prefix + PROGRESS_TOPIC, 0, OFFSET_BEGINNING)
+    consumer = Consumer({**kafka_config, "group.id": f"reports-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    try:
+        end = consumer.get_watermark_offsets(topic, timeout=10)[1]
+        consumer.assign([topic])
+        ids, deadline = set(), time.monotonic() + 10
+        while end > 0 and time.monotonic() < deadline:
+            m = consumer.poll(0.2)
+            if m is None or m.error() is not None:
+                continue
+            report = TopicCodec().decode(PROGRESS_TOPIC, m.value())[1]
+            if report["service"] == service:
+                ids.add(report["tick_id"])
+            if m.offset() + 1 >= end:
+                break
+        return ids
+    finally:
+        consumer.close()
+
+
+@pytest.mark.kafka
+def test_a_checkpoint_is_written_after_the_report_so_it_never_holds_the_phase(kafka_config, kafka_topics,
+                                                                             caplog) -> None:
+    """When the engine is asked for its checkpoint, the source can already read the report on the tick it just
+    handled: the desk goes on with the next phase while the service writes its state (the critic's is the largest)."""
+    prefix = kafka_topics("md.bars", "mandate.compiled", CLOCK_TOPIC, "state.checkpoints", "sys.progress")
+    publish_in_lockstep(KafkaBus(kafka_config, topic_prefix=prefix, lockstep=True), list(bars_and_ticks(8, ["C", "A"])))
+
+    class ReportsFirst(Recorder):
+        """Notes, at each checkpoint, whether the report on the tick just handled was readable then."""
+
+        def __init__(self, publisher: Any) -> None:
+            super().__init__(publisher)
+            self.reported_first: list[bool] = []
+
+        def checkpoint(self) -> bytes | None:
+            tick = next(i for t, i in reversed(self.seen) if t == CLOCK_TOPIC)
+            self.reported_first.append(tick in reported_ticks(kafka_config, prefix, "probe"))
+            return super().checkpoint()
+
+    probe = run_probe(kafka_config, prefix, caplog, probe=ReportsFirst, checkpoint_key=KEY)
+    assert len(probe.reported_first) >= 3 and all(probe.reported_first), probe.reported_first
 
 
 @pytest.mark.kafka

@@ -36,7 +36,11 @@ class CriticSettings(ServiceSettings):
         "MONTH_END", description="sys.clock tick that publishes a critic report.")
     slippage_alert_bps: float = Field(10.0, ge=0, description="Mean slippage above which the report recommends "
                                       "a slower execution algorithm.")
-    decision_cache: int = Field(20_000, ge=100, description="Decisions remembered for tracing fills back.")
+    decision_cache: int = Field(4_000, ge=100, description="Cache entries of the decisions remembered for tracing "
+                                "fills back (two per decision: its id and its event id), newest kept. A fill names "
+                                "a decision of the last session or few, so 2,000 decisions (about 100 sessions of "
+                                "the default desk) lose none; the cache is most of the critic's checkpoint "
+                                "(20,000 entries made it 0.96 MB, 4,000 0.31 MB, with the same reports).")
 
     @field_validator("tighten_factors")
     @classmethod
