@@ -289,6 +289,10 @@ def test_a_topic_whose_partitions_differ_from_the_catalog_is_named_in_a_warning(
         assert [(r.topic, r.partitions, r.catalog) for r in warned] == [
             (old, catalog.topic("signals.raw").partitions + 2, catalog.topic("signals.raw").partitions)]
         assert old not in created and prefix + "md.bars" in created
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="quorum_common.bus.kafka_admin"):
+            ensure_topics(kafka_config, catalog, prefix, only={"signals.raw"}, check_partitions=False)  # a service's
+        assert not [r for r in caplog.records if r.getMessage().startswith(f"topic {old} has ")]
     finally:
         delete_topics(kafka_config, [old, prefix + "md.bars", prefix + "dlq.signals.raw", prefix + "dlq.md.bars"])
 

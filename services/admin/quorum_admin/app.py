@@ -37,7 +37,7 @@ def main() -> None:
     client = settings.kafka_client_config()
     view_bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery="at_least_once",
                         batch_size=settings.batch_size, instance_id=settings.instance_id)
-    ensure_topics(client, view_bus.codec.catalog, settings.topic_prefix)
+    ensure_topics(client, view_bus.codec.catalog, settings.topic_prefix, check_partitions=False)
     api_bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery="at_least_once", linger_ms=0,
                        instance_id=settings.instance_id)
     metrics = ServiceMetrics("admin")

@@ -49,12 +49,15 @@ def ensure_topics(
     timeout_s: float = 30.0,
     only: set[str] | None = None,
     align: bool = False,
+    check_partitions: bool = True,
 ) -> list[str]:
     """Create every catalog topic (or those in ``only``) and its ``dlq.`` topic under ``prefix``.
 
     Returns the names created. Topics that already exist keep their partitions (one whose count is not the catalog's
     is named in a warning: Kafka cannot take partitions away, so only recreating it, e.g. ``kafka_local down --purge``,
-    follows the catalog); with ``align`` their configuration is set to the catalog's (:func:`align_topic_configs`:
+    follows the catalog; ``check_partitions=False``: no warning, as for a service, which only creates what is missing,
+    on a broker whose counts may differ from the catalog on purpose: the local one's ``local_partitions``); with
+    ``align`` their configuration is set to the catalog's (:func:`align_topic_configs`:
     the topics job and ``make kafka-up``; a service only creates what is missing). Any other failure raises with the
     topic's name.
     """
@@ -67,7 +70,7 @@ def ensure_topics(
         if found is None:
             wanted.append(NewTopic(name, num_partitions=spec.partitions, replication_factor=replication_factor,
                                    config=configs))
-        elif name == prefix + spec.name and len(found.partitions) != spec.partitions:
+        elif check_partitions and name == prefix + spec.name and len(found.partitions) != spec.partitions:
             log.warning(f"topic {name} has {len(found.partitions)} partitions, the catalog {spec.partitions} (Kafka "
                         "cannot take partitions away: recreate the topic to follow the catalog)", extra={
                             "topic": name, "partitions": len(found.partitions), "catalog": spec.partitions})

@@ -112,7 +112,7 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
     setup_tracing(spec.name, settings.otel_exporter)
     client = settings.kafka_client_config()
     if create_topics:
-        ensure_topics(client, default_catalog(), settings.topic_prefix)
+        ensure_topics(client, default_catalog(), settings.topic_prefix, check_partitions=False)
     key, previous = settings.checkpoint_keys()
     bus = KafkaBus(client, topic_prefix=settings.topic_prefix, delivery=settings.delivery,
                    batch_size=settings.batch_size, commit_every=settings.commit_every,
