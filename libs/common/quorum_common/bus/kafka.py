@@ -786,8 +786,8 @@ class ConsumerLoop:
             # Report anyway: the source adds these outputs to a later tick's x-after.
             self._note_unwaited_outputs(msg, released)
             self._report(msg)
-        # After the report, so that writing a checkpoint (the critic's is about a megabyte) never holds the phase:
-        # the desk goes on while this service writes it.
+        # After the report, so that writing a checkpoint (the critic's, the largest, takes tens of milliseconds) never
+        # holds the phase: the desk goes on while this service writes it.
         self._maybe_checkpoint(msg)
         return True
 
