@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from quorum_common.bus.history import HistoryTimeout
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
@@ -25,6 +25,7 @@ from quorum_common.engine import Engine, envelope
 from quorum_common.engine_state import seal
 from quorum_common.phases import clock_tick
 from quorum_common.schemas import default_catalog
+from quorum_common.testing.kafka_helpers import read_topic
 from quorum_common.testing.samples import sample_record
 
 CATALOG = default_catalog()
@@ -403,24 +404,10 @@ def restored_checkpoints(caplog: pytest.LogCaptureFixture) -> list[int | None]:
 
 def reported_ticks(kafka_config: dict[str, str], prefix: str, service: str) -> set[str]:
     """The ids of the ticks ``service`` has reported on, as the source can read them now."""
-    topic = TopicPartition(prefix + PROGRESS_TOPIC, 0, OFFSET_BEGINNING)
-    consumer = Consumer({**kafka_config, "group.id": f"reports-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
-    try:
-        end = consumer.get_watermark_offsets(topic, timeout=10)[1]
-        consumer.assign([topic])
-        ids, deadline = set(), time.monotonic() + 10
-        while end > 0 and time.monotonic() < deadline:
-            m = consumer.poll(0.2)
-            if m is None or m.error() is not None:
-                continue
-            report = TopicCodec().decode(PROGRESS_TOPIC, m.value())[1]
-            if report["service"] == service:
-                ids.add(report["tick_id"])
-            if m.offset() + 1 >= end:
-                break
-        return ids
-    finally:
-        consumer.close()
+    codec = TopicCodec()
+    reports = (codec.decode(PROGRESS_TOPIC, m.value())[1]
+               for m in read_topic(kafka_config, prefix + PROGRESS_TOPIC, idle_s=0.3, timeout_s=10))
+    return {r["tick_id"] for r in reports if r["service"] == service}
 
 
 @pytest.mark.kafka
