@@ -312,23 +312,26 @@ struct RiskEngine::Impl {
   }
 
   Verdict Check(const OrderRequest& o);
+  // The limits checked after the id, in their order of precedence: the first one `o` breaches, or kOk
+  // (then `s` is the order's symbol). Changes nothing but the token refill up to `now`.
+  Reason FirstBreach(const OrderRequest& o, const SymbolEntry* s, int64_t now);
   Reason Fill(const FillReport& f);
 };
 
 Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   auto reject = [](Reason r) { return Verdict{false, r}; };
-  const Limits& L = cfg.limits;
-  const double q = o.quantity, p = o.price;
-  if ((o.side != 1 && o.side != 2) || !PositiveFinite(q) || !PositiveFinite(p) ||
+  if ((o.side != 1 && o.side != 2) || !PositiveFinite(o.quantity) || !PositiveFinite(o.price) ||
       !LenOk(o.client_order_id, kMaxOrderIdLen) || !LenOk(o.symbol, kMaxNameLen) ||
       !LenOk(o.asset_class, kMaxNameLen) || !LenOk(o.sector, kMaxNameLen)) {
     return reject(Reason::kInvalidInstrument);
   }
-  // The id tables are large and randomly accessed: start those cache misses first and look the
-  // symbol up meanwhile (lookups have no side effects, so the reason precedence is unchanged).
-  // The clock is read once per check, right after the prefetches: the vDSO read is ordered
-  // (lfence; rdtsc), so here it waits for almost nothing and overlaps the prefetches' latency.
-  // `now` is the time of the check for every limit that needs one (staleness, rate).
+  // The id tables are large and randomly accessed: start those cache misses first, then evaluate
+  // every limit while they are on their way, and only then look the id up. A duplicate id still
+  // takes precedence over any breach (evaluating the limits has no effect a rejection could show:
+  // the token refill only accrues to `now`). The clock is read once per check, right after the
+  // prefetches: the vDSO read is ordered (lfence; rdtsc), so here it waits for almost nothing and
+  // overlaps the prefetches' latency. `now` is the time of the check for every limit that needs one
+  // (staleness, rate).
   const uint64_t idh = HashBytes(o.client_order_id);
   ids.Prefetch(idh);
   order_index.Prefetch(idh);
@@ -336,17 +339,42 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
   sym_index.Prefetch(symh);
   const int64_t now = clock->MonotonicNanos();
   const int32_t si = FindSymbol(o.symbol, symh);
-  if (ids.Contains(idh) || FindOrder(o.client_order_id, idh) >= 0) return reject(Reason::kDuplicateOrderId);
-
   SymbolEntry* s = si >= 0 ? &symbols[static_cast<size_t>(si)] : nullptr;
-  if (s != nullptr && s->restricted) return reject(Reason::kRestrictedSymbol);
+  Reason breach = FirstBreach(o, s, now);
+  // Have the limits evaluated here, not sunk past the id lookup (whose result makes them moot when it
+  // is a duplicate): the compiler would otherwise wait for the cache misses first.
+  asm volatile("" : "+r"(breach));
+  if (ids.Contains(idh) || FindOrder(o.client_order_id, idh) >= 0) return reject(Reason::kDuplicateOrderId);
+  if (breach != Reason::kOk) return reject(breach);
+
+  // Approve: bind the classification, record the in-flight order, remember the id.
+  const Limits& L = cfg.limits;
+  if (!s->bound) {
+    int32_t ci = InternGroup(&classes, o.asset_class, L.asset_class_caps, L.asset_class_default_cap);
+    int32_t ki = InternGroup(&sectors, o.sector, L.sector_caps, L.sector_default_cap);
+    if (ci < 0 || ki < 0) return reject(Reason::kCapacity);
+    Unapply(*s);
+    s->bound = true;
+    s->cls = ci;
+    s->sector = ki;
+    Apply(*s);
+  }
+  tokens -= 1.0;
+  AddOrder(o.client_order_id, idh, si, o.side, o.quantity);
+  return Verdict{true, Reason::kOk};
+}
+
+Reason RiskEngine::Impl::FirstBreach(const OrderRequest& o, const SymbolEntry* s, int64_t now) {
+  const Limits& L = cfg.limits;
+  const double q = o.quantity, p = o.price;
+  if (s != nullptr && s->restricted) return Reason::kRestrictedSymbol;
 
   // Classification: bound symbols must match; otherwise the class and sector need a cap.
   double cls_cap, cls_exp, sec_cap, sec_exp;
   if (s != nullptr && s->bound) {
     const Group& c = classes[static_cast<size_t>(s->cls)];
     const Group& k = sectors[static_cast<size_t>(s->sector)];
-    if (!EqualViews(c.name, o.asset_class) || !EqualViews(k.name, o.sector)) return reject(Reason::kInvalidInstrument);
+    if (!EqualViews(c.name, o.asset_class) || !EqualViews(k.name, o.sector)) return Reason::kInvalidInstrument;
     cls_cap = c.cap;
     cls_exp = c.exposure - s->c_gross;
     sec_cap = k.cap;
@@ -360,7 +388,7 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
       cls_cap = *L.asset_class_default_cap;
       cls_exp = 0;
     } else {
-      return reject(Reason::kInvalidInstrument);
+      return Reason::kInvalidInstrument;
     }
     int32_t ki = FindGroup(sectors, o.sector);
     if (ki >= 0) {
@@ -370,18 +398,18 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
       sec_cap = *L.sector_default_cap;
       sec_exp = 0;
     } else {
-      return reject(Reason::kInvalidInstrument);
+      return Reason::kInvalidInstrument;
     }
   }
 
-  if (s == nullptr || !s->has_mark || now - s->mark_ns > stale_ns) return reject(Reason::kStaleMark);
+  if (s == nullptr || !s->has_mark || now - s->mark_ns > stale_ns) return Reason::kStaleMark;
   const double m = s->mark;
-  if (std::fabs(p - m) / m > L.price_collar) return reject(Reason::kPriceCollar);
-  if (q > L.max_order_quantity) return reject(Reason::kMaxOrderQuantity);
-  if (q * p > L.max_order_notional) return reject(Reason::kMaxOrderNotional);
+  if (std::fabs(p - m) / m > L.price_collar) return Reason::kPriceCollar;
+  if (q > L.max_order_quantity) return Reason::kMaxOrderQuantity;
+  if (q * p > L.max_order_notional) return Reason::kMaxOrderNotional;
   Refill(now);
-  if (tokens < 1.0) return reject(Reason::kRateLimit);
-  if (open_count >= L.max_open_orders || free_head < 0) return reject(Reason::kMaxOpenOrders);
+  if (tokens < 1.0) return Reason::kRateLimit;
+  if (open_count >= L.max_open_orders || free_head < 0) return Reason::kMaxOpenOrders;
 
   const bool buy = o.side == static_cast<uint8_t>(Side::kBuy);
   // Risk-reducing is decided here, from the ledger: the order, together with every in-flight
@@ -390,44 +418,28 @@ Verdict RiskEngine::Impl::Check(const OrderRequest& o) {
                             : (s->position > 0 && s->open_sell + q <= s->position);
   if (manual_halt || daily_halt) {
     if (!reducing || !cfg.engine.halt_allows_reducing) {
-      return reject(manual_halt ? Reason::kTradingHalted : Reason::kDailyLoss);
+      return manual_halt ? Reason::kTradingHalted : Reason::kDailyLoss;
     }
   }
-  if (dd_lock && !reducing) return reject(Reason::kReduceOnly);
+  if (dd_lock && !reducing) return Reason::kReduceOnly;
 
   if (!reducing) {
     const double nb = s->open_buy + (buy ? q : 0.0);
     const double ns = s->open_sell + (buy ? 0.0 : q);
     const double worst = std::max(std::fabs(s->position + nb), std::fabs(s->position - ns));
-    if (worst > L.max_position_quantity || worst * m > L.max_position_notional) {
-      return reject(Reason::kMaxPosition);
-    }
+    if (worst > L.max_position_quantity || worst * m > L.max_position_notional) return Reason::kMaxPosition;
     const double c_gross = worst * m;
-    if (gross - s->c_gross + c_gross > L.max_gross_exposure) return reject(Reason::kMaxGrossExposure);
+    if (gross - s->c_gross + c_gross > L.max_gross_exposure) return Reason::kMaxGrossExposure;
     const double before = buy ? net_long : net_short;
     const double after = buy ? net_long + q * m : net_short - q * m;
     if (std::fabs(after) > L.max_net_exposure && std::fabs(after) > std::fabs(before)) {
-      return reject(Reason::kMaxNetExposure);
+      return Reason::kMaxNetExposure;
     }
     const double nav = Nav();
-    if (nav <= 0 || (cls_exp + c_gross) / nav > cls_cap) return reject(Reason::kAssetClassCap);
-    if ((sec_exp + c_gross) / nav > sec_cap) return reject(Reason::kSectorCap);
+    if (nav <= 0 || (cls_exp + c_gross) / nav > cls_cap) return Reason::kAssetClassCap;
+    if ((sec_exp + c_gross) / nav > sec_cap) return Reason::kSectorCap;
   }
-
-  // Approve: bind the classification, record the in-flight order, remember the id.
-  if (!s->bound) {
-    int32_t ci = InternGroup(&classes, o.asset_class, L.asset_class_caps, L.asset_class_default_cap);
-    int32_t ki = InternGroup(&sectors, o.sector, L.sector_caps, L.sector_default_cap);
-    if (ci < 0 || ki < 0) return reject(Reason::kCapacity);
-    Unapply(*s);
-    s->bound = true;
-    s->cls = ci;
-    s->sector = ki;
-    Apply(*s);
-  }
-  tokens -= 1.0;
-  AddOrder(o.client_order_id, idh, si, o.side, q);
-  return Verdict{true, Reason::kOk};
+  return Reason::kOk;
 }
 
 Reason RiskEngine::Impl::Fill(const FillReport& f) {

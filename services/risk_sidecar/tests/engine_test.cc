@@ -221,6 +221,7 @@ TEST_F(LimitTest, DuplicateClientOrderId) {
   Config c = LooseConfig();
   c.limits.max_order_quantity = 10;
   c.limits.max_open_orders = 2;
+  c.limits.price_collar = 0.05;
   c.engine.order_id_memory = 3;
   Make(c);
   Mark("AAPL", 100);
@@ -228,6 +229,10 @@ TEST_F(LimitTest, DuplicateClientOrderId) {
   EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);
   EXPECT_EQ(engine_->OrderDone("o1"), Reason::kOk);
   EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 100), Reason::kDuplicateOrderId);  // done ids stay used
+  // The id is checked before every limit: a duplicate that also breaches one is a duplicate.
+  EXPECT_EQ(Check("o1", "AAPL", kBuy, 11, 100), Reason::kDuplicateOrderId);
+  EXPECT_EQ(Check("o1", "AAPL", kBuy, 1, 200), Reason::kDuplicateOrderId);  // beyond the price collar
+  EXPECT_EQ(Check("o1", "MSFT", kBuy, 1, 100), Reason::kDuplicateOrderId);  // no mark
   // A rejected order's id was never sent, so it may be reused.
   EXPECT_EQ(Check("r1", "AAPL", kBuy, 11, 100), Reason::kMaxOrderQuantity);
   EXPECT_EQ(Check("r1", "AAPL", kBuy, 1, 100), Reason::kOk);
