@@ -161,11 +161,16 @@ def _wait_ready(proc_pid: int, timeout_s: float) -> None:
     from confluent_kafka.admin import AdminClient
 
     deadline = time.monotonic() + timeout_s
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = None  # made once the port accepts connections: librdkafka logs every refused one as an error
     while time.monotonic() < deadline:
         if not _alive(proc_pid):
             log = (STATE_DIR / "broker.log").read_text()[-4000:]
             raise KafkaLocalError(f"the broker exited during start; end of {STATE_DIR / 'broker.log'}:\n{log}")
+        if admin is None:
+            if not is_up(timeout_s=0.5):
+                time.sleep(0.3)
+                continue
+            admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
         try:
             md = admin.list_topics(timeout=2)
             if md.brokers:
