@@ -8,9 +8,15 @@ Method ("contribution shares"):
    ``REBALANCE`` orders name none: its optimiser's targets, exposure scales and rebalancing policy chose
    them) gives the whole share to ``portfolio.allocation``; a decision whose contributions cancel out,
    and a fill whose decision is no longer known, give it to ``unattributed``.
-2. A position's shares come from the decisions behind its fills (traced by the fill's
-   ``decision_id``, else its ``correlation_id``): opening or flipping a position takes the fill's
-   shares, adding to it blends them by quantity, reducing it keeps them.
+2. A fill of an order that gives its target's tilt (``tilt_share`` f, and the ``tilt_decision_id`` that tilted it:
+   every order of the portfolio's rebalances) sets the position's shares to that target's: ``1 - f`` to
+   ``portfolio.allocation`` and ``f`` to the tilting decision's agents by their shares (:func:`target_shares`).
+   So the agents' PnL is what their tilt added to or took from the weights the allocation alone would have held; a
+   tilt that cut a position (f < 0) earns them the loss it avoided. A partial fill takes the target's shares too,
+   and a position no order traded keeps those of its last target. Otherwise (records without a tilt) a
+   position's shares come from the decisions behind its fills (traced by the fill's ``decision_id``, else its
+   ``correlation_id``): opening or flipping a position takes the fill's shares, adding to it blends them by
+   quantity, reducing it keeps them.
 3. Between two portfolio snapshots a position's mark-to-market PnL is
    ``quantity_before * (price_now - price_before)`` (``price_now`` from the new snapshot, or the
    last fill price once the position is closed); it is split among agents by the shares the
@@ -63,6 +69,18 @@ def fill_shares(votes: Votes | None, decision_named: bool) -> Shares:
     if votes is not None:
         return vote_shares(votes)
     return {UNATTRIBUTED if decision_named else ALLOCATION: 1.0}
+
+
+def target_shares(tilt_share: float, votes: Votes | None) -> Shares:
+    """Agent shares of a position traded to a target of which ``tilt_share`` is owed to a decision's tilt: the rest
+    to ``portfolio.allocation``, the tilt's part to the decision's agents by :func:`vote_shares` (``unattributed``
+    when the decision is no longer known)."""
+    if tilt_share == 0.0:
+        return {ALLOCATION: 1.0}
+    shares = {ALLOCATION: 1.0 - tilt_share}
+    for agent, share in (vote_shares(votes) if votes is not None else {UNATTRIBUTED: 1.0}).items():
+        shares[agent] = shares.get(agent, 0.0) + tilt_share * share
+    return shares
 
 
 def _blend(a: Shares, wa: float, b: Shares, wb: float) -> Shares:
@@ -138,12 +156,14 @@ class AgentLedger:
             stats.calls += 1
             stats.hits += int((vote["score"] > 0) == (move > 0))
 
-    def on_fill(self, symbol: str, signed_quantity: float, price: float, shares: Shares) -> None:
-        """Update the position's quantity and shares with a fill."""
+    def on_fill(self, symbol: str, signed_quantity: float, price: float, shares: Shares, at_target: bool = False
+                ) -> None:
+        """Update the position's quantity and shares with a fill; ``at_target``: ``shares`` are those of the target the
+        fill's order traded to, and replace the position's."""
         self._last_fill_price[symbol] = price
         pos = self._positions.setdefault(symbol, _Position())
         before, after = pos.quantity, pos.quantity + signed_quantity
-        if abs(before) < _EPS or before * after < 0 or not pos.shares:
+        if at_target or abs(before) < _EPS or before * after < 0 or not pos.shares:
             pos.shares = dict(shares)
         elif abs(after) > abs(before):
             pos.shares = _blend(pos.shares, abs(before), shares, abs(signed_quantity))

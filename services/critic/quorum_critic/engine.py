@@ -32,7 +32,7 @@ from quorum_common.engine import Engine, envelope
 from quorum_common.recent_ids import RecentIds
 from quorum_common.runtime.clock import EventClock
 
-from quorum_critic.attribution import AgentLedger, Votes, fill_shares, share_votes
+from quorum_critic.attribution import AgentLedger, Votes, fill_shares, share_votes, target_shares
 from quorum_critic.config import CriticSettings
 from quorum_critic.limits import LimitRatchet
 from quorum_critic.performance import NavSeries
@@ -126,8 +126,14 @@ class CriticEngine(Engine):
         self.window.slippage.add(fill_slippage(fill, decision.reference_price if decision else None))
         self.window.fees += fill["fee"]
         self.window.notional += abs(fill["notional"])
-        self.ledger.on_fill(fill["symbol"], SIDE_SIGN[fill["side"]] * fill["quantity"], fill["price"],
-                            fill_shares(decision.votes if decision else None, fill["decision_id"] is not None))
+        signed = SIDE_SIGN[fill["side"]] * fill["quantity"]
+        if fill["tilt_share"] is not None:
+            tilted_by = self._decisions.get(fill["tilt_decision_id"] or "")
+            shares = target_shares(fill["tilt_share"], tilted_by.votes if tilted_by else None)
+            self.ledger.on_fill(fill["symbol"], signed, fill["price"], shares, at_target=True)
+        else:
+            self.ledger.on_fill(fill["symbol"], signed, fill["price"],
+                                fill_shares(decision.votes if decision else None, fill["decision_id"] is not None))
 
     def _on_report(self, msg: Message) -> None:
         report = msg.value

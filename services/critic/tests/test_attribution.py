@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from quorum_critic.attribution import ALLOCATION, UNATTRIBUTED, AgentLedger, fill_shares, share_votes, vote_shares
+from quorum_critic.attribution import (
+    ALLOCATION,
+    UNATTRIBUTED,
+    AgentLedger,
+    fill_shares,
+    share_votes,
+    target_shares,
+    vote_shares,
+)
 
 
 def snap(**positions: tuple[float, float]) -> list[dict]:
@@ -61,6 +69,32 @@ def test_adding_blends_reducing_keeps_and_flipping_replaces_shares() -> None:
     ledger.on_snapshot(snap(AAA=(-10.0, 90.0)))
     assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {
         "a": 0.0, "b": 0.0, "c": pytest.approx(100.0)}  # a and b held it flat from 100 to 100
+
+
+def test_a_targets_shares_give_the_tilt_to_its_decisions_agents_and_the_rest_to_the_allocation(records) -> None:
+    votes = share_votes(records.decision(0, "AAA", 100.0, [records.vote("mom", 0.6), records.vote("mr", -0.2)]))
+    shares = target_shares(0.25, votes)
+    assert shares == {ALLOCATION: 0.75, "mom": pytest.approx(0.25 * 1.5), "mr": pytest.approx(0.25 * -0.5)}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert target_shares(0.0, votes) == {ALLOCATION: 1.0}  # no decision tilted the target
+    assert target_shares(-0.5, None) == {ALLOCATION: 1.5, UNATTRIBUTED: -0.5}  # its decision is no longer known
+
+
+def test_a_fill_at_its_targets_shares_replaces_the_positions_even_when_reducing() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", 100.0, 100.0, {ALLOCATION: 1.0})
+    # A SELL decision tilted the next target down to 80 shares where the allocation alone held 100: share -1/4.
+    ledger.on_fill("AAA", -20.0, 100.0, {ALLOCATION: 1.25, "sell": -0.25}, at_target=True)
+    ledger.on_snapshot(snap(AAA=(80.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(80.0, 90.0)))
+    got = {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()}
+    # The allocation's 100 shares lost 1000; the tilt saved 20 shares' loss (200) and is credited with it.
+    assert got == {ALLOCATION: pytest.approx(-1000.0), "sell": pytest.approx(200.0)}
+    ledger.on_fill("AAA", 20.0, 90.0, {ALLOCATION: 1.0}, at_target=True)  # untilted again: all the allocation's
+    ledger.on_snapshot(snap(AAA=(100.0, 90.0)))
+    ledger.on_snapshot(snap(AAA=(100.0, 91.0)))
+    assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {
+        ALLOCATION: pytest.approx(100.0), "sell": 0.0}
 
 
 def test_a_closed_position_is_marked_at_its_last_fill() -> None:

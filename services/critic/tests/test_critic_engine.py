@@ -10,6 +10,7 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_common.runtime.service import wire_inprocess
 from quorum_critic.app import SPEC
+from quorum_critic.attribution import ALLOCATION
 from quorum_critic.config import CriticSettings
 from quorum_critic.engine import CriticEngine
 
@@ -156,6 +157,25 @@ def scenario(records) -> list[dict[str, Any]]:
 MONTH_TIGHTENED = {"max_position_weight_scale": 0.5, "max_gross_exposure_scale": 0.75,
                    "max_position_weight": pytest.approx(0.2 * 0.5), "max_gross_exposure": pytest.approx(1.0 * 0.75)}
 """The report of :func:`scenario`: cumulative scales and the absolute limits of its mandate."""
+
+
+def test_a_fill_of_a_tilted_target_credits_the_tilting_decisions_agents_with_their_part(records, to_message
+                                                                                        ) -> None:
+    votes = [records.vote("mom", 0.6), records.vote("mr", -0.2, strategy="MEAN_REVERSION")]
+    d0 = records.decision(0, "AAA", 100.0, votes)
+    pub = run(to_message, [
+        records.mandate(0, max_drawdown=0.2),
+        d0,
+        # a rebalance order the portfolio names no decision for, whose target owes 0.4 to d0's tilt
+        records.fill(1, "AAA", "BUY", 100.0, 100.0, None, order="o1", tilt_share=0.4, tilted_by=d0),
+        records.snapshot(1.5, 1_000_000.0, positions={"AAA": (100.0, 100.0)}),
+        records.snapshot(2, 1_001_000.0, positions={"AAA": (100.0, 110.0)}),
+        records.tick(3),
+    ])
+    (report,) = pub.of("critic.reports")
+    pnl = {a["agent_id"]: a["pnl_contribution"] for a in report["attribution"]}
+    assert pnl == {"mom": pytest.approx(0.4 * 1.5 * 1000.0), "mr": pytest.approx(0.4 * -0.5 * 1000.0),
+                   ALLOCATION: pytest.approx(0.6 * 1000.0)}
 
 
 def test_month_end_report(records, to_message) -> None:

@@ -115,4 +115,6 @@ def fill_record(state: OrderState, fill: Fill, fee_currency: str, final: bool) -
         "asset_class": order["asset_class"],
         "sector": order["sector"],
         "exec_algo": order["exec_algo"],
+        "tilt_decision_id": order["tilt_decision_id"],
+        "tilt_share": order["tilt_share"],
     }

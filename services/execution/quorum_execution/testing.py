@@ -47,6 +47,7 @@ def order(cid: str = "o1", ts: int = T0 + 2, symbol: str = "AAPL", side: str = "
         "time_in_force": tif, "reference_price": ref, "notional": quantity * ref, "origin": "REBALANCE",
         "reason": "test", "asset_class": asset_class, "sector": "Information Technology",
         "reduces_risk": reduces_risk, "target_weight": None, "venue": None, "exec_algo": "IMMEDIATE",
+        "tilt_decision_id": None, "tilt_share": None,
         "approved_by": "risk", "risk_state": "ACTIVE", "risk_decision_id": f"r-{cid}",
     }
 

@@ -49,6 +49,14 @@ def test_order_is_accepted_then_filled_at_the_next_bar(settings, feed) -> None:
     assert engine.working == {}
 
 
+def test_fills_carry_their_orders_decision_and_tilt(settings, feed) -> None:
+    engine, pub = make(settings)
+    tilted = {**order(ref=100.0, quantity=10.0), "tilt_decision_id": "d-tilt", "tilt_share": -0.25}
+    feed(engine, ("md.bars", bar(T0)), ("orders.approved", tilted), ("md.bars", bar(D1)))
+    (fill,) = pub.on("exec.fills")
+    assert (fill["decision_id"], fill["tilt_decision_id"], fill["tilt_share"]) == ("d-o1", "d-tilt", -0.25)
+
+
 def test_sell_below_decision_price_has_positive_slippage(settings, feed) -> None:
     engine, pub = make(settings)
     feed(engine, ("orders.approved", order(side="SELL", ref=100.0)), ("md.bars", bar(D1, open_=99.0)))

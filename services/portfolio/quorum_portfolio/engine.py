@@ -24,7 +24,9 @@ Inputs and what each does:
 - ``sys.clock`` ``REBALANCE`` tick (``t + 3``; the kind is the ``rebalance_tick`` setting): re-solve when
   due (first time, mandate change, calendar rebalance due, or ``reoptimise_bars`` ticks since the last
   solve) and publish ``portfolio.targets`` when its weights land; decide the rebalance
-  (:mod:`quorum_portfolio.rebalance`) and publish ``orders.proposed`` stamped with the tick's time;
+  (:mod:`quorum_portfolio.rebalance`) and publish ``orders.proposed`` stamped with the tick's time, each
+  saying which decision tilted its symbol's target and the target's share owed to that tilt
+  (``tilt_decision_id``, ``tilt_share``: :func:`quorum_portfolio.tilt.tilts`, what the critic attributes by);
   publish a ``portfolio.snapshots`` record.
   No order is proposed for a symbol while an earlier one is in flight (until ``inflight_timeout_bars`` bars
   of that symbol pass unanswered: execution fills at a symbol's next bar, a month later for monthly bars, and
@@ -70,13 +72,23 @@ from quorum_portfolio.prices import PriceHistory
 from quorum_portfolio.rebalance import NS_PER_DAY, Trade, max_drift, plan_trades, rebalance_trigger
 from quorum_portfolio.session_closes import SessionCloses
 from quorum_portfolio.solver import Solved, SolveRequest, make_solver
-from quorum_portfolio.tilt import Decision, RiskLimits, fresh_decisions, tilt_weights, within_limits
+from quorum_portfolio.tilt import (
+    Decision,
+    RiskLimits,
+    Tilt,
+    fresh_decisions,
+    tilt_weights,
+    tilts,
+    within_limits,
+)
 from quorum_portfolio.trading_interval import interval_caps
 
 log = logging.getLogger(__name__)
 
 TARGETS_TOPIC = "portfolio.targets"
 ORDERS_TOPIC = "orders.proposed"
+NO_TILT = Tilt(None, None)
+"""The tilt of a symbol the session's weights do not name: a zero target (a position they no longer hold)."""
 SNAPSHOTS_TOPIC = "portfolio.snapshots"
 FINAL_STATUSES = frozenset({"REJECTED", "FILLED", "CANCELLED", "EXPIRED"})
 
@@ -274,9 +286,13 @@ class PortfolioEngine(Engine):
             return
         if self.base_weights:
             decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
-            self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
-                                        self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer)
+            caps, budget = self._mandate_caps(mandate), 1.0 - self.settings.cash_buffer
+            self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, caps,
+                                        self.settings.strong_sell_to_zero, budget)
             self.targets = within_limits(self.targets, self.risk_limits)
+            untilted = within_limits(tilt_weights(self.base_weights, {}, self.settings.tilt, caps,
+                                                  self.settings.strong_sell_to_zero, budget), self.risk_limits)
+            tilted = tilts(self.targets, untilted, decisions)  # before the scaling below, common to both
             self.exposure_scale = self._exposure_scale(mandate)
             self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
@@ -287,7 +303,7 @@ class PortfolioEngine(Engine):
             trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
                                                                 max_drift(current, self.targets))
             if trigger is not None and self.trading_state != "HALTED":
-                self._rebalance(ts, mandate, trigger)
+                self._rebalance(ts, mandate, trigger, tilted)
         self._snapshot(ts, mandate)
 
     def _exposure_scale(self, mandate: Mandate) -> float:
@@ -401,7 +417,7 @@ class PortfolioEngine(Engine):
         }, key=pid)
         self._published_targets = dict(self.targets)
 
-    def _rebalance(self, ts: int, mandate: Mandate, trigger: str) -> None:
+    def _rebalance(self, ts: int, mandate: Mandate, trigger: str, tilted: dict[str, Tilt]) -> None:
         busy = {f.symbol for f in self.inflight.values()} | self._stale(ts)
         holdings = {s: p.quantity for s, p in self.ledger.positions.items() if self._tradable(s) and s not in busy}
         targets = {s: w for s, w in self.targets.items() if self._tradable(s) and s not in busy}
@@ -416,7 +432,7 @@ class PortfolioEngine(Engine):
         for trade in trades:
             if self.trading_state == "REDUCING" and not trade.reduces_risk:
                 continue  # reduce-only: the risk service would refuse it anyway
-            self._propose(ts, mandate, trade, trigger)
+            self._propose(ts, mandate, trade, trigger, tilted.get(trade.symbol, NO_TILT))
         self.last_rebalance_ts = ts
         self.pending_trigger = None
 
@@ -430,7 +446,7 @@ class PortfolioEngine(Engine):
         return {s for s in set(self.targets) | set(self.ledger.positions)
                 if (last := self.history.last_ts(s)) is not None and ts - last > limit}
 
-    def _propose(self, ts: int, mandate: Mandate, trade: Trade, trigger: str) -> None:
+    def _propose(self, ts: int, mandate: Mandate, trade: Trade, trigger: str, tilt: Tilt) -> None:
         pid = self.settings.portfolio_id
         cid = event_id("order", pid, bar_time(ts), trade.symbol, trade.side)
         if cid in self.inflight:
@@ -453,6 +469,7 @@ class PortfolioEngine(Engine):
             "reduces_risk": trade.reduces_risk, "target_weight": trade.target_weight,
             "venue": (asset.venue if asset and asset.venue else known.venue if known else None),
             "exec_algo": self.settings.exec_algo,
+            "tilt_decision_id": tilt.decision_id, "tilt_share": tilt.share,
         }, key=cid)
         self.inflight[cid] = InFlight(trade.symbol, trade.side, trade.notional, self.bar_counts.get(trade.symbol, 0))
 

@@ -8,7 +8,8 @@ then each sector and asset class scaled down to its cap) and, if the weights sum
 are scaled down to it. Weight freed by sells stays in cash: the tilt never levers up.
 
 Last, :func:`within_limits` brings the targets within the risk service's limits in force (position and gross
-exposure), which the critic may have tightened below the mandate's.
+exposure), which the critic may have tightened below the mandate's. :func:`tilts` says, per symbol, how much of
+the target the tilt accounts for, against the same weights tilted by no decision (the critic's attribution).
 """
 
 from __future__ import annotations
@@ -49,6 +50,32 @@ def tilt_weights(weights: dict[str, float], decisions: dict[str, Decision], tilt
         out[symbol] = 0.0 if d.action == "STRONG_SELL" and strong_sell_to_zero else max(
             0.0, out[symbol] * (1.0 + tilt * score))
     return apply_caps(out, caps, budget)
+
+
+@dataclass(frozen=True)
+class Tilt:
+    """What the ensemble made of one symbol's target: the decision that tilted it and the target's share owed to
+    that tilt (the ``tilt_decision_id`` and ``tilt_share`` of its orders)."""
+
+    decision_id: str | None
+    share: float | None
+    """``(target - untilted) / target``: negative when the tilt cut the position, 0 without a tilting decision
+    (weight the caps moved over from other symbols' tilts stays the allocation's), None for a zero target."""
+
+
+def tilts(targets: dict[str, float], untilted: dict[str, float], decisions: dict[str, Decision]) -> dict[str, Tilt]:
+    """Each symbol's :class:`Tilt`, from its weights with the decisions' tilt (``targets``) and without any
+    (``untilted``, brought within the same caps and limits; a common scale of both leaves the shares as they are)."""
+    out: dict[str, Tilt] = {}
+    for symbol in sorted(set(targets) | set(untilted)):
+        decision = decisions.get(symbol)
+        tilted_by = decision.decision_id if decision is not None and decision.action in TILTED_ACTIONS else None
+        target = targets.get(symbol, 0.0)
+        if target <= 0.0:
+            out[symbol] = Tilt(tilted_by, None)
+        else:
+            out[symbol] = Tilt(tilted_by, 0.0 if tilted_by is None else (target - untilted.get(symbol, 0.0)) / target)
+    return out
 
 
 @dataclass(frozen=True)

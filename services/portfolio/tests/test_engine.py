@@ -214,7 +214,30 @@ def test_a_strong_sell_decision_sells_with_its_ids(records: Any) -> None:
     assert sell["correlation_id"] == decision["correlation_id"]
     assert sell["quantity"] == pytest.approx(top["quantity"])
     assert sell["target_weight"] == 0.0
+    assert (sell["tilt_decision_id"], sell["tilt_share"]) == (decision["decision_id"], None)  # a zero target
     assert bus2.dead_letters == []
+
+
+def test_orders_say_which_decision_tilted_their_target_and_by_how_much(records: Any) -> None:
+    plain, _ = run(records, days=100)
+    first = min(o["ts_event"] for o in of(plain, "orders.proposed"))
+    untilted = {o["symbol"]: o for o in of(plain, "orders.proposed") if o["ts_event"] == first}
+    assert all((o["tilt_decision_id"], o["tilt_share"]) == (None, 0.0) for o in untilted.values())
+    symbol = max(untilted, key=lambda s: untilted[s]["target_weight"])
+    decision = records.decision(symbol, first - PHASE_OFFSETS_NS["REBALANCE"] + PHASE_OFFSETS_NS["VOTE"],
+                                "SELL", -0.5)
+    out, _ = run(records, days=100, extra=[("signals.decisions", decision)])
+    orders = {o["symbol"]: o for o in of(out, "orders.proposed") if o["ts_event"] == first}
+    tilted = orders[symbol]
+    # The first rebalance still buys it, less (tilt 0.5 x score -0.5 cuts its weight by a quarter, then the caps and
+    # the budget apply): its target owes a negative share to the tilt. The order is the allocation's (no decision
+    # asked for a buy), its tilt the SELL decision's.
+    assert (tilted["side"], tilted["origin"], tilted["decision_id"]) == ("BUY", "REBALANCE", None)
+    assert tilted["tilt_decision_id"] == decision["decision_id"]
+    target, without = tilted["target_weight"], untilted[symbol]["target_weight"]
+    assert target < without
+    assert tilted["tilt_share"] == pytest.approx((target - without) / target)
+    assert all((o["tilt_decision_id"], o["tilt_share"]) == (None, 0.0) for s, o in orders.items() if s != symbol)
 
 
 def test_bad_bars_and_fills_go_to_the_dead_letter_topic(records: Any) -> None:

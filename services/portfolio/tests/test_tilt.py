@@ -5,7 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from quorum_portfolio.optimiser import Problem
-from quorum_portfolio.tilt import Decision, RiskLimits, apply_caps, fresh_decisions, tilt_weights, within_limits
+from quorum_portfolio.tilt import (
+    Decision,
+    RiskLimits,
+    Tilt,
+    apply_caps,
+    fresh_decisions,
+    tilt_weights,
+    tilts,
+    within_limits,
+)
 
 CAPS = Problem(pd.DataFrame(), {"A": "Tech", "B": "Tech", "C": "Food"}, dict.fromkeys("ABC", "equity"),
                sector_caps={"Tech": 0.6})
@@ -62,3 +71,25 @@ def test_the_drawdown_lock_in_force_is_where_it_fires_next() -> None:
     assert RiskLimits.from_state({"limits": limits}).drawdown_lock == 0.12
     assert RiskLimits.from_state({"limits": limits, "drawdown_lock_at": None}).drawdown_lock == 0.12
     assert RiskLimits.from_state({"limits": limits, "drawdown_lock_at": 0.16}).drawdown_lock == 0.16
+
+
+def test_tilts_give_each_target_its_share_owed_to_its_decisions_tilt() -> None:
+    decisions = {"A": Decision("dA", "c", "SELL", -0.5, 0), "C": Decision("dC", "c", "BUY", 0.5, 0),
+                 "B": Decision("dB", "c", "HOLD", 0.9, 0)}
+    targets = tilt_weights(BASE, decisions, 0.5, CAPS, budget=2.0)
+    untilted = tilt_weights(BASE, {}, 0.5, CAPS, budget=2.0)
+    got = tilts(targets, untilted, decisions)
+    assert got["C"] == Tilt("dC", pytest.approx((0.5 - 0.4) / 0.5))  # raised by a quarter: a fifth of the target
+    assert got["A"] == Tilt("dA", pytest.approx((0.225 - 0.3) / 0.225))  # cut: a negative share
+    assert got["B"] == Tilt(None, 0.0)  # HOLD tilts nothing
+    scaled = tilts({s: w * 0.5 for s, w in targets.items()}, {s: w * 0.5 for s, w in untilted.items()}, decisions)
+    assert scaled["C"].share == pytest.approx(got["C"].share)  # a common scale leaves the shares as they are
+
+
+def test_a_zero_target_has_no_share_and_the_caps_spillover_stays_the_allocations() -> None:
+    decisions = {"A": Decision("dA", "c", "STRONG_SELL", -1.0, 0), "B": Decision("dB", "c", "STRONG_BUY", 1.0, 0)}
+    targets = tilt_weights(BASE, decisions, 1.0, CAPS)
+    got = tilts(targets, tilt_weights(BASE, {}, 1.0, CAPS), decisions)
+    assert got["A"] == Tilt("dA", None)
+    assert got["B"].decision_id == "dB" and got["B"].share == pytest.approx(0.5)  # 0.3 -> 0.6
+    assert got["C"] == Tilt(None, 0.0)

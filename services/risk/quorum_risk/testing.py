@@ -67,7 +67,8 @@ def order(coid: str, symbol: str = "AAPL", side: str = "BUY", quantity: float = 
             "order_type": "MARKET" if limit_price is None else "LIMIT", "limit_price": limit_price,
             "time_in_force": "DAY", "reference_price": price, "notional": quantity * price, "origin": "REBALANCE",
             "reason": "test", "asset_class": cls, "sector": sector, "reduces_risk": reduces_risk,
-            "target_weight": None, "venue": None, "exec_algo": "IMMEDIATE"}
+            "target_weight": None, "venue": None, "exec_algo": "IMMEDIATE",
+            "tilt_decision_id": None, "tilt_share": None}
 
 
 def snapshot(positions: dict[str, tuple[float, float]], nav: float = 1_000_000.0, drawdown: float = 0.0,
