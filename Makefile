@@ -22,7 +22,7 @@ $(STAMP): constraints.txt libs/common/pyproject.toml libs/common/setup.py libs/c
 	test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt -e libs/common $(addprefix -e ,$(SERVICES)) \
-		-e services/risk_sidecar/client pytest pytest-timeout ruff httpx kubernetes-validate
+		-e services/risk_sidecar/client pytest pytest-timeout ruff httpx httpx2 kubernetes-validate
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install every package (pinned by constraints.txt)

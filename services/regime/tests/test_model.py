@@ -83,8 +83,12 @@ def test_a_failing_fit_returns_none() -> None:
 
 
 def hmmlearn_filtered(model: FittedRegimeModel, features: np.ndarray) -> np.ndarray:
-    """The old computation: the last row of hmmlearn's ``predict_proba`` on ``features``, canonical order."""
-    posterior = model.hmm.predict_proba((features - model.center) / model.scale)[-1][model.order]
+    """The old computation: the last row of hmmlearn's ``predict_proba`` on ``features``, canonical order.
+
+    Its scaled forward-backward multiplies lattices that hold 0 and inf in some earlier rows of these long sequences
+    (NumPy warns: invalid value in multiply); the last row, compared here, stays finite."""
+    with np.errstate(invalid="ignore"):
+        posterior = model.hmm.predict_proba((features - model.center) / model.scale)[-1][model.order]
     return posterior / posterior.sum()
 
 
