@@ -286,13 +286,7 @@ class PortfolioEngine(Engine):
             return
         if self.base_weights:
             decisions = fresh_decisions(self.decisions, ts, int(self.settings.decision_max_age_days * NS_PER_DAY))
-            caps, budget = self._mandate_caps(mandate), 1.0 - self.settings.cash_buffer
-            self.targets = tilt_weights(self.base_weights, decisions, self.settings.tilt, caps,
-                                        self.settings.strong_sell_to_zero, budget)
-            self.targets = within_limits(self.targets, self.risk_limits)
-            untilted = within_limits(tilt_weights(self.base_weights, {}, self.settings.tilt, caps,
-                                                  self.settings.strong_sell_to_zero, budget), self.risk_limits)
-            tilted = tilts(self.targets, untilted, decisions)  # before the scaling below, common to both
+            self.targets = unscaled = self._tilted(decisions, mandate)
             self.exposure_scale = self._exposure_scale(mandate)
             self.targets = scaled(self.targets, self.exposure_scale)
             if self.trading_state == "REDUCING":
@@ -303,8 +297,16 @@ class PortfolioEngine(Engine):
             trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
                                                                 max_drift(current, self.targets))
             if trigger is not None and self.trading_state != "HALTED":
-                self._rebalance(ts, mandate, trigger, tilted)
+                # the tilt's shares, against the weights no decision tilted (before the scales, common to both)
+                self._rebalance(ts, mandate, trigger, tilts(unscaled, self._tilted({}, mandate), decisions))
         self._snapshot(ts, mandate)
+
+    def _tilted(self, decisions: dict[str, Decision], mandate: Mandate) -> dict[str, float]:
+        """The optimiser's weights tilted by ``decisions``, within the mandate's caps, the cash buffer and the risk
+        limits in force (before the exposure scales)."""
+        return within_limits(tilt_weights(self.base_weights, decisions, self.settings.tilt, self._mandate_caps(mandate),
+                                          self.settings.strong_sell_to_zero, 1.0 - self.settings.cash_buffer),
+                             self.risk_limits)
 
     def _exposure_scale(self, mandate: Mandate) -> float:
         """How much of the tilted targets to hold: the drawdown budget left before the lock in force times the
