@@ -31,6 +31,11 @@ class Decision:
     score: float
     ts_event: int
 
+    @property
+    def moves_target(self) -> bool:
+        """Whether its action tilts the symbol's target (a HOLD does not)."""
+        return self.action in TILTED_ACTIONS
+
 
 def apply_caps(weights: dict[str, float], caps: Problem, budget: float = 1.0) -> dict[str, float]:
     """Scale weights down to every instrument, sector and asset-class cap, then to ``budget`` in total."""
@@ -44,7 +49,7 @@ def tilt_weights(weights: dict[str, float], decisions: dict[str, Decision], tilt
     """The optimiser's ``weights`` tilted by ``decisions`` and brought back within the caps and ``budget``."""
     out = dict(weights)
     for symbol, d in decisions.items():
-        if symbol not in out or d.action not in TILTED_ACTIONS:
+        if symbol not in out or not d.moves_target:
             continue
         score = max(-1.0, min(1.0, d.score))
         out[symbol] = 0.0 if d.action == "STRONG_SELL" and strong_sell_to_zero else max(
@@ -69,7 +74,7 @@ def tilts(targets: dict[str, float], untilted: dict[str, float], decisions: dict
     out: dict[str, Tilt] = {}
     for symbol in sorted(set(targets) | set(untilted)):
         decision = decisions.get(symbol)
-        tilted_by = decision.decision_id if decision is not None and decision.action in TILTED_ACTIONS else None
+        tilted_by = decision.decision_id if decision is not None and decision.moves_target else None
         target = targets.get(symbol, 0.0)
         if target <= 0.0:
             out[symbol] = Tilt(tilted_by, None)
