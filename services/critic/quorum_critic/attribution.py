@@ -4,19 +4,19 @@ Method ("contribution shares"):
 
 1. A decision's breakdown gives every agent a share ``c_i / sum_j c_j`` of its vote
    contributions (muted votes contribute 0). The shares sum to 1; an agent that voted against
-   the net direction gets a negative share. A fill of an order no decision asked for (the portfolio's
-   ``REBALANCE`` orders name none: its optimiser's targets, exposure scales and rebalancing policy chose
-   them) gives the whole share to ``portfolio.allocation``; a decision whose contributions cancel out,
-   and a fill whose decision is no longer known, give it to ``unattributed``.
+   the net direction gets a negative share. A decision whose contributions cancel out, or one no longer
+   known, gives its share to ``unattributed``; what no decision chose (the optimiser's targets, the
+   exposure scales, the rebalancing policy) is ``portfolio.allocation``'s.
 2. A fill of an order that gives its target's tilt (``tilt_share`` f, and the ``tilt_decision_id`` that tilted it:
    every order of the portfolio's rebalances) sets the position's shares to that target's: ``1 - f`` to
    ``portfolio.allocation`` and ``f`` to the tilting decision's agents by their shares (:func:`target_shares`).
    So the agents' PnL is what their tilt added to or took from the weights the allocation alone would have held; a
    tilt that cut a position (f < 0) earns them the loss it avoided. A partial fill takes the target's shares too,
-   and a position no order traded keeps those of its last target. Otherwise (records without a tilt) a
+   and a position no order traded keeps those of its last target. Otherwise (older records, orders to a zero target) a
    position's shares come from the decisions behind its fills (traced by the fill's ``decision_id``, else its
-   ``correlation_id``): opening or flipping a position takes the fill's shares, adding to it blends them by
-   quantity, reducing it keeps them.
+   ``correlation_id``; a fill of an order that names no decision is the allocation's, :func:`fill_shares`):
+   opening or flipping a position takes the fill's shares, adding to it blends them by quantity, reducing it
+   keeps them.
 3. Between two portfolio snapshots a position's mark-to-market PnL is
    ``quantity_before * (price_now - price_before)`` (``price_now`` from the new snapshot, or the
    last fill price once the position is closed); it is split among agents by the shares the
