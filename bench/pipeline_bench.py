@@ -166,6 +166,33 @@ def _label(settings: dict[str, dict[str, Any]]) -> str:
     return "".join(f", {field}={value}" for fields in settings.values() for field, value in fields.items())
 
 
+def _watch(watcher: Consumer, prefix: str, since: int, cpu: CpuMeter
+           ) -> list[tuple[str, bytes, float, float, int | None]]:
+    """Every record the watcher reads from event time ``since`` on, as (logical topic, value, producer timestamp,
+    arrival, event time; times in epoch seconds), until none came for :data:`IDLE_END_S` (or none at all within
+    :data:`FIRST_RECORD_TIMEOUT_S`); ``cpu`` is read as they come. Records are kept undecoded, their event time read
+    from the ``ts_event`` header that every published record carries (None for the phase reports, which have no
+    headers), so the watcher keeps up with the desk and an arrival time is not its own backlog."""
+    seen: list[tuple[str, bytes, float, float, int | None]] = []
+    deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        first = watcher.poll(0.05)  # then what else is queued: consume(n, timeout) alone would wait out its timeout
+        if first is None:
+            continue
+        now, arrival = time.monotonic(), time.time()
+        deadline = now + IDLE_END_S
+        for m in [first, *watcher.consume(500, 0)]:
+            if m.error() is not None:
+                continue
+            stamped = dict(m.headers() or ()).get("ts_event")  # phase reports carry none: decoded afterwards
+            ts_event = int(stamped) if stamped is not None else None
+            if ts_event is None or ts_event >= since:
+                seen.append((m.topic()[len(prefix):], m.value(), m.timestamp()[1] / 1000, arrival, ts_event))
+        if seen:
+            cpu.sample(now)
+    return seen
+
+
 def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
             measure_from: str | None = None, settings: dict[str, dict[str, Any]] | None = None
             ) -> tuple[list[Figure], str]:
@@ -185,6 +212,14 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
            "QUORUM_TOPIC_PREFIX": prefix,
            **{f"QUORUM_{field.upper()}": str(value) for fields in settings.values() for field, value in fields.items()}}
+    try:
+        local.up(env=env)
+        cpu = CpuMeter(list(local.pids().values()), kafka_local.broker_pid())
+        records = _watch(watcher, prefix, since, cpu)
+    finally:
+        watcher.close()
+        local.down(broker=False)
+        delete_catalog_topics(conf, catalog, prefix)
     codec = TopicCodec()
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
     orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
@@ -192,38 +227,19 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     order_ids: list[str] = []
     bars = reports = 0
     first = last = None
-    try:
-        local.up(env=env)
-        cpu = CpuMeter(list(local.pids().values()), kafka_local.broker_pid())
-        deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
-        while time.monotonic() < deadline:
-            m = watcher.poll(0.05)
-            if m is None or m.error() is not None:
-                continue
-            now = time.monotonic()
-            deadline = now + IDLE_END_S
-            topic = m.topic()[len(prefix):]
-            rec = codec.decode(topic, m.value())[1]
-            if rec["ts_event"] < since:
-                continue
-            cpu.sample(now)
-            if topic == PROGRESS_TOPIC:
-                reports += 1
-            elif topic == CLOCK_TOPIC:
-                ticks.setdefault(bar_time(rec["ts_event"]), {}).setdefault(rec["kind"], time.time())
-            elif topic == "md.bars":
-                bars += 1
-                first, last = first or now, now
-                produced = m.timestamp()[1] / 1000
-                last_bar[rec["ts_event"]] = max(last_bar.get(rec["ts_event"], 0.0), produced)
-            else:
-                orders.append((bar_time(rec["ts_event"]), time.time()))
-                order_ids.append(rec["client_order_id"])
-    finally:
-        watcher.close()
-        local.down(broker=False)
-        delete_catalog_topics(conf, catalog, prefix)
-    latencies = [(seen - last_bar[t]) * 1000 for t, seen in orders if t in last_bar]
+    for topic, value, produced, arrival, ts_event in records:
+        if topic == PROGRESS_TOPIC:
+            reports += codec.decode(topic, value)[1]["ts_event"] >= since
+        elif topic == CLOCK_TOPIC:
+            ticks.setdefault(bar_time(ts_event), {}).setdefault(codec.decode(topic, value)[1]["kind"], arrival)
+        elif topic == "md.bars":
+            bars += 1
+            first, last = first or arrival, arrival
+            last_bar[ts_event] = max(last_bar.get(ts_event, 0.0), produced)
+        else:
+            orders.append((bar_time(ts_event), arrival))
+            order_ids.append(codec.decode(topic, value)[1]["client_order_id"])
+    latencies = [(arrived - last_bar[t]) * 1000 for t, arrived in orders if t in last_bar]
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
     if not bars or not latencies:
         raise RuntimeError(f"the replay at {rate} bars/s produced {bars} bars and {len(latencies)} orders")
