@@ -33,11 +33,11 @@ def main() -> int:
     commits = {"n": 0}
     original_commit = ConsumerLoop._commit
 
-    def commit(self: ConsumerLoop, offsets: list) -> None:
+    def commit(self: ConsumerLoop, offsets: list, wait: bool = False) -> None:
         commits["n"] += 1
         if commits["n"] == kill_on:
             os.kill(os.getpid(), signal.SIGKILL)
-        original_commit(self, offsets)
+        original_commit(self, offsets, wait)
 
     ConsumerLoop._commit = commit  # type: ignore[method-assign]
     pub = bus.publisher("relay")

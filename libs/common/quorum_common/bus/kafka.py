@@ -384,7 +384,9 @@ class KafkaBus(Bus):
             producer.init_transactions(30)
         return producer
 
-    def _make_consumer(self, service: str) -> Consumer:
+    def _make_consumer(self, service: str, on_commit: Callable[[KafkaError | None, list[TopicPartition]], None]
+                       | None = None) -> Consumer:
+        """The consumer of ``service``'s group, with ``on_commit`` taking the broker's answers to its commits."""
         # Lockstep: one instance per service, a static member of its group, so a successor started after a crash
         # takes the partitions over at once instead of after the session timeout of the one that died.
         static = {"group.instance.id": f"{self.prefix}{service}-{self.instance_id}"} if self.lockstep else {}
@@ -399,6 +401,7 @@ class KafkaBus(Bus):
             "isolation.level": "read_committed" if self.delivery == "exactly_once" else "read_uncommitted",
             "fetch.wait.max.ms": 100,
             "socket.nagle.disable": True,
+            **({"on_commit": on_commit} if on_commit is not None else {}),
             **self.consumer_overrides,
         })
 
@@ -483,7 +486,7 @@ class ConsumerLoop:
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Process batches until ``stop`` is set; the last batch is committed before returning."""
-        self.consumer = self.bus._make_consumer(self.service)
+        self.consumer = self.bus._make_consumer(self.service, on_commit=self._on_commit)
         if self._rebuild_gauges is not None:
             self._rebuild(self._rebuild_gauges)
         self.consumer.subscribe(
@@ -510,7 +513,7 @@ class ConsumerLoop:
                     self._process_transaction(msgs)
                 else:
                     self._process_at_least_once(msgs)
-            self._settle()  # a graceful stop commits what was handled (a failure commits nothing)
+            self._settle(wait=True)  # a graceful stop commits what was handled (a failure commits nothing)
         finally:
             self.consumer.close()
             self.publisher.flush()
@@ -624,14 +627,15 @@ class ConsumerLoop:
         if self._since_commit >= self.bus.commit_every:
             self._settle()
 
-    def _settle(self) -> None:
+    def _settle(self, wait: bool = False) -> None:
         """Wait for every output to be acknowledged, then commit the offsets handled so far.
 
         Called when the consumer has caught up (nothing more queued) and ``commit_interval_ms`` has
         passed since the last commit, every ``commit_every`` records while it is busy, and at a
         graceful stop: the wait for acknowledgements and the commit are paid once per burst or
         interval, not once per record, so they stay off the path of the next record and the broker
-        is not asked for a commit per record.
+        is not asked for a commit per record. The commit waits for the broker's answer only when ``wait``
+        is set (a graceful stop); otherwise :meth:`_on_commit` takes the answer.
         """
         if not self._uncommitted:
             return
@@ -640,7 +644,7 @@ class ConsumerLoop:
             return
         self.publisher.flush()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
-        self._commit(offsets)
+        self._commit(offsets, wait)
         self._mark_committed()
 
     def _mark_committed(self) -> None:
@@ -650,9 +654,28 @@ class ConsumerLoop:
         self._since_commit = 0
         self._commit_due = time.monotonic() + self.bus.commit_interval_ms / 1000
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
-        """Commit the batch's offsets synchronously (after its outputs were acknowledged)."""
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+    def _commit(self, offsets: list[TopicPartition], wait: bool = False) -> None:
+        """Commit offsets whose records' outputs were acknowledged. Unless ``wait``, the commit goes out without
+        waiting for the broker's answer: the loop is then free for the next record, which in lockstep is often the
+        next tick (a synchronous commit of an idle consumer held it up by a broker round trip, several
+        milliseconds under a replay). The answer comes to :meth:`_on_commit` at a later poll."""
+        self.consumer.commit(offsets=offsets, asynchronous=not wait)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The broker's answer to a commit (served by the consumer's poll). Offsets it refused are logged and
+        committed again at the next settle, unless a later offset of their partition is pending or committed by then,
+        or the partition is no longer this consumer's (a rebalance moved it: its new owner commits it)."""
+        failed = [tp for tp in partitions if err is not None or tp.error is not None]
+        if not failed:
+            return
+        log.warning("offset commit failed; retrying at the next commit", extra={
+            "service": self.service, "error": str(err or failed[0].error),
+            "partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in failed]})
+        for tp in failed:
+            key = (tp.topic, tp.partition)
+            if key in self._assigned and self._committed.get(key) == tp.offset:
+                del self._committed[key]
+                self._uncommitted.setdefault(key, tp.offset)
 
     def _process_transaction(self, msgs: list) -> None:
         """Handle a batch; when it produced anything, commit its outputs in one transaction with every
