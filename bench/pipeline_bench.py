@@ -174,6 +174,7 @@ def _watch(watcher: Consumer, prefix: str, since: int, cpu: CpuMeter
     from the ``ts_event`` header that every published record carries (None for the phase reports, which have no
     headers), so the watcher keeps up with the desk and an arrival time is not its own backlog."""
     seen: list[tuple[str, bytes, float, float, int | None]] = []
+    measuring = False  # once a stamped record of the window came: the CPU meter starts there
     deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
     while time.monotonic() < deadline:
         first = watcher.poll(0.05)  # then what else is queued: consume(n, timeout) alone would wait out its timeout
@@ -188,7 +189,8 @@ def _watch(watcher: Consumer, prefix: str, since: int, cpu: CpuMeter
             ts_event = int(stamped) if stamped is not None else None
             if ts_event is None or ts_event >= since:
                 seen.append((m.topic()[len(prefix):], m.value(), m.timestamp()[1] / 1000, arrival, ts_event))
-        if seen:
+                measuring = measuring or ts_event is not None
+        if measuring:
             cpu.sample(now)
     return seen
 

@@ -61,3 +61,45 @@ def test_stage_times_split_each_bar_time_with_orders_into_its_phases():
     got = {name: [round(ms, 6) for ms in values] for name, values in times.items()}
     assert got == {"bar -> BAR_CLOSE tick": [4.0], "BAR_CLOSE -> VOTE tick": [6.0], "VOTE -> REBALANCE tick": [3.0],
                    "REBALANCE tick -> first order": [3.0]}
+
+
+def _produce(kafka_config, prefix, records):
+    """Produce (topic, value, ts_event header or None) records under ``prefix``."""
+    from confluent_kafka import Producer
+
+    producer = Producer(kafka_config)
+    for topic, value, stamp in records:
+        headers = [("ts_event", str(stamp).encode())] if stamp is not None else None
+        producer.produce(prefix + topic, value=value, headers=headers)
+    producer.flush(10)
+
+
+def _watch(prefix, since, meter):
+    from quorum_common.schemas import default_catalog
+
+    watcher = pipeline_bench._watcher(prefix, ["md.bars", "sys.progress"], default_catalog())
+    try:
+        return pipeline_bench._watch(watcher, prefix, since, meter)
+    finally:
+        watcher.close()
+
+
+def test_the_watcher_keeps_records_from_the_measured_window_with_their_times(kafka_topics, kafka_config, monkeypatch):
+    """A real broker: the watcher keeps records stamped from ``since`` on and those without a stamp (phase reports,
+    decoded afterwards), undecoded, each with its producer timestamp and an arrival no earlier than it; the CPU
+    meter starts at the first stamped record of the window, not at a report of the warm-up."""
+    monkeypatch.setattr(pipeline_bench, "IDLE_END_S", 1.0)
+    warm_up = kafka_topics("md.bars", "sys.progress")
+    _produce(kafka_config, warm_up, [("md.bars", b"early", 99), ("sys.progress", b"report", None)])
+    meter = pipeline_bench.CpuMeter([], broker=None, every_s=0.0)
+    assert [value for _t, value, *_ in _watch(warm_up, 100, meter)] == [b"report"]
+    assert meter.first is None
+
+    prefix = kafka_topics("md.bars", "sys.progress")
+    _produce(kafka_config, prefix, [("md.bars", b"early", 99), ("md.bars", b"bar", 100),
+                                    ("sys.progress", b"report", None), ("md.bars", b"later", 250)])
+    seen = _watch(prefix, 100, meter)
+    kept = sorted((topic, value, ts_event) for topic, value, _produced, _arrival, ts_event in seen)
+    assert kept == [("md.bars", b"bar", 100), ("md.bars", b"later", 250), ("sys.progress", b"report", None)]
+    assert all(arrival >= produced - 0.002 for _t, _v, produced, arrival, _ts in seen)  # 1 ms timestamps
+    assert meter.first is not None
