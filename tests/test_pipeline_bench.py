@@ -14,6 +14,7 @@ import pytest
 _spec = importlib.util.spec_from_file_location(
     "pipeline_bench", Path(__file__).resolve().parents[1] / "bench" / "pipeline_bench.py")
 pipeline_bench = importlib.util.module_from_spec(_spec)
+sys.modules["pipeline_bench"] = pipeline_bench  # its dataclasses look their module up
 _spec.loader.exec_module(pipeline_bench)
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
@@ -103,3 +104,32 @@ def test_the_watcher_keeps_records_from_the_measured_window_with_their_times(kaf
     assert kept == [("md.bars", b"bar", 100), ("md.bars", b"later", 250), ("sys.progress", b"report", None)]
     assert all(arrival >= produced - 0.002 for _t, _v, produced, arrival, _ts in seen)  # 1 ms timestamps
     assert meter.first is not None
+
+
+def _replay(latencies, digest="d", **overrides):
+    fields = dict(latencies_ms=latencies, order_bar_times=2, bars=100, bars_seconds=0.5, bar_times=5, reports=20,
+                  cpu_seconds=1.0, desk_cpu_s=0.2, broker_cpu_s=0.1,
+                  stages_ms={"bar -> BAR_CLOSE tick": [4.0, 6.0]}, digest=digest)
+    return pipeline_bench.Replay(**{**fields, **overrides})
+
+
+def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_beside():
+    quiet, noisy = _replay([10.0] * 99 + [20.0]), _replay([12.0] * 99 + [40.0], bars=300, bars_seconds=1.5)
+    by_name = {f.name: f for f in pipeline_bench.figures("1000 bars/s", [quiet, noisy], 25.0)}
+    pooled = "1000 bars/s, 2 replays pooled"
+    p99 = by_name[f"bar -> order latency p99 at {pooled}"]
+    assert p99.target == 25.0
+    assert p99.value == round(pipeline_bench._quantiles([*quiet.latencies_ms, *noisy.latencies_ms])[98], 2)
+    assert by_name["bar -> order latency p99 at 1000 bars/s, replay 1"].value == round(quiet.p99_ms, 2)
+    assert by_name["bar -> order latency p99 at 1000 bars/s, replay 2"].value == round(noisy.p99_ms, 2)
+    assert by_name["bar -> order latency p99 at 1000 bars/s, replay 2"].target is None
+    assert by_name[f"orders measured at {pooled}"].value == 200
+    assert by_name[f"bars/s end to end (asked {pooled})"].value == 200  # 400 bars in 2 s
+    assert by_name[f"CPU per bar time, desk processes at {pooled}"].value == 40.0  # 0.4 s over 10 bar times
+    assert by_name[f"bar -> BAR_CLOSE tick, slowest at {pooled}"].value == 6.0
+
+
+def test_the_figures_of_one_replay_name_no_pool():
+    names = [f.name for f in pipeline_bench.figures("1000 bars/s", [_replay([10.0, 11.0, 30.0])], None)]
+    assert "bar -> order latency p99 at 1000 bars/s" in names
+    assert not any(", replay " in n or "pooled" in n for n in names)
