@@ -204,7 +204,10 @@ class Replay:
     """What one replay measured (times in seconds unless named)."""
 
     latencies_ms: list[float]
-    """Bar -> order latency of every order of the measured window."""
+    """Bar -> order latency of every order of the measured window: to its arrival at a consumer (the watcher)."""
+    produced_ms: list[float]
+    """The same to the order's producer timestamp (as the bar's: when the portfolio handed it to its producer), so
+    without the last hop to a consumer."""
     order_bar_times: int
     bars: int
     bars_seconds: float
@@ -258,6 +261,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     codec = TopicCodec()
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
     orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
+    produced_at: list[tuple[int, float]] = []  # (bar time, producer timestamp in epoch s)
     ticks: dict[int, dict[str, float]] = {}  # bar time -> tick kind -> arrival at the watcher (epoch s)
     order_ids: list[str] = []
     bars = reports = 0
@@ -273,12 +277,14 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
             last_bar[ts_event] = max(last_bar.get(ts_event, 0.0), produced)
         else:
             orders.append((bar_time(ts_event), arrival))
+            produced_at.append((bar_time(ts_event), produced))
             order_ids.append(codec.decode(topic, value)[1]["client_order_id"])
     latencies = [(arrived - last_bar[t]) * 1000 for t, arrived in orders if t in last_bar]
+    produced_ms = [(made - last_bar[t]) * 1000 for t, made in produced_at if t in last_bar]
     if not bars or not latencies:
         raise RuntimeError(f"the replay at {rate} bars/s produced {bars} bars and {len(latencies)} orders")
     seconds, desk_s, broker_s = cpu.between()
-    return Replay(latencies, len({t for t, _seen in orders if t in last_bar}), bars, last - first,
+    return Replay(latencies, produced_ms, len({t for t, _seen in orders if t in last_bar}), bars, last - first,
                   max(len(last_bar), 1), reports, seconds, desk_s, broker_s, stage_times(last_bar, ticks, orders),
                   _digest(order_ids))
 
@@ -287,7 +293,7 @@ def figures(at: str, replays: list[Replay], target: float | None) -> list[Figure
     """The figures of the replays of one profile (``at`` names it), pooled: percentiles over every order of every
     replay, CPU and rates over their sums; with more than one replay, each one's p99 beside (no target)."""
     latencies = [ms for r in replays for ms in r.latencies_ms]
-    q = _quantiles(latencies)
+    q, made = _quantiles(latencies), _quantiles([ms for r in replays for ms in r.produced_ms])
     bars, bar_times = sum(r.bars for r in replays), sum(r.bar_times for r in replays)
     seconds, desk_s, broker_s = (sum(r.cpu_seconds for r in replays), sum(r.desk_cpu_s for r in replays),
                                  sum(r.broker_cpu_s for r in replays))
@@ -300,6 +306,8 @@ def figures(at: str, replays: list[Replay], target: float | None) -> list[Figure
         Figure(f"bar -> order latency p50 at {pooled}", round(q[49], 2), "ms", None),
         Figure(f"bar -> order latency p90 at {pooled}", round(q[89], 2), "ms", None),
         Figure(f"bar -> order latency p99 at {pooled}", round(q[98], 2), "ms", target),
+        *[Figure(f"bar -> order produced, {name} at {pooled}", round(value, 2), "ms", None)
+          for name, value in (("p50", made[49]), ("p99", made[98]))],
         *([Figure(f"bar -> order latency p99 at {at}, replay {i}", round(r.p99_ms, 2), "ms", None)
            for i, r in enumerate(replays, 1)] if len(replays) > 1 else []),
         Figure(f"bar times with orders at {pooled}", sum(r.order_bar_times for r in replays), "bar times", None),

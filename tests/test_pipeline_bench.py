@@ -107,7 +107,8 @@ def test_the_watcher_keeps_records_from_the_measured_window_with_their_times(kaf
 
 
 def _replay(latencies, digest="d", **overrides):
-    fields = dict(latencies_ms=latencies, order_bar_times=2, bars=100, bars_seconds=0.5, bar_times=5, reports=20,
+    fields = dict(latencies_ms=latencies, produced_ms=[ms - 1.0 for ms in latencies], order_bar_times=2, bars=100,
+                  bars_seconds=0.5, bar_times=5, reports=20,
                   cpu_seconds=1.0, desk_cpu_s=0.2, broker_cpu_s=0.1,
                   stages_ms={"bar -> BAR_CLOSE tick": [4.0, 6.0]}, digest=digest)
     return pipeline_bench.Replay(**{**fields, **overrides})
@@ -123,6 +124,8 @@ def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_besi
     assert by_name["bar -> order latency p99 at 1000 bars/s, replay 1"].value == round(quiet.p99_ms, 2)
     assert by_name["bar -> order latency p99 at 1000 bars/s, replay 2"].value == round(noisy.p99_ms, 2)
     assert by_name["bar -> order latency p99 at 1000 bars/s, replay 2"].target is None
+    assert by_name[f"bar -> order produced, p99 at {pooled}"].value == round(p99.value - 1.0, 2)
+    assert by_name[f"bar -> order produced, p99 at {pooled}"].target is None
     assert by_name[f"orders measured at {pooled}"].value == 200
     assert by_name[f"bars/s end to end (asked {pooled})"].value == 200  # 400 bars in 2 s
     assert by_name[f"CPU per bar time, desk processes at {pooled}"].value == 40.0  # 0.4 s over 10 bar times
