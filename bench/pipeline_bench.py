@@ -260,8 +260,7 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
         delete_catalog_topics(conf, catalog, prefix)
     codec = TopicCodec()
     last_bar: dict[int, float] = {}  # bar time -> producer timestamp of its last bar (epoch s)
-    orders: list[tuple[int, float]] = []  # (bar time, arrival at the watcher in epoch s)
-    produced_at: list[tuple[int, float]] = []  # (bar time, producer timestamp in epoch s)
+    orders: list[tuple[int, float, float]] = []  # (bar time, arrival at the watcher, producer timestamp; epoch s)
     ticks: dict[int, dict[str, float]] = {}  # bar time -> tick kind -> arrival at the watcher (epoch s)
     order_ids: list[str] = []
     bars = reports = 0
@@ -276,20 +275,20 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
             first, last = first or arrival, arrival
             last_bar[ts_event] = max(last_bar.get(ts_event, 0.0), produced)
         else:
-            orders.append((bar_time(ts_event), arrival))
-            produced_at.append((bar_time(ts_event), produced))
+            orders.append((bar_time(ts_event), arrival, produced))
             order_ids.append(codec.decode(topic, value)[1]["client_order_id"])
-    latencies = [(arrived - last_bar[t]) * 1000 for t, arrived in orders if t in last_bar]
-    produced_ms = [(made - last_bar[t]) * 1000 for t, made in produced_at if t in last_bar]
+    measured = [(t, arrived, made) for t, arrived, made in orders if t in last_bar]
+    latencies = [(arrived - last_bar[t]) * 1000 for t, arrived, _made in measured]
     if not bars or not latencies:
         raise RuntimeError(f"the replay at {rate} bars/s produced {bars} bars and {len(latencies)} orders")
     seconds, desk_s, broker_s = cpu.between()
-    return Replay(latencies, produced_ms, len({t for t, _seen in orders if t in last_bar}), bars, last - first,
-                  max(len(last_bar), 1), reports, seconds, desk_s, broker_s, stage_times(last_bar, ticks, orders),
+    return Replay(latencies, [(made - last_bar[t]) * 1000 for t, _arrived, made in measured],
+                  len({t for t, *_ in measured}), bars, last - first, max(len(last_bar), 1), reports, seconds, desk_s,
+                  broker_s, stage_times(last_bar, ticks, [(t, arrived) for t, arrived, _made in orders]),
                   _digest(order_ids))
 
 
-def figures(at: str, replays: list[Replay], target: float | None) -> list[Figure]:
+def pooled_figures(at: str, replays: list[Replay], target: float | None) -> list[Figure]:
     """The figures of the replays of one profile (``at`` names it), pooled: percentiles over every order of every
     replay, CPU and rates over their sums; with more than one replay, each one's p99 beside (no target)."""
     latencies = [ms for r in replays for ms in r.latencies_ms]
@@ -343,14 +342,14 @@ def run(warm_from: str = "2006-01-01", start: str = "2007-01-01", end: str = "20
                 for rate, delivery, settings, n in RUNS]
     finally:
         kafka_local.down()
-    figures_ = [f for (rate, delivery, settings, _n), replays in zip(RUNS, runs, strict=True)
-                for f in figures(f"{rate} bars/s" + ("" if delivery == "at_least_once" else f", {delivery}")
-                                 + _label(settings), replays, 25.0 if (rate, delivery) == RUNS[0][:2] else None)]
+    figures = [f for (rate, delivery, settings, _n), replays in zip(RUNS, runs, strict=True)
+               for f in pooled_figures(f"{rate} bars/s" + ("" if delivery == "at_least_once" else f", {delivery}")
+                                       + _label(settings), replays, 25.0 if (rate, delivery) == RUNS[0][:2] else None)]
     digests = [[r.digest for r in replays] for replays in runs]
     agree = all(d == expected[_label(settings)] for (*_, settings, _n), ds in zip(RUNS, digests, strict=True)
                 for d in ds)
     by_profile = {label.lstrip(", ") or "default": digest for label, digest in expected.items()}
-    write_result("pipeline", figures_, notes=(
+    write_result("pipeline", figures, notes=(
         f"{start}..{end}, default mandate; the topics as `make up` lays them out on the local broker (md.bars in "
         "one partition: schemas/topics.yaml local_partitions); every service its own process in lockstep (phase "
         "barrier before "

@@ -116,7 +116,7 @@ def _replay(latencies, digest="d", **overrides):
 
 def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_beside():
     quiet, noisy = _replay([10.0] * 99 + [20.0]), _replay([12.0] * 99 + [40.0], bars=300, bars_seconds=1.5)
-    by_name = {f.name: f for f in pipeline_bench.figures("1000 bars/s", [quiet, noisy], 25.0)}
+    by_name = {f.name: f for f in pipeline_bench.pooled_figures("1000 bars/s", [quiet, noisy], 25.0)}
     pooled = "1000 bars/s, 2 replays pooled"
     p99 = by_name[f"bar -> order latency p99 at {pooled}"]
     assert p99.target == 25.0
@@ -133,6 +133,6 @@ def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_besi
 
 
 def test_the_figures_of_one_replay_name_no_pool():
-    names = [f.name for f in pipeline_bench.figures("1000 bars/s", [_replay([10.0, 11.0, 30.0])], None)]
+    names = [f.name for f in pipeline_bench.pooled_figures("1000 bars/s", [_replay([10.0, 11.0, 30.0])], None)]
     assert "bar -> order latency p99 at 1000 bars/s" in names
     assert not any(", replay " in n or "pooled" in n for n in names)
