@@ -174,9 +174,10 @@ def _watch(watcher: Consumer, prefix: str, since: int, cpu: CpuMeter
            ) -> list[tuple[str, bytes, float, float, int | None]]:
     """Every record the watcher reads from event time ``since`` on, as (logical topic, value, producer timestamp,
     arrival, event time; times in epoch seconds), until none came for :data:`IDLE_END_S` (or none at all within
-    :data:`FIRST_RECORD_TIMEOUT_S`); ``cpu`` is read as they come. Records are kept undecoded, their event time read
-    from the ``ts_event`` header that every published record carries (None for the phase reports, which have no
-    headers), so the watcher keeps up with the desk and an arrival time is not its own backlog."""
+    :data:`FIRST_RECORD_TIMEOUT_S`); ``cpu`` is read as they come, from the first stamped record of the window on.
+    Records are kept undecoded, their event time read from the ``ts_event`` header that every published record
+    carries (None for the phase reports, which have no headers), so the watcher keeps up with the desk and an
+    arrival time is not its own backlog."""
     seen: list[tuple[str, bytes, float, float, int | None]] = []
     measuring = False  # once a stamped record of the window came: the CPU meter starts there
     deadline = time.monotonic() + FIRST_RECORD_TIMEOUT_S
