@@ -11,8 +11,9 @@ Method ("contribution shares"):
    every order of the portfolio's rebalances) sets the position's shares to that target's: ``1 - f`` to
    ``portfolio.allocation`` and ``f`` to the tilting decision's agents by their shares (:func:`target_shares`).
    So the agents' PnL is what their tilt added to or took from the weights the allocation alone would have held; a
-   tilt that cut a position (f < 0) earns them the loss it avoided. A partial fill takes the target's shares too,
-   and a position no order traded keeps those of its last target. Otherwise (older records, orders to a zero target) a
+   tilt that cut a position (f < 0) earns them the loss it avoided. A partial fill moves the shares toward the
+   target's as far as it moved the quantity (:meth:`AgentLedger.on_fill`), and a position no order traded keeps the
+   shares of its last target. Otherwise (older records, orders to a zero target) a
    position's shares come from the decisions behind its fills (traced by the fill's ``decision_id``, else its
    ``correlation_id``; a fill of an order that names no decision is the allocation's, :func:`fill_shares`):
    opening or flipping a position takes the fill's shares, adding to it blends them by quantity, reducing it
@@ -28,6 +29,7 @@ decision was right when its sign matches the move of the reference price in betw
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -156,14 +158,24 @@ class AgentLedger:
             stats.calls += 1
             stats.hits += int((vote["score"] > 0) == (move > 0))
 
-    def on_fill(self, symbol: str, signed_quantity: float, price: float, shares: Shares, at_target: bool = False
-                ) -> None:
-        """Update the position's quantity and shares with a fill; ``at_target``: ``shares`` are those of the target the
-        fill's order traded to, and replace the position's."""
+    def on_fill(self, symbol: str, signed_quantity: float, price: float, shares: Shares, at_target: bool = False,
+                leaves_quantity: float = 0.0) -> None:
+        """Update the position's quantity and shares with a fill. ``at_target``: ``shares`` are those of the target the
+        fill's order trades to, and ``leaves_quantity`` of the order is still open after the fill. A fill that ends
+        the order, opens or flips the position sets its shares to the target's; a partial fill moves them toward the
+        target's as far as it moved the quantity: each agent's part of the position goes linearly from what it owns
+        now to what it owns at the target."""
         self._last_fill_price[symbol] = price
         pos = self._positions.setdefault(symbol, _Position())
         before, after = pos.quantity, pos.quantity + signed_quantity
-        if at_target or abs(before) < _EPS or before * after < 0 or not pos.shares:
+        if at_target:
+            target = after + math.copysign(leaves_quantity, signed_quantity)
+            if leaves_quantity < _EPS or before * target <= 0 or not pos.shares:
+                pos.shares = dict(shares)
+            else:  # weights: the quantity the position keeps of its own and the part of the target it took on
+                done = abs(signed_quantity) / (abs(signed_quantity) + leaves_quantity)
+                pos.shares = _blend(pos.shares, (1 - done) * before, shares, done * target)
+        elif abs(before) < _EPS or before * after < 0 or not pos.shares:
             pos.shares = dict(shares)
         elif abs(after) > abs(before):
             pos.shares = _blend(pos.shares, abs(before), shares, abs(signed_quantity))

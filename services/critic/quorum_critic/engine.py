@@ -130,7 +130,8 @@ class CriticEngine(Engine):
         if fill["tilt_share"] is not None:
             tilted_by = self._decisions.get(fill["tilt_decision_id"] or "")
             shares = target_shares(fill["tilt_share"], tilted_by.votes if tilted_by else None)
-            self.ledger.on_fill(fill["symbol"], signed, fill["price"], shares, at_target=True)
+            self.ledger.on_fill(fill["symbol"], signed, fill["price"], shares, at_target=True,
+                                leaves_quantity=fill["leaves_quantity"])
         else:
             self.ledger.on_fill(fill["symbol"], signed, fill["price"],
                                 fill_shares(decision.votes if decision else None, fill["decision_id"] is not None))

@@ -97,6 +97,34 @@ def test_a_fill_at_its_targets_shares_replaces_the_positions_even_when_reducing(
         ALLOCATION: pytest.approx(100.0), "sell": 0.0}
 
 
+def test_a_partial_fill_moves_the_shares_toward_the_target_as_far_as_it_moved_the_position() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", 100.0, 100.0, {ALLOCATION: 1.0})
+    # A BUY decision tilted the target up to 200 shares where the allocation alone held 150: share 1/4. The order
+    # of 100 fills 40 first (60 left): the position of 140 owns its 100 as before and 40 of the target's parts.
+    target = {ALLOCATION: 0.75, "buy": 0.25}
+    ledger.on_fill("AAA", 40.0, 100.0, target, at_target=True, leaves_quantity=60.0)
+    # The target's 200 shares: 150 the allocation's, 50 the tilt's; 40 % of the way from (100, 0) there: (120, 20).
+    ledger.on_snapshot(snap(AAA=(140.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(140.0, 101.0)))
+    got = {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()}
+    assert got == {ALLOCATION: pytest.approx(120.0), "buy": pytest.approx(20.0)}
+    ledger.on_fill("AAA", 60.0, 101.0, target, at_target=True, leaves_quantity=0.0)  # the rest: at the target
+    ledger.on_snapshot(snap(AAA=(200.0, 101.0)))
+    ledger.on_snapshot(snap(AAA=(200.0, 102.0)))
+    got = {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()}
+    assert got == {ALLOCATION: pytest.approx(150.0), "buy": pytest.approx(50.0)}
+
+
+def test_a_partial_fill_that_opens_or_flips_a_position_takes_the_targets_shares() -> None:
+    ledger = AgentLedger()
+    ledger.on_fill("AAA", -50.0, 100.0, {"sell": 1.0})
+    ledger.on_fill("AAA", 80.0, 100.0, {ALLOCATION: 1.0}, at_target=True, leaves_quantity=20.0)  # short 50 to long 50
+    ledger.on_snapshot(snap(AAA=(30.0, 100.0)))
+    ledger.on_snapshot(snap(AAA=(30.0, 101.0)))
+    assert {a["agent_id"]: a["pnl_contribution"] for a in ledger.take_window()} == {ALLOCATION: pytest.approx(30.0)}
+
+
 def test_a_closed_position_is_marked_at_its_last_fill() -> None:
     ledger = AgentLedger()
     ledger.on_fill("AAA", 10.0, 100.0, {"a": 1.0})
