@@ -50,6 +50,7 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
         threads.append(threading.Thread(target=bus.run_service, args=(spec.name, stop), name=spec.name, daemon=True))
     for t in threads:
         t.start()
+    source_bus: KafkaBus | None = None
     try:
         for name, bus in buses:
             if not bus.loop(name).ready.wait(60):
@@ -73,6 +74,12 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
             t.join(timeout=30)
         for engine in engines:
             engine.close()
+        # Let go of every producer now: left to the garbage collector, they went on reconnecting (and logging) once
+        # the broker stopped.
+        for _name, bus in buses:
+            bus.close()
+        if source_bus is not None:
+            source_bus.close()
 
 
 class _Replay(threading.Thread):
