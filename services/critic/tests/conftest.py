@@ -41,16 +41,19 @@ class Records:
     def fill(self, day: float, symbol: str, side: str, qty: float, price: float, decision: dict[str, Any] | None,
              order: str = "o1", fee: float = 1.0, decision_price: float | None = None,
              slippage_bps: float | None = None, portfolio: str = "p1", by_correlation: bool = False,
-             tilt_share: float | None = None, tilted_by: dict[str, Any] | None = None) -> dict[str, Any]:
+             tilt_share: float | None = None, tilted_by: dict[str, Any] | None = None, leaves: float = 0.0
+             ) -> dict[str, Any]:
         """An OrderFilled traced to ``decision`` by decision_id (or by correlation_id); its order's target owes
-        ``tilt_share`` to the tilt of the decision ``tilted_by`` (None: a fill without a tilt, as before tilts)."""
+        ``tilt_share`` to the tilt of the decision ``tilted_by`` (None: a fill without a tilt, as before tilts), and
+        ``leaves`` of the order is still open after it."""
         rec = self.base("exec.fills", day, order, symbol, qty)
         trace = decision["decision_id"] if decision and not by_correlation else None
         return {**rec, "client_order_id": order, "fill_id": f"f-{order}-{day}", "portfolio_id": portfolio,
                 "decision_id": trace, "symbol": symbol, "side": side, "quantity": qty, "price": price,
                 "notional": qty * price, "fee": fee, "decision_price": decision_price, "slippage_bps": slippage_bps,
                 "correlation_id": decision["event_id"] if decision and by_correlation else rec["event_id"],
-                "tilt_share": tilt_share, "tilt_decision_id": tilted_by["decision_id"] if tilted_by else None}
+                "tilt_share": tilt_share, "tilt_decision_id": tilted_by["decision_id"] if tilted_by else None,
+                "leaves_quantity": leaves}
 
     def report(self, day: float, order: str, status: str, final: bool = True, portfolio: str = "p1"
                ) -> dict[str, Any]:

@@ -178,6 +178,24 @@ def test_a_fill_of_a_tilted_target_credits_the_tilting_decisions_agents_with_the
                    ALLOCATION: pytest.approx(0.6 * 1000.0)}
 
 
+def test_a_partial_fill_of_a_tilted_target_credits_the_tilt_with_the_part_it_took_on(records, to_message) -> None:
+    d0 = records.decision(0, "AAA", 100.0, [records.vote("mom", 0.6)])
+    pub = run(to_message, [
+        records.mandate(0, max_drawdown=0.2),
+        d0,
+        records.fill(1, "AAA", "BUY", 100.0, 100.0, None, order="o1", tilt_share=0.0, tilted_by=None),
+        # the next target, 200, owes a quarter to d0's tilt; 40 of the order of 100 fill, 60 stay open
+        records.fill(1.2, "AAA", "BUY", 40.0, 100.0, None, order="o2", tilt_share=0.25, tilted_by=d0, leaves=60.0),
+        records.snapshot(1.5, 1_000_000.0, positions={"AAA": (140.0, 100.0)}),
+        records.snapshot(2, 1_000_140.0, positions={"AAA": (140.0, 101.0)}),
+        records.tick(3),
+    ])
+    (report,) = pub.of("critic.reports")
+    pnl = {a["agent_id"]: a["pnl_contribution"] for a in report["attribution"]}
+    # 40 % of the way from (allocation 100, tilt 0) to (150, 50): 120 and 20 of the 140 shares, each up 1
+    assert pnl == {"mom": pytest.approx(20.0), ALLOCATION: pytest.approx(120.0)}
+
+
 def test_month_end_report(records, to_message) -> None:
     recs = scenario(records)
     pub = run(to_message, recs)
