@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from quorum_common.paths import REPO_ROOT
@@ -131,6 +132,15 @@ def _java(libs: Path, *args: str) -> list[str]:
             "-cp", f"{libs}/*", *args]
 
 
+def cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A new KRaft cluster id: 16 random bytes in URL-safe base64, as Kafka writes them, and like Kafka's own never
+    starting with ``-`` (the storage tool would read such an id as an option and refuse to format: one start in 64
+    failed so)."""
+    while (found := base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")).startswith("-"):
+        pass
+    return found
+
+
 def is_up(timeout_s: float = 1.0) -> bool:
     """Whether something accepts connections on the broker's port."""
     try:
@@ -207,9 +217,8 @@ def up(create_topics: bool = True, timeout_s: float = 90.0) -> str:
         props.write_text(_properties())
         (STATE_DIR / "log4j.properties").write_text(_LOG4J)
         if not (STATE_DIR / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            proc = subprocess.run(_java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-                                  capture_output=True, text=True)
+            fmt = _java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props))
+            proc = subprocess.run(fmt, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise KafkaLocalError(f"formatting the KRaft log failed:\n{proc.stdout}\n{proc.stderr}")
         _say(f"starting Kafka {KAFKA_VERSION} on {BOOTSTRAP} (data in {STATE_DIR / 'data'})")
