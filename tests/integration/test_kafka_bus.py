@@ -124,6 +124,21 @@ def test_a_closed_bus_lets_go_of_its_producers_and_a_later_record_still_goes_out
     assert sorted(CODEC.decode("md.bars", m.value())[1]["symbol"] for m in got) == ["S1", "S2"]
 
 
+def test_a_consumer_loop_that_ends_lets_go_of_its_producer(kafka_config, kafka_topics) -> None:
+    """Nothing but the garbage collector would free it otherwise (a bus and its loops refer to each other), and it
+    went on reconnecting, and logging, once the broker stopped."""
+    prefix = kafka_topics("md.bars", "signals.raw")
+    bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    pub = bus.publisher("relay")
+    template = sample_record(CATALOG.schema_for("signals.raw"))
+    bus.subscribe("relay", ["md.bars"], lambda m: pub.publish("signals.raw", {**template, **envelope(
+        m.ts_event, "relay", m.key, correlation_id=m.value["event_id"]), "symbol": m.value["symbol"]}, key=m.key))
+    produce_raw(kafka_config, prefix + "md.bars", [("S1", CODEC.encode("md.bars", bar(1)))])
+    bus.run_service("relay", threading.Event(), idle_exit_s=1.0)
+    assert pub._producer is None
+    assert len(read_topic(kafka_config, prefix + "signals.raw", expected=1)) == 1
+
+
 def _run_child(kafka_bootstrap: str, prefix: str, delivery: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "BOOTSTRAP": kafka_bootstrap, "PREFIX": prefix, "DELIVERY": delivery, **env}
     return subprocess.Popen([sys.executable, str(CHILD)], env=full_env, stdout=subprocess.PIPE,

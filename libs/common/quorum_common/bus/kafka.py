@@ -517,6 +517,10 @@ class ConsumerLoop:
         finally:
             self.consumer.close()
             self.publisher.flush()
+            # The loop is done with its producers: drop them now rather than when the garbage collector finds the bus
+            # (a bus and its loops refer to each other), or they go on reconnecting, and logging, once the broker is
+            # gone. A later record gets a new one.
+            self.publisher.release()
 
     def _rebuild(self, gauges: RebuildGauges) -> None:
         """After a restart: hand the handler every record its group committed, in the order it handled them, with
