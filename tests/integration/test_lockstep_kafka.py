@@ -8,13 +8,14 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 from quorum_common.bus.inprocess import InProcessBus
-from quorum_common.bus.kafka import KafkaBus
+from quorum_common.bus.kafka import KafkaBus, KafkaPublisher
 from quorum_common.bus.message import Message
 from quorum_common.bus.phase_barrier import PROGRESS_TOPIC, WAIT_HEADER, ReportRule
 from quorum_common.bus.topic_codec import TopicCodec
@@ -80,11 +81,12 @@ def running(bus: KafkaBus, services: list[str]):
             t.join(timeout=30)
 
 
-def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services, source: type[Source]
+def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services, source: type[Source],
+                  watch_source: Callable[[KafkaPublisher], None] | None = None
                   ) -> tuple[list, list, dict, CollectorRegistry]:
     """The sequence the engines ``wire_services(bus, seen)`` wires (relay and probe) see in-process and over Kafka
     (as soon as the source is through: its end waits for the consumers), the source barrier's rules and the
-    source's metrics."""
+    source's metrics. ``watch_source`` is given the source's publisher before it publishes."""
     expected: list = []
     inproc = InProcessBus(lockstep=True)
     wire_services(inproc, expected)
@@ -97,6 +99,8 @@ def run_both_ways(kafka_config: dict, prefix: str, delivery: str, wire_services,
     with running(bus, ["relay", "probe"]):
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
         with source_bus.phase_barrier("ingest", ["relay", "probe"], timeout_s=30) as barrier:
+            if watch_source is not None:
+                watch_source(source_bus.publisher("ingest"))
             publish_source(source(), source_bus.publisher("ingest"), threading.Event(), barrier=barrier)
             return expected, list(got), dict(barrier.rules), source_bus.metrics_for("ingest").registry
 
@@ -302,6 +306,34 @@ def test_the_source_waits_only_for_consumers_that_may_publish_and_only_they_repo
         assert metrics.get_sample_value("quorum_ingest_phase_duration_seconds_count", {"kind": kind}) == 6
     assert {s: metrics.get_sample_value("quorum_ingest_phase_reports_total", {"service": s})
             for s in ("relay", "probe")} == {"relay": 6, "probe": 7}
+
+
+def test_a_tick_that_waits_for_nobody_is_sent_with_the_next_records_not_waited_for(kafka_config, kafka_topics) -> None:
+    """The source waits for the acknowledgement of what it published (a flush) only where the next tick needs it: its
+    own records' offsets (bars) or a tick someone reports on. A DAY_END that waits for nobody lingers and leaves with
+    the next bar time's bars, one flush instead of two, and every engine still sees the in-process sequence."""
+    events: list[str] = []
+
+    def watch(publisher: KafkaPublisher) -> None:
+        publish, flush = publisher.publish, publisher.flush
+
+        def logged_publish(topic: str, record: dict, **kwargs) -> None:
+            events.append(record["kind"] if topic == "sys.clock" else "bar")
+            publish(topic, record, **kwargs)
+
+        def logged_flush(*args) -> None:
+            events.append("flush")
+            flush(*args)
+
+        publisher.publish, publisher.flush = logged_publish, logged_flush
+
+    prefix = kafka_topics("md.bars", "signals.raw", "sys.clock", "sys.progress")
+    expected, got, _rules, _metrics = run_both_ways(kafka_config, prefix, "at_least_once", wire_quiet, BarsAndDayEnds,
+                                                    watch)
+    assert got == expected
+    bar_time = ["bar"] * 3 + ["flush", "BAR_CLOSE", "flush", "VOTE", "flush", "DAY_END"]
+    # Every tick but DAY_END waits for someone (test above); the end flushes once more and waits for the consumers.
+    assert events == bar_time * 6 + ["flush"]
 
 
 def test_outputs_of_a_record_from_outside_the_lockstep_are_reported_and_reach_their_consumers(

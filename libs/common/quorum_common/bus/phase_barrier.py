@@ -27,7 +27,12 @@ every tick until then (a restarted source too). The in-process bus refuses a rec
 publishes where this rule says it cannot, so the embedded runs check every engine's ``acts_on``.
 At the end of a replay the source waits until every consumer has committed past the last tick.
 
-So each phase costs a tick hop, the consumers' work and a report hop, and nothing waits for commits.
+So each phase costs a tick hop, the consumers' work and a report hop, and nothing waits for commits. The source
+waits for the acknowledgement of what it published (a flush) only where the next tick needs it: the offsets of its own
+records (bars), or a tick someone reports on, which the flush sends at once. A tick that waits for nobody lingers in
+the producer (``linger.ms``, at most a few milliseconds) and usually leaves with the next bar time's bars: a ``ROUTE``
+and a ``DAY_END`` nobody acts on cost no broker round trip each (2007 at 1k bars/s, off the order path, three replays
+each way: 766-799 bars/s against 617-741, bar -> order p50 unchanged).
 """
 
 from __future__ import annotations
@@ -171,6 +176,8 @@ class PhaseBarrier:
             "desk's time for that phase), by tick kind.", ["kind"])
         self._reports_received = metrics.counter("phase_reports_total", "Lockstep: phase reports the source waited "
                                                  "for and received, by service.", ["service"])
+        self._flushed_at = 0
+        """The publisher's ``records_published`` (its records other than ticks) at its last flush."""
         self._tick_started: tuple[str, float] | None = None
         """Kind and monotonic time of the last tick published, until its reports are collected."""
         self._reports = Consumer({**client_config, "group.id": f"phase-barrier-{uuid.uuid4().hex[:8]}",
@@ -191,8 +198,10 @@ class PhaseBarrier:
 
     def __call__(self) -> None:
         """Wait for the reports on the last tick published (once per tick: a second call before the next tick
-        only adds the source's own records), then stamp the next tick with the offsets."""
-        self.publisher.flush()
+        only adds the source's own records), then stamp the next tick with the offsets. Flushes first unless only
+        ticks that wait for nobody were published since the last flush (module doc)."""
+        if self.waited or self.publisher.records_published != self._flushed_at:
+            self._flush()
         merge_offsets(self._after, self.publisher.published_offsets)
         tick_id = self.publisher.last_tick_id
         if tick_id is not None and tick_id != self._collected:
@@ -208,6 +217,7 @@ class PhaseBarrier:
         """At the end of a replay: collect the reports on the last tick, then wait until every consumer has handled
         it (its consumer group committed past it), since a tick that waited for nobody has no report to say so.
         Raises :class:`PhaseTimeout` naming the consumers that had not within the timeout."""
+        self._flush()
         self()
         ends = {(self.topic_prefix + t, p): o for (t, p), o in self._after.items() if t == CLOCK_TOPIC}
         partitions = [TopicPartition(t, p) for t, p in ends]
@@ -225,6 +235,11 @@ class PhaseBarrier:
                 raise PhaseTimeout(f"{pending} had not handled the last tick within {self.timeout_s}s")
             if pending:
                 time.sleep(poll_s)
+
+    def _flush(self) -> None:
+        """Wait until every record published is acknowledged (their offsets are then known)."""
+        self.publisher.flush()
+        self._flushed_at = self.publisher.records_published
 
     def waiting(self, kind: str) -> list[str]:
         """The consumers to wait for on the tick of ``kind`` about to be published (its ``x-wait``): those that may

@@ -87,7 +87,7 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
             break
         is_tick = topic == CLOCK_TOPIC
         if barrier is not None and (is_tick or after_tick):
-            barrier()  # before the pace's wait: its flush sends the last tick at once, the desk works meanwhile
+            barrier()  # before the pace's wait: its flush sends a tick someone waits for at once
         after_tick = is_tick
         if speed > 0:
             if first_ts is None:  # the pace starts at the first record, not before the data is loaded
