@@ -74,10 +74,9 @@ def run_over_kafka(client_config: dict[str, str], prefix: str, overrides: dict[s
             t.join(timeout=30)
         for engine in engines:
             engine.close()
-        # Let go of every producer now: left to the garbage collector, they went on reconnecting (and logging) once
+        # The source's producer, now: each consumer loop lets go of its own as it ends (ConsumerLoop.run), but the
+        # source has no loop, and left to the garbage collector its producer went on reconnecting (and logging) once
         # the broker stopped.
-        for _name, bus in buses:
-            bus.close()
         if source_bus is not None:
             source_bus.close()
 
