@@ -18,8 +18,13 @@ solve was such a certificate, and SCS never found weights after one). The class 
 once per :func:`optimise` call and shared by the objective and the minimum-risk retry.
 
 When the mandate's objective cannot be solved the minimum-risk portfolio (same measure, bound and caps)
-is tried; when that fails too the result keeps the previous targets when there are some, else takes
-:func:`capped_equal_weight`. Both are flagged ``fallback=True``; it never raises.
+is tried. When that is infeasible too because of the drawdown bound (no fully invested portfolio within the caps
+drew down as little over the window, as in 2008-2009 for the default mandate), the least-drawdown portfolio within
+the caps is solved without the bound and only ``bound / its drawdown`` of it is held, the rest in cash: an
+uncompounded drawdown, hence MDD and CDaR, scales with the weights, so the held part meets the bound on the window
+(:func:`bound_reached`; a mandate with minimum weights holds it whole, since its floors are shares of the NAV).
+When nothing can be solved the result keeps the previous targets when there are some, else takes
+:func:`capped_equal_weight`. Each of these is flagged ``fallback=True``; it never raises.
 """
 
 from __future__ import annotations
@@ -163,20 +168,23 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
     """Solve ``problem``; never raises.
 
     When the mandate's objective fails (e.g. max Sharpe when no asset has a positive mean), the
-    minimum-risk portfolio under the same measure, bound and caps is tried; when that fails too, the
-    ``previous`` weights are kept (or capped equal weights taken). Both count as a fallback.
+    minimum-risk portfolio under the same measure, bound and caps is tried, then the least-drawdown one without the
+    bound, cut to meet it (:func:`bound_reached`); when none solves, the ``previous`` weights are kept (or capped
+    equal weights taken). Each counts as a fallback.
     """
     symbols = sorted(problem.returns.columns)
     started = time.perf_counter()
     reason = f"{len(symbols)} asset(s) with enough history" if len(symbols) < 2 else ""
     raw, used, constraints = None, problem, None
     returns = problem.returns[symbols].to_numpy(dtype=float)
-    attempts = [problem.objective] + (["MIN_RISK"] if problem.objective != "MIN_RISK" else [])
-    for objective in attempts if len(symbols) >= 2 else []:
-        used = replace(problem, objective=objective)
+    attempts = [problem] + ([replace(problem, objective="MIN_RISK")] if problem.objective != "MIN_RISK" else [])
+    if problem.upper_risk is not None:
+        attempts.append(replace(problem, objective="MIN_RISK", upper_risk=None))
+    for used in attempts if len(symbols) >= 2 else []:
+        objective = used.objective if used.upper_risk == problem.upper_risk else "MIN_RISK without the bound"
         try:
             if constraints is None:
-                constraints = _class_constraints(problem, symbols)  # the same for both objectives
+                constraints = _class_constraints(problem, symbols)  # the same for every attempt
             raw = _solve(returns, used, constraints, solvers)
         except Exception as exc:  # riskfolio/cvxpy raise many types; the desk must keep running
             reason = f"{objective}: {type(exc).__name__}: {exc}"
@@ -192,13 +200,31 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
     clipped = raw.clip(min=0.0)
     clipped[clipped < _TINY] = 0.0
     clipped /= clipped.sum()
-    weights = {s: float(v) for s, v in zip(symbols, clipped, strict=True)}
-    port_returns = returns @ clipped
-    exp_ret = float(port_returns.mean() * periods_per_year)
-    risk = _risk(problem, port_returns)
-    fallback = used.objective != problem.objective
+    risk = _risk(problem, returns @ clipped)
+    fallback = used != problem
     status = f"fallback: {used.objective} ({reason})" if fallback else "optimal"
+    if used.upper_risk != problem.upper_risk:
+        clipped, status = bound_reached(clipped, risk, problem, reason)
+        risk = _risk(problem, returns @ clipped)
+    weights = {s: float(v) for s, v in zip(symbols, clipped, strict=True)}
+    exp_ret = float((returns @ clipped).mean() * periods_per_year)
     return Result(weights, status, solve_ms, fallback, exp_ret, risk, exp_ret / risk if risk > 0 else None)
+
+
+def bound_reached(weights: np.ndarray, risk: float, problem: Problem, reason: str) -> tuple[np.ndarray, str]:
+    """The least-drawdown ``weights`` (solved without the bound; drawdown ``risk`` on the window) cut so that they
+    meet ``problem.upper_risk``, the rest in cash, and the status saying so. Held whole when they meet the bound
+    already (the bounded solves failed for another reason) or the problem has minimum weights (its floors are
+    shares of the NAV, which a cut would break)."""
+    bound = problem.upper_risk
+    assert bound is not None
+    if risk <= bound:
+        return weights, f"fallback: MIN_RISK without the bound ({reason})"
+    held = 1.0 if problem.min_weights else bound / risk
+    what = f"{held:.0%} of the least-drawdown portfolio" if held < 1 else "the least-drawdown portfolio, whole"
+    log.warning("optimiser: drawdown bound out of reach", extra={"risk": risk, "bound": bound, "held": held})
+    return weights * held, (f"fallback: {what} ({reason}; its {problem.risk_measure} {risk:.4f} is above the "
+                            f"bound {bound:.4f})")
 
 
 def benchmark_optimiser(seed: int = 0, days: int = 1000, solvers: tuple[str, ...] = ("CLARABEL", "SCS")) -> dict:

@@ -19,6 +19,13 @@ def returns() -> pd.DataFrame:
     return prices.pct_change().iloc[1:]
 
 
+@pytest.fixture(scope="module")
+def crash() -> pd.DataFrame:
+    """2007-2008: the default mandate's drawdown bound was out of every portfolio's reach on such windows."""
+    prices = load_sp500_dataset().loc["2007-01-01":"2008-12-31"]
+    return prices.pct_change().iloc[1:]
+
+
 def problem(returns: pd.DataFrame, **kw) -> Problem:
     sectors = {s: INSTRUMENTS[s].sector for s in returns.columns}
     classes = {s: "commodity" if s in ENERGY_AS_COMMODITY else "equity" for s in returns.columns}
@@ -66,7 +73,7 @@ def test_drawdown_bound_limits_the_measure(returns: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("kw", [
     {"sector_caps": {s: 0.03 for s in {i.sector for i in INSTRUMENTS.values()}}},  # caps sum below 1
-    {"upper_risk": 1e-5},  # no portfolio draws down this little
+    {"sector_caps": {s: 0.03 for s in {i.sector for i in INSTRUMENTS.values()}}, "upper_risk": 1e-5},  # both
 ])
 def test_infeasible_problem_falls_back_without_raising(returns: pd.DataFrame, kw: dict) -> None:
     p = problem(returns, **kw)
@@ -76,6 +83,31 @@ def test_infeasible_problem_falls_back_without_raising(returns: pd.DataFrame, kw
     assert sum(result.weights.values()) <= 1.0 + 1e-9
     previous = {"AAPL": 0.5, "KO": 0.5}
     assert optimise(p, previous=previous).weights == previous
+
+
+@pytest.mark.parametrize("rm", ["MDD", "CDAR"])
+def test_a_bound_out_of_reach_holds_the_part_of_the_least_drawdown_portfolio_that_meets_it(
+        crash: pd.DataFrame, rm: str) -> None:
+    caps = {"sector_caps": {"Information Technology": 0.3}, "asset_caps": dict.fromkeys(crash.columns, 0.25)}
+    least = optimise(problem(crash, risk_measure=rm, objective="MIN_RISK", **caps))
+    bound = least.expected_risk * 0.6  # no fully invested portfolio within the caps drew down this little
+    result = optimise(problem(crash, risk_measure=rm, upper_risk=bound, **caps), previous={"AAPL": 1.0})
+    assert result.fallback and "60% of the least-drawdown portfolio" in result.status
+    assert sum(result.weights.values()) == pytest.approx(0.6, abs=1e-6)  # the rest is cash
+    for s, w in least.weights.items():
+        assert result.weights[s] == pytest.approx(0.6 * w, abs=1e-9)
+    assert result.expected_risk == pytest.approx(bound, rel=1e-6)  # drawdowns scale with the weights
+    assert by(result.weights, problem(crash).sectors, "Information Technology") <= 0.3 * 0.6 + 1e-6
+
+
+def test_a_bound_out_of_reach_with_minimum_weights_holds_the_least_drawdown_portfolio_whole(
+        crash: pd.DataFrame) -> None:
+    floors = {"min_weights": {"commodity": 0.2}}
+    least = optimise(problem(crash, objective="MIN_RISK", **floors))
+    result = optimise(problem(crash, upper_risk=least.expected_risk * 0.6, **floors))
+    assert result.fallback and "the least-drawdown portfolio, whole" in result.status
+    assert result.weights == pytest.approx(least.weights, abs=1e-9)
+    assert by(result.weights, problem(crash).asset_classes, "commodity") >= 0.2 - 1e-5
 
 
 def test_capped_equal_weight_obeys_every_cap(returns: pd.DataFrame) -> None:
@@ -142,7 +174,8 @@ def test_a_certified_infeasible_problem_is_not_handed_to_the_next_solver(
     monkeypatch.setattr(drawdown_program, "solve", recording)
     result = optimise(problem(returns, upper_risk=1e-5), ("CLARABEL", "SCS"))  # no portfolio draws down this little
     assert result.fallback
-    assert asked == [("MAX_SHARPE", "CLARABEL", "infeasible"), ("MIN_RISK", "CLARABEL", "infeasible")]
+    assert asked == [("MAX_SHARPE", "CLARABEL", "infeasible"), ("MIN_RISK", "CLARABEL", "infeasible"),
+                     ("MIN_RISK", "CLARABEL", "optimal")]  # the last without the bound (bound_reached)
 
 
 def test_a_solver_that_fails_without_a_certificate_hands_over_to_the_next(returns: pd.DataFrame) -> None:
