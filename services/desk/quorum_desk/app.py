@@ -1,6 +1,6 @@
 """``quorum-desk``: the trading desk on bundled real data.
 
-- ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE] [--resume-after-days N]``: every agent
+- ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--resume-after-days N]``: every agent
   in this process on the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG
   charts, metrics). ``--resume-after-days`` adds a simulated risk officer (:mod:`quorum_desk.officer`).
 - ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
@@ -16,12 +16,13 @@ import argparse
 import sys
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_common.runtime.logging import setup_logging
 
+from quorum_desk.composition import SOURCE
 from quorum_desk.config import DeskSettings
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
@@ -49,20 +50,50 @@ def _positive_days(text: str) -> float:
     return days
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run the embedded desk and write its report."""
+def _iso_date(text: str) -> date:
+    """A calendar date ``YYYY-MM-DD`` (``--start``, ``--end``)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, not {text!r}") from None
+
+
+def _warmup_days(text: str) -> int:
+    """A whole number of days, 0 or more (``--warmup``)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of days (0 or more), not {text!r}")
+    return int(text)
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """The services' settings a ``run`` command line changes. ``--warmup DAYS`` replays that many calendar days
+    before the first date (``--start``, else the replay's default start) with the portfolio proposing nothing
+    (its ``trade_from``): the engines build their history, the report starts at the first date."""
     overrides: dict[str, dict] = {}
     if args.mandate:
         overrides["manager"] = {"mandate_path": Path(args.mandate)}
-    if args.start or args.end:
-        overrides["ingest"] = {k: date.fromisoformat(v) for k, v in (("start", args.start), ("end", args.end)) if v}
+    ingest = {k: v for k, v in (("start", args.start), ("end", args.end)) if v}
+    if args.warmup:
+        start = args.start or load_settings(SOURCE.settings_cls, **ingest).start
+        if start is None:
+            raise ConfigError("--warmup: the replay has no first date to warm up before; give --start")
+        ingest["start"] = start - timedelta(days=args.warmup)
+        overrides["portfolio"] = {"trade_from": start}
+    if ingest:
+        overrides["ingest"] = ingest
     if args.resume_after_days is not None:
         overrides["officer"] = {"resume_after_days": args.resume_after_days}
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the embedded desk and write its report."""
     run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"Quorum desk, embedded run {run_id}", file=sys.stderr)
     setup_logging("desk", "ERROR")  # dead letters are summarised below instead of logged one by one
     try:
         desk = load_settings(DeskSettings, **({"reports_dir": Path(args.reports)} if args.reports else {}))
+        overrides = run_overrides(args)
         run = run_embedded(overrides, progress=_progress(time.perf_counter()), progress_every=desk.progress_every)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -74,6 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"optimiser {run.recorder.optimiser_s:.1f} s")
     print(f"CAGR {perf['cagr']:.2%}  vol {perf['volatility']:.2%}  Sharpe {perf['sharpe']:.2f}  "
           f"max drawdown {perf['max_drawdown']:.2%} (limit {metrics['drawdown_limit']:.0%})  fees {perf['fees']:,.0f}")
+    if not perf["trades"]:
+        history, fit = run.engines["portfolio"].settings.min_history_bars, run.engines["regime"].settings.min_fit_bars
+        print(f"no trade: the portfolio solves once a symbol has {history} sessions of returns "
+              f"(QUORUM_MIN_HISTORY_BARS), and the regime fits after its first {fit} rows; start earlier, or add "
+              "--warmup DAYS (e.g. --warmup 365) to replay history before the start without trading")
     letters = Counter((d.topic, d.reason) for d in run.bus.dead_letters)
     if letters:
         summary = ", ".join(f"{n} {topic} ({reason})" for (topic, reason), n in letters.most_common())
@@ -88,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="the embedded desk on bundled data, with a report")
     run.add_argument("--mandate", help="the user's mandate file (YAML or JSON); default: the packaged one")
-    run.add_argument("--start", help="first bar date (YYYY-MM-DD)")
-    run.add_argument("--end", help="last bar date (YYYY-MM-DD)")
+    run.add_argument("--start", type=_iso_date, help="first bar date (YYYY-MM-DD)")
+    run.add_argument("--end", type=_iso_date, help="last bar date (YYYY-MM-DD)")
+    run.add_argument("--warmup", type=_warmup_days, default=0, metavar="DAYS",
+                     help="replay DAYS calendar days before the first date without trading, so the agents start "
+                          "with history (the optimiser's window, the regime's first fit); the report starts at the "
+                          "first date (default: 0)")
     run.add_argument("--resume-after-days", type=_positive_days, metavar="DAYS",
                      help="a simulated risk officer reviews the desk's own de-risking DAYS event-time days later: "
                           "it resumes a drawdown lock and sets limits the critic tightened back to the mandate's "

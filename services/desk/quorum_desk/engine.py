@@ -9,6 +9,7 @@ from typing import Any
 
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.engine import Engine, Source, SourceItem
+from quorum_common.event_dates import day_ns
 from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_common.runtime.service import ServiceSpec, wire_inprocess
@@ -74,6 +75,8 @@ def run_embedded(
     for tap in extra_taps or []:
         bus.tap(tap)
     engines = {spec.name: wire_inprocess(bus, spec, service_settings(spec, overrides)) for spec in CONSUMERS}
+    if (trade_from := engines["portfolio"].settings.trade_from) is not None:
+        recorder.report_from = day_ns(trade_from)  # the report leaves the warm-up out
     for spec in CONSUMERS if instrument else ():
         if spec.instrument is not None:
             spec.instrument(engines[spec.name], ServiceMetrics(spec.name))

@@ -8,6 +8,8 @@ from typing import Any
 
 from quorum_common.bus.message import Message
 
+_KEPT_IN_WARMUP = frozenset({"md.bars", "regime.state", "control.state", "control.commands", "mandate.compiled"})
+
 
 @dataclass
 class AgentTotals:
@@ -50,12 +52,18 @@ class RunRecorder:
     windows)."""
     critic_reports: int = 0
     optimiser_s: float = 0.0
+    report_from: int | None = None
+    """Event time the report starts at (a warm-up's end: the portfolio's ``trade_from``); None: the first record.
+    Before it only the prices, regimes, trading states, commands and mandate are kept (what the report's start
+    needs), and the records are counted."""
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def record(self, msg: Message) -> None:
         """Tap callback for every delivered record."""
         topic, v = msg.topic, msg.value
         self.counts[topic] += 1
+        if self.report_from is not None and msg.ts_event < self.report_from and topic not in _KEPT_IN_WARMUP:
+            return
         if topic == "md.bars":
             self.closes[v["symbol"]].append((v["ts_event"], v["close"]))
         elif topic == "portfolio.snapshots":

@@ -54,6 +54,13 @@ def benchmarks(rec: RunRecorder, times: list[int], capital: float, symbols: list
     return out
 
 
+def from_start(changes: list[tuple], start: int) -> list[tuple]:
+    """Time-stamped changes (``(ts, ...)``, oldest first) as seen from ``start``: the one in force then, restamped
+    ``start``, and those after it (a warm-up's regimes and trading states, before the report starts)."""
+    before = [c for c in changes if c[0] <= start]
+    return ([(start, *before[-1][1:])] if before else []) + [c for c in changes if c[0] > start]
+
+
 def _save(fig: Any, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -76,6 +83,7 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
     perf = performance(times, nav.tolist(), rec.traded_notional, rec.fees, rec.wins, rec.closing_trades, rec.fills)
     bench = benchmarks(rec, times, capital, universe)
     dates = _dates(times)
+    regimes, states = from_start(rec.regimes, times[0]), from_start(rec.states, times[0])
     charts = []
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
@@ -97,13 +105,13 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
     ax.legend(loc="lower left")
     charts.append(_save(fig, out_dir / "drawdown.png"))
 
-    if rec.regimes:
+    if regimes:
         fig, ax = plt.subplots(figsize=(10, 1.8))
-        rts = [t for t, _ in rec.regimes] + [times[-1]]
-        for (t0, label), t1 in zip(rec.regimes, rts[1:], strict=True):
+        rts = [t for t, _ in regimes] + [times[-1]]
+        for (t0, label), t1 in zip(regimes, rts[1:], strict=True):
             ax.axvspan(_dates([t0])[0], _dates([t1])[0], color=REGIME_COLOURS.get(label, "#9e9e9e"), linewidth=0)
         ax.set_yticks([])
-        ax.set_title("Regime (" + ", ".join(f"{k}" for k in REGIME_COLOURS if k in {lb for _, lb in rec.regimes}) + ")")
+        ax.set_title("Regime (" + ", ".join(f"{k}" for k in REGIME_COLOURS if k in {lb for _, lb in regimes}) + ")")
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for k, c in REGIME_COLOURS.items()]
         ax.legend(handles, list(REGIME_COLOURS), ncol=5, fontsize=7, loc="upper left")
         charts.append(_save(fig, out_dir / "regime.png"))
@@ -135,8 +143,8 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "approved_orders": rec.approvals,
         "decisions_by_action": dict(rec.actions),
         "trading_state_changes": [{"ts": t, "state": s, "reason": r, "by": b} for t, s, r, b in rec.states],
-        "years_in_trading_state": time_in_state(rec.states, times[-1]),
-        "final_trading_state": final_state(rec.states),
+        "years_in_trading_state": time_in_state(states, times[-1]),
+        "final_trading_state": final_state(states),
         "attribution": [{"agent_id": agent, "strategy": t.strategy, "pnl_contribution": t.pnl_contribution,
                          "signals": t.signals, "hit_rate": t.hit_rate, "scored_signals": t.scored_signals}
                         for agent, t in sorted(rec.attribution.items())],

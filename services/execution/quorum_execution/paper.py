@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
+
+from quorum_common.event_dates import utc_date
 
 from quorum_execution.costs import CostModel
 from quorum_execution.venue import Fill, Order, OrderClosed, VenueAck, VenueEvent, order_problem
@@ -36,10 +38,6 @@ class _Working:
     venue_order_id: str
     session: date | None = None
     fills: int = 0
-
-
-def _utc_date(ts_ns: int) -> date:
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).date()
 
 
 class PaperExchange:
@@ -83,7 +81,7 @@ class PaperExchange:
         if remaining <= _EPS * order.quantity:
             return VenueAck(False, reason="nothing left to fill")
         vid = f"{self.name}-{order.client_order_id}"
-        session = _utc_date(ts) if fills else None
+        session = utc_date(ts) if fills else None
         self._working[order.client_order_id] = _Working(order, ts, remaining, vid, session, fills)
         return VenueAck(True, vid)
 
@@ -97,7 +95,7 @@ class PaperExchange:
         due = [w for w in self._working.values() if w.order.symbol == bar["symbol"] and w.accepted_ts < ts]
         volume = float(bar["volume"])
         capacity = self.max_participation * volume if volume > 0 else math.inf
-        day = _utc_date(ts)
+        day = utc_date(ts)
         events: list[VenueEvent] = []
         for w in due:
             if w.order.time_in_force == "DAY" and w.session is not None and day > w.session:

@@ -14,16 +14,15 @@ waiting for the next candle.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from quorum_common.engine import SourceItem
+from quorum_common.event_dates import utc_date
 from quorum_common.phases import CALENDAR_KINDS, CLOCK_TOPIC, PHASE_OFFSETS_NS, clock_tick
 
 from quorum_ingest.quality import interval_ns
 from quorum_ingest.records import BARS_TOPIC
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _PERIOD_KEYS: dict[str, Callable[[date], tuple[int, ...]]] = {
     "DAY_END": lambda d: (d.toordinal(),),
@@ -34,18 +33,6 @@ _PERIOD_KEYS: dict[str, Callable[[date], tuple[int, ...]]] = {
 }
 PERIODS = tuple((kind, _PERIOD_KEYS[kind]) for kind in CALENDAR_KINDS)
 """Calendar periods in the order of ``CALENDAR_KINDS`` (shortest first), with the key that changes when one ends."""
-
-
-def utc_date(ts_ns: int) -> date:
-    """The UTC calendar date of a time in ns since the epoch (exact, no float rounding)."""
-    return (_EPOCH + timedelta(microseconds=ts_ns // 1000)).date()
-
-
-def day_ns(day: date | str, end_of_day: bool = False) -> int:
-    """ns since the epoch of 00:00 UTC of ``day`` (or of its last microsecond with ``end_of_day``)."""
-    day = date.fromisoformat(day) if isinstance(day, str) else day
-    moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def ended_periods(last: date, new: date) -> list[str]:

@@ -20,8 +20,9 @@ from typing import Any
 
 from quorum_common.bus.base import Publisher
 from quorum_common.engine import Source, SourceItem
+from quorum_common.event_dates import day_ns
 
-from quorum_ingest.clock import ClockTicker, bars_with_ticks, day_ns
+from quorum_ingest.clock import ClockTicker, bars_with_ticks
 from quorum_ingest.config import IngestSettings
 from quorum_ingest.datasets import RawBar, dataset_info, frame_rows, load_frames
 from quorum_ingest.quality import QualityChecker

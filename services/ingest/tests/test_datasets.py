@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from quorum_ingest.clock import day_ns as ns
+from quorum_common.event_dates import day_ns as ns
 from quorum_ingest.datasets import DATASETS, SP500_STOCKS, load_frames, read_dataset
 
 

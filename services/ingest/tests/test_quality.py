@@ -6,7 +6,7 @@ import math
 
 import pytest
 from quorum_common.bus.topic_codec import TopicCodec
-from quorum_ingest.clock import day_ns as ns
+from quorum_common.event_dates import day_ns as ns
 from quorum_ingest.config import IngestSettings
 from quorum_ingest.datasets import RawBar
 from quorum_ingest.engine import BarReplaySource, SymbolStream

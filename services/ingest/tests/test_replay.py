@@ -6,10 +6,10 @@ import threading
 import time
 from collections import Counter
 
+from quorum_common.event_dates import day_ns as ns
+from quorum_common.event_dates import utc_date
 from quorum_common.phases import CALENDAR_OFFSET_NS, PHASE_OFFSETS_NS
 from quorum_common.runtime.service import publish_source
-from quorum_ingest.clock import day_ns as ns
-from quorum_ingest.clock import utc_date
 from quorum_ingest.config import IngestSettings
 from quorum_ingest.datasets import SP500_STOCKS, RawBar
 from quorum_ingest.engine import BarReplaySource, SymbolStream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -60,6 +61,10 @@ class PortfolioSettings(ServiceSettings):
     rebalance_tick: Literal["REBALANCE", "SESSION_CLOSE"] = Field(
         "REBALANCE", description="The sys.clock tick kind at which the portfolio rebalances (phases.py).")
     exec_algo: Literal["IMMEDIATE", "TWAP", "RL"] = Field("IMMEDIATE", description="Execution algorithm asked for.")
+    trade_from: date | None = Field(
+        None, description="First date (UTC) on which the portfolio proposes orders. Before it the desk warms up: the "
+        "books, the optimiser's history and solves (every reoptimise_bars sessions) and the snapshots go on, but no "
+        "rebalance runs; the first session from this date rebalances (INITIAL). None: trade from the first bar.")
 
     @field_validator("solvers")
     @classmethod

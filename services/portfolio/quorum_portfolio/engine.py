@@ -59,6 +59,7 @@ import pandas as pd
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.engine import Engine, envelope, event_id
+from quorum_common.event_dates import day_ns
 from quorum_common.phases import PHASE_OFFSETS_NS, bar_time
 from quorum_common.runtime.clock import EventClock
 from quorum_common.universe import INSTRUMENTS
@@ -149,6 +150,7 @@ class PortfolioEngine(Engine):
         self._caps_of: tuple[Mandate, dict[str, float] | None, Problem] | None = None
         """The mandate and instrument caps :meth:`_mandate_caps` last built its problem from, and that problem."""
         self.solver = make_solver(settings.optimiser_worker)
+        self._trade_from_ns = None if settings.trade_from is None else day_ns(settings.trade_from)
 
     def handle(self, msg: Message) -> None:
         """Dispatch by topic."""
@@ -271,8 +273,8 @@ class PortfolioEngine(Engine):
         self.session_closes.record({a.symbol: c for a in mandate.universe
                                     if a.tradable and (c := self.ledger.last_price(a.symbol)) is not None})
         self._expire_inflight()
-        calendar_trigger = rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
-        if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions):
+        calendar_trigger = self._calendar_trigger(mandate, ts)
+        if not self.solver.busy and self._solve_due(calendar_trigger, self.sessions, ts):
             request = self._solve_request(ts, mandate, self.pending_trigger or calendar_trigger)
             if request is None:
                 log.info("not enough history to optimise", extra={"ts": ts})
@@ -296,7 +298,7 @@ class PortfolioEngine(Engine):
             current = {s: w for s, w in self.ledger.weights().items() if self._tradable(s)}
             trigger = self.pending_trigger or rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts,
                                                                 max_drift(current, self.targets))
-            if trigger is not None and self.trading_state != "HALTED":
+            if trigger is not None and self.trading_state != "HALTED" and not self.warming_up(ts):
                 # the tilt's shares, against the weights no decision tilted (before the scales, common to both)
                 self._rebalance(ts, mandate, trigger, tilts(unscaled, self._tilted({}, mandate), decisions))
         self._snapshot(ts, mandate)
@@ -327,8 +329,19 @@ class PortfolioEngine(Engine):
         return self.last_solve_session is None or \
             self.sessions >= self.last_solve_session + self.settings.solve_lag_sessions
 
-    def _solve_due(self, calendar_trigger: str | None, session: int) -> bool:
-        if not self.base_weights or self.pending_trigger or calendar_trigger:
+    def warming_up(self, ts: int) -> bool:
+        """Whether ``ts`` is before the ``trade_from`` date: the books and solves go on, no order is proposed."""
+        return self._trade_from_ns is not None and ts < self._trade_from_ns
+
+    def _calendar_trigger(self, mandate: Mandate, ts: int) -> str | None:
+        """The calendar's reason to rebalance at the rebalance tick ``ts`` (``INITIAL``, ``CALENDAR``); None while
+        warming up, when no rebalance runs."""
+        return None if self.warming_up(ts) else rebalance_trigger(mandate.rebalance, ts, self.last_rebalance_ts, 0.0)
+
+    def _solve_due(self, calendar_trigger: str | None, session: int, ts: int) -> bool:
+        """Whether the rebalance tick ``ts`` (session number ``session``) asks for a solve: the first one, one for a
+        pending or calendar rebalance, or ``reoptimise_bars`` sessions after the last (alone while warming up)."""
+        if not self.base_weights or calendar_trigger or (self.pending_trigger and not self.warming_up(ts)):
             return True
         return self.last_solve_session is None or session - self.last_solve_session >= self.settings.reoptimise_bars
 
@@ -339,8 +352,8 @@ class PortfolioEngine(Engine):
         if offset is None or self.solver.busy:
             return
         rebalance_ts = bar_time(ts) + offset
-        calendar_trigger = rebalance_trigger(mandate.rebalance, rebalance_ts, self.last_rebalance_ts, 0.0)
-        if self._solve_due(calendar_trigger, self.sessions + 1):
+        calendar_trigger = self._calendar_trigger(mandate, rebalance_ts)
+        if self._solve_due(calendar_trigger, self.sessions + 1, rebalance_ts):
             request = self._solve_request(rebalance_ts, mandate, self.pending_trigger or calendar_trigger)
             if request is not None:
                 self.solver.prestart(request)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.message import Message
+from quorum_common.event_dates import utc_date
 from quorum_common.phases import PHASE_OFFSETS_NS, bar_time
 from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_portfolio.config import PortfolioSettings
@@ -462,3 +463,24 @@ def test_the_targets_volatility_is_measured_again_at_every_rebalance_tick(record
     scales = [s["exposure_scale"] for s in of(out, "portfolio.snapshots") if s["exposure_scale"] is not None]
     assert len(set(scales)) > 3 * solves, (solves, len(set(scales)))
     assert all(0 < s < 1 for s in scales)
+
+
+def test_before_trade_from_the_desk_warms_up_without_proposing_an_order(records: Any) -> None:
+    start = T0 + 61 * DAY  # the 61st bar time: 30 sessions of solvable history before it
+    out, _ = run(records, days=120, trade_from=utc_date(start))
+    orders = of(out, "orders.proposed")
+    assert orders and min(o["ts_event"] for o in orders) == start + REBALANCE
+    assert orders[0]["reason"].startswith("INITIAL")
+    warm = [s for s in of(out, "portfolio.snapshots") if s["ts_event"] < start]
+    assert len(warm) == 60 and {s["nav"] for s in warm} == {records.mandate()["capital"]}
+    # the warm-up solves at the reoptimise cadence only, not at every session an INITIAL rebalance is pending
+    solved_at = [t["ts_event"] for t in of(out, "portfolio.targets") if t["ts_event"] < start]
+    assert solved_at == [T0 + 31 * DAY + REBALANCE, T0 + 52 * DAY + REBALANCE]
+    cold, _ = run(records, days=120)
+    assert min(o["ts_event"] for o in of(cold, "orders.proposed")) == T0 + 31 * DAY + REBALANCE
+
+
+def test_trade_from_must_be_a_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUM_TRADE_FROM", "next week")
+    with pytest.raises(ConfigError, match="QUORUM_TRADE_FROM"):
+        load_settings(PortfolioSettings)
