@@ -17,12 +17,12 @@ is final: the next solvers are not asked to prove it again (on the 2005-2018 rep
 solve was such a certificate, and SCS never found weights after one). The class constraints are built
 once per :func:`optimise` call and shared by the objective and the minimum-risk retry.
 
-When the mandate's objective cannot be solved the minimum-risk portfolio (same measure, bound and caps)
-is tried. When that is infeasible too because of the drawdown bound (no fully invested portfolio within the caps
-drew down as little over the window, as in 2008-2009 for the default mandate), the least-drawdown portfolio within
-the caps is solved without the bound and only ``bound / its drawdown`` of it is held, the rest in cash: an
-uncompounded drawdown, hence MDD and CDaR, scales with the weights, so the held part meets the bound on the window
-(:func:`bound_reached`; a mandate with minimum weights holds it whole, since its floors are shares of the NAV).
+When the mandate's objective cannot be solved the least-drawdown portfolio within the caps is solved without the
+bound. When it meets the bound it is the minimum-risk portfolio under the bound too (the bound is slack). When it
+does not, no fully invested portfolio within the caps drew down as little over the window (as in 2009-2010 for the
+default mandate), and only ``bound / its drawdown`` of it is held, the rest in cash: an uncompounded drawdown, hence
+MDD and CDaR, scales with the weights, so the held part meets the bound on the window (:func:`bound_reached`; a
+mandate with minimum weights holds it whole, since its floors are shares of the NAV).
 When nothing can be solved the result keeps the previous targets when there are some, else takes
 :func:`capped_equal_weight`. Each of these is flagged ``fallback=True``; it never raises.
 """
@@ -167,19 +167,18 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
              previous: dict[str, float] | None = None, periods_per_year: int = 252) -> Result:
     """Solve ``problem``; never raises.
 
-    When the mandate's objective fails (e.g. max Sharpe when no asset has a positive mean), the
-    minimum-risk portfolio under the same measure, bound and caps is tried, then the least-drawdown one without the
-    bound, cut to meet it (:func:`bound_reached`); when none solves, the ``previous`` weights are kept (or capped
-    equal weights taken). Each counts as a fallback.
+    When the mandate's objective fails (e.g. max Sharpe when no asset has a positive mean), the least-drawdown
+    portfolio under the same measure and caps is solved without the bound: the minimum-risk portfolio under the
+    bound when it meets it, else cut to meet it (:func:`bound_reached`); when that fails too, the ``previous``
+    weights are kept (or capped equal weights taken). Each counts as a fallback.
     """
     symbols = sorted(problem.returns.columns)
     started = time.perf_counter()
     reason = f"{len(symbols)} asset(s) with enough history" if len(symbols) < 2 else ""
     raw, used, constraints = None, problem, None
     returns = problem.returns[symbols].to_numpy(dtype=float)
-    attempts = [problem] + ([replace(problem, objective="MIN_RISK")] if problem.objective != "MIN_RISK" else [])
-    if problem.upper_risk is not None:
-        attempts.append(replace(problem, objective="MIN_RISK", upper_risk=None))
+    retry = replace(problem, objective="MIN_RISK", upper_risk=None)  # the least-drawdown portfolio
+    attempts = [problem] + ([retry] if retry != problem else [])
     for used in attempts if len(symbols) >= 2 else []:
         objective = used.objective if used.upper_risk == problem.upper_risk else "MIN_RISK without the bound"
         try:
@@ -214,12 +213,12 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
 def bound_reached(weights: np.ndarray, risk: float, problem: Problem, reason: str) -> tuple[np.ndarray, str]:
     """The least-drawdown ``weights`` (solved without the bound; drawdown ``risk`` on the window) cut so that they
     meet ``problem.upper_risk``, the rest in cash, and the status saying so. Held whole when they meet the bound
-    already (the bounded solves failed for another reason) or the problem has minimum weights (its floors are
-    shares of the NAV, which a cut would break)."""
+    already (then they are the minimum-risk portfolio under it: the objective failed for another reason) or the
+    problem has minimum weights (its floors are shares of the NAV, which a cut would break)."""
     bound = problem.upper_risk
     assert bound is not None
-    if risk <= bound:
-        return weights, f"fallback: MIN_RISK without the bound ({reason})"
+    if risk <= bound:  # the bound is slack: these are the minimum-risk portfolio under it too
+        return weights, f"fallback: MIN_RISK ({reason})"
     held = 1.0 if problem.min_weights else bound / risk
     what = f"{held:.0%} of the least-drawdown portfolio" if held < 1 else "the least-drawdown portfolio, whole"
     log.warning("optimiser: drawdown bound out of reach", extra={"risk": risk, "bound": bound, "held": held})
