@@ -199,14 +199,14 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
     clipped = raw.clip(min=0.0)
     clipped[clipped < _TINY] = 0.0
     clipped /= clipped.sum()
-    risk = _risk(problem, returns @ clipped)
     fallback = used != problem
     status = f"fallback: {used.objective} ({reason})" if fallback else "optimal"
     if used.upper_risk != problem.upper_risk:
-        clipped, status = bound_reached(clipped, risk, problem, reason)
-        risk = _risk(problem, returns @ clipped)
+        clipped, status = bound_reached(clipped, _risk(problem, returns @ clipped), problem, reason)
     weights = {s: float(v) for s, v in zip(symbols, clipped, strict=True)}
-    exp_ret = float((returns @ clipped).mean() * periods_per_year)
+    port_returns = returns @ clipped
+    exp_ret = float(port_returns.mean() * periods_per_year)
+    risk = _risk(problem, port_returns)
     return Result(weights, status, solve_ms, fallback, exp_ret, risk, exp_ret / risk if risk > 0 else None)
 
 
