@@ -56,12 +56,16 @@ class RunRecorder:
     """Event time the report starts at (a warm-up's end: the portfolio's ``trade_from``); None: the first record.
     Before it only the prices, regimes, trading states, commands and mandate are kept (what the report's start
     needs), and the records are counted."""
+    first_ts: int | None = None
+    """Event time of the run's first record (where a warm-up began)."""
     _avg_cost: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def record(self, msg: Message) -> None:
         """Tap callback for every delivered record."""
         topic, v = msg.topic, msg.value
         self.counts[topic] += 1
+        if self.first_ts is None:
+            self.first_ts = msg.ts_event
         if self.report_from is not None and msg.ts_event < self.report_from and topic not in _KEPT_IN_WARMUP:
             return
         if topic == "md.bars":

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from quorum_common.event_dates import utc_date
 
 from quorum_desk.metrics import NS_PER_YEAR, drawdown_series, performance
 from quorum_desk.officer import OFFICER_ID
@@ -52,6 +53,13 @@ def benchmarks(rec: RunRecorder, times: list[int], capital: float, symbols: list
         if not np.isnan(idx[0]):
             out[rec.benchmark_symbol] = capital * idx / idx[0]
     return out
+
+
+def run_window(rec: RunRecorder, times: list[int]) -> dict[str, str | None]:
+    """The dates the report covers (its first and last snapshot) and, after a warm-up, where the replay began."""
+    warmup = rec.report_from is not None and rec.first_ts is not None and rec.first_ts < rec.report_from
+    return {"from": utc_date(times[0]).isoformat(), "to": utc_date(times[-1]).isoformat(),
+            "warmup_from": utc_date(rec.first_ts).isoformat() if warmup else None}
 
 
 def from_start(changes: list[tuple], start: int) -> list[tuple]:
@@ -134,6 +142,7 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
     breach = perf.max_drawdown - limit if limit == limit else None
     metrics = {
         "run_id": run_id,
+        "window": run_window(rec, times),
         "performance": perf.as_dict(),
         "benchmarks": {k: {"end_value": float(v[-1]), "return": float(v[-1] / capital - 1)} for k, v in bench.items()},
         "drawdown_limit": limit,
@@ -189,6 +198,7 @@ img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <p>Mandate {html.escape(str(mandate.get('mandate_id', '?')))}: capital {mandate.get('capital', 0):,.0f}
 {html.escape(str(mandate.get('base_currency', '')))}, {html.escape(str(mandate.get('risk_tolerance', '')))},
 max drawdown {limit:.0%}, risk measure {html.escape(str(mandate.get('risk_measure', '')))}.</p>
+<p>{_window_line(metrics["window"])}</p>
 <p><strong>{verdict}</strong></p>
 {locked}
 <table>{rows}</table>
@@ -202,6 +212,15 @@ optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 <h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
 </body></html>
 """
+
+
+def _window_line(window: dict[str, str | None]) -> str:
+    """The report's sentence on the dates it covers and the warm-up before them, if any."""
+    line = f"From {window['from']} to {window['to']}."
+    if window["warmup_from"]:
+        line += (f" The desk warmed up from {window['warmup_from']} (history replayed, no order proposed); "
+                 "the figures, charts and agent table start at the first date.")
+    return line
 
 
 def _agent_row(agent: dict[str, Any]) -> str:
@@ -257,7 +276,7 @@ def _breach_reason(rec: RunRecorder) -> str:
     times = np.array([t for t, _, _ in rec.equity])
     dd = np.array([d for _, _, d in rec.equity])
     at_lock = float(dd[max(0, int(np.searchsorted(times, ts, side="right")) - 1)])
-    when = datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d")
+    when = utc_date(ts).isoformat()
     resumes = [t for t, s, _, by in rec.states if s == "ACTIVE" and by == OFFICER_ID]
     count = f"{len(resumes)} time{'s' * (len(resumes) != 1)}"
     officer = (f" The simulated risk officer (--resume-after-days) resumed trading {count}, first on "

@@ -36,17 +36,17 @@ def state(ts: int, name: str, reason: str, by: str = "risk") -> Message:
 def recorder(states: list[Message], days: int = 730) -> RunRecorder:
     """A run of ``days`` daily snapshots (NAV up 0.01 % a day) with ``states`` and two critic windows."""
     rec = RunRecorder()
-    rec.record(msg("mandate.compiled", {"mandate_id": "default", "capital": 1e6, "max_drawdown": 0.15,
-                                        "base_currency": "USD", "universe": []}))
+    rec.record(msg("mandate.compiled", {"ts_event": T0, "mandate_id": "default", "capital": 1e6,
+                                        "max_drawdown": 0.15, "base_currency": "USD", "universe": []}))
     for m in states:
         rec.record(m)
     for day in range(days):
         rec.record(msg("portfolio.snapshots", {"ts_event": T0 + day * DAY, "nav": 1e6 * 1.0001 ** day,
                                                "drawdown": 0.0}))
-    rec.record(msg("critic.reports", {"attribution": [
+    rec.record(msg("critic.reports", {"ts_event": T0 + days // 2 * DAY, "attribution": [
         agent("alpha.momentum.breakout", "MOMENTUM", 120.0, 30, hits=2, scored=3),
         agent("alpha.pairs.KO_PEP", "PAIRS", -50.0, 4)]}))
-    rec.record(msg("critic.reports", {"attribution": [
+    rec.record(msg("critic.reports", {"ts_event": T0 + (days - 1) * DAY, "attribution": [
         agent("alpha.momentum.breakout", "MOMENTUM", -20.0, 10, hits=1, scored=7),
         agent("unattributed", "OTHER", 7.5, 0)]}))
     return rec

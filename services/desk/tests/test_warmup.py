@@ -34,8 +34,10 @@ def test_warmup_moves_the_replay_start_back_and_the_trading_start_to_the_first_d
 def test_a_warmed_up_run_trades_from_its_first_date_and_reports_from_there(desk_window, tmp_path) -> None:
     trade_from, week = date.fromisoformat(START), 7 * 86_400 * 10**9
     fills: dict[str, list[int]] = {"cold": [], "warm": []}
-    run_embedded(desk_window(START, END), extra_taps=[lambda m: m.topic == "exec.fills" and fills["cold"].append(
-        m.ts_event)])
+    cold = run_embedded(desk_window(START, END), extra_taps=[
+        lambda m: m.topic == "exec.fills" and fills["cold"].append(m.ts_event)])
+    cold_window = build_report(cold.recorder, tmp_path / "cold", "cold", cold.wall_s, cold.events)["window"]
+    assert cold_window == {"from": START, "to": END, "warmup_from": None}
     warm = run_embedded(desk_window("2007-01-02", END, portfolio={"trade_from": trade_from}),
                         extra_taps=[lambda m: m.topic == "exec.fills" and fills["warm"].append(m.ts_event)])
     # cold, the optimiser first needs its sessions of history; warmed up, the desk buys in its first days
@@ -47,6 +49,8 @@ def test_a_warmed_up_run_trades_from_its_first_date_and_reports_from_there(desk_
     assert warm.recorder.fills == len(fills["warm"])
     assert metrics["performance"]["years"] == pytest.approx(0.33, abs=0.01)  # the window, not the warm-up
     assert json.loads((tmp_path / "metrics.json").read_text())["performance"]["start_nav"] == 1_000_000  # untouched
+    assert metrics["window"] == {"from": START, "to": END, "warmup_from": "2007-01-03"}  # its first trading days
+    assert "warmed up from 2007-01-03" in (tmp_path / "index.html").read_text()
     assert sum(metrics["years_in_trading_state"].values()) == pytest.approx(metrics["performance"]["years"])
     assert metrics["decisions_by_action"] and sum(metrics["decisions_by_action"].values()) < \
         warm.recorder.counts["signals.decisions"]  # the warm-up's decisions are counted, not reported
