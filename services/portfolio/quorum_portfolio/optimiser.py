@@ -201,8 +201,8 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
     clipped /= clipped.sum()
     fallback = used != problem
     status = f"fallback: {used.objective} ({reason})" if fallback else "optimal"
-    if used.upper_risk != problem.upper_risk:
-        clipped, status = bound_reached(clipped, _risk(problem, returns @ clipped), problem, reason)
+    if used.upper_risk != problem.upper_risk and (least := _risk(problem, returns @ clipped)) > problem.upper_risk:
+        clipped, status = bound_reached(clipped, least, problem, reason)  # else the bound is slack: MIN_RISK under it
     weights = {s: float(v) for s, v in zip(symbols, clipped, strict=True)}
     port_returns = returns @ clipped
     exp_ret = float(port_returns.mean() * periods_per_year)
@@ -211,14 +211,11 @@ def optimise(problem: Problem, solvers: tuple[str, ...] = ("CLARABEL", "SCS"),
 
 
 def bound_reached(weights: np.ndarray, risk: float, problem: Problem, reason: str) -> tuple[np.ndarray, str]:
-    """The least-drawdown ``weights`` (solved without the bound; drawdown ``risk`` on the window) cut so that they
-    meet ``problem.upper_risk``, the rest in cash, and the status saying so. Held whole when they meet the bound
-    already (then they are the minimum-risk portfolio under it: the objective failed for another reason) or the
+    """The least-drawdown ``weights`` (solved without the bound; drawdown ``risk`` on the window, above the bound)
+    cut so that they meet ``problem.upper_risk``, the rest in cash, and the status saying so. Held whole when the
     problem has minimum weights (its floors are shares of the NAV, which a cut would break)."""
     bound = problem.upper_risk
-    assert bound is not None
-    if risk <= bound:  # the bound is slack: these are the minimum-risk portfolio under it too
-        return weights, f"fallback: MIN_RISK ({reason})"
+    assert bound is not None and risk > bound
     held = 1.0 if problem.min_weights else bound / risk
     what = f"{held:.0%} of the least-drawdown portfolio" if held < 1 else "the least-drawdown portfolio, whole"
     log.warning("optimiser: drawdown bound out of reach", extra={"risk": risk, "bound": bound, "held": held})
