@@ -27,12 +27,14 @@ $(STAMP): constraints.txt libs/common/pyproject.toml libs/common/setup.py libs/c
 
 install: $(STAMP) ## Create .venv and install every package (pinned by constraints.txt)
 
-run: install ## The main job: the embedded desk on bundled real data; writes reports/<run id>/ (MANDATE=file, RESUME_AFTER_DAYS=n, START=date, END=date, WARMUP=days)
-	$(PY) -m quorum_desk.app run $(if $(MANDATE),--mandate $(MANDATE),) $(if $(RESUME_AFTER_DAYS),--resume-after-days $(RESUME_AFTER_DAYS),) \
-		$(if $(START),--start $(START),) $(if $(END),--end $(END),) $(if $(WARMUP),--warmup $(WARMUP),)
+WINDOW_FLAGS = $(if $(MANDATE),--mandate $(MANDATE),) $(if $(START),--start $(START),) $(if $(END),--end $(END),) \
+	$(if $(WARMUP),--warmup $(WARMUP),)
 
-up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay
-	$(PY) -m quorum_desk.app up
+run: install ## The main job: the embedded desk on bundled real data; writes reports/<run id>/ (MANDATE=file, RESUME_AFTER_DAYS=n, START=date, END=date, WARMUP=days)
+	$(PY) -m quorum_desk.app run $(WINDOW_FLAGS) $(if $(RESUME_AFTER_DAYS),--resume-after-days $(RESUME_AFTER_DAYS),)
+
+up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay (MANDATE=file, START=date, END=date, WARMUP=days)
+	$(PY) -m quorum_desk.app up $(WINDOW_FLAGS)
 
 replay: install ## Replay a recorded window through a fresh desk and compare: make replay ARGS="--from 2006-09-01 --to 2006-11-30"
 	$(VENV)/bin/quorum-desk replay $(ARGS)

@@ -43,6 +43,7 @@ from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.bus.phase_barrier import PROGRESS_TOPIC
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.phases import bar_time
+from quorum_common.runtime.config import settings_env
 from quorum_common.schemas import TopicCatalog, default_catalog
 from quorum_desk import local
 from quorum_desk.engine import run_embedded
@@ -109,16 +110,19 @@ def _with_children(pid: int) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds used by the desk's ``services`` (process ids; each with its workers, found anew at every reading)
-    and by the ``broker``, read at most every ``every_s``; a process that ended counts with what it had used when
-    last read."""
+    """CPU seconds used by the desk's ``services`` (process id by service name; each with its workers, found anew at
+    every reading) and by the ``broker``, read at most every ``every_s``; a process that ended counts with what it
+    had used when last read."""
 
-    def __init__(self, services: list[int], broker: int | None, every_s: float = 0.2) -> None:
+    def __init__(self, services: dict[str, int], broker: int | None, every_s: float = 0.2) -> None:
         self.services, self.broker, self.every_s = services, broker, every_s
         self.used: dict[int, float] = {}  # pid -> CPU seconds when last read
+        self.owner: dict[int, str] = {}  # pid -> the service it is (or is a worker of)
         self.read_at = 0.0
         self.first: tuple[float, float, float] | None = None  # (monotonic time, desk, broker) of the first reading
         self.last: tuple[float, float, float] | None = None
+        self.first_by_service: dict[str, float] = {}  # service -> CPU seconds at the first reading
+        self.last_by_service: dict[str, float] = {}
 
     def _read(self, pid: int) -> float:
         """The CPU seconds of ``pid``: read now, or as last read when it has ended."""
@@ -131,19 +135,29 @@ class CpuMeter:
         if now - self.read_at < self.every_s:
             return
         self.read_at = now
-        for service in self.services:
+        for name, service in self.services.items():
             for pid in _with_children(service):
+                self.owner[pid] = name
                 self._read(pid)
         broker = self._read(self.broker) if self.broker is not None else 0.0
         desk = sum(cpu for pid, cpu in self.used.items() if pid != self.broker)
         self.last = (now, desk, broker)
         self.first = self.first or self.last
+        self.last_by_service = {name: 0.0 for name in self.services}
+        for pid, cpu in self.used.items():
+            if pid in self.owner:
+                self.last_by_service[self.owner[pid]] += cpu
+        self.first_by_service = self.first_by_service or dict(self.last_by_service)
 
     def between(self) -> tuple[float, float, float]:
         """(seconds, desk CPU seconds, broker CPU seconds) from the first reading to the last."""
         if self.first is None or self.last is None:
             return 0.0, 0.0, 0.0
         return tuple(b - a for a, b in zip(self.first, self.last, strict=True))  # type: ignore[return-value]
+
+    def by_service(self) -> dict[str, float]:
+        """CPU seconds of each service (with its workers) from the first reading to the last."""
+        return {name: cpu - self.first_by_service.get(name, 0.0) for name, cpu in self.last_by_service.items()}
 
 
 def stage_times(last_bar: dict[int, float], ticks: dict[int, dict[str, float]],
@@ -219,6 +233,8 @@ class Replay:
     """Wall time of the CPU readings, first to last."""
     desk_cpu_s: float
     broker_cpu_s: float
+    service_cpu_s: dict[str, float]
+    """The desk's CPU seconds by service (each with its workers)."""
     stages_ms: dict[str, list[float]]
     digest: str
     """Of the client order ids proposed in the window."""
@@ -250,10 +266,10 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     speed = rate / SYMBOLS_PER_DAY * 86_400 * 7 / 5
     env = {"QUORUM_START": start, "QUORUM_END": end, "QUORUM_REPLAY_SPEED": f"{speed:.0f}", "QUORUM_DELIVERY": delivery,
            "QUORUM_TOPIC_PREFIX": prefix,
-           **{f"QUORUM_{field.upper()}": str(value) for fields in settings.values() for field, value in fields.items()}}
+           **settings_env({field: value for fields in settings.values() for field, value in fields.items()})}
     try:
         local.up(env=env)
-        cpu = CpuMeter(list(local.pids().values()), kafka_local.broker_pid())
+        cpu = CpuMeter(local.pids(), kafka_local.broker_pid())
         records = _watch(watcher, prefix, since, cpu)
     finally:
         watcher.close()
@@ -285,7 +301,8 @@ def measure(rate: int, start: str, end: str, delivery: str = "at_least_once",
     seconds, desk_s, broker_s = cpu.between()
     return Replay(latencies, [(made - last_bar[t]) * 1000 for t, _arrived, made in measured],
                   len({t for t, *_ in measured}), bars, last - first, max(len(last_bar), 1), reports, seconds, desk_s,
-                  broker_s, stage_times(last_bar, ticks, [(t, arrived) for t, arrived, _made in orders]),
+                  broker_s, cpu.by_service(),
+                  stage_times(last_bar, ticks, [(t, arrived) for t, arrived, _made in orders]),
                   _digest(order_ids))
 
 
@@ -317,6 +334,9 @@ def pooled_figures(at: str, replays: list[Replay], target: float | None) -> list
         Figure(f"broker CPU during the replay at {pooled}", round(broker_s / max(seconds, 1e-9), 2), "cores", None),
         Figure(f"CPU per bar time, desk processes at {pooled}", round(desk_s * 1000 / bar_times, 2), "ms", None),
         Figure(f"CPU per bar time, broker at {pooled}", round(broker_s * 1000 / bar_times, 2), "ms", None),
+        *[Figure(f"CPU per bar time, {service} at {pooled}",
+                 round(sum(r.service_cpu_s.get(service, 0.0) for r in replays) * 1000 / bar_times, 2), "ms", None)
+          for service in sorted({s for r in replays for s in r.service_cpu_s})],
         Figure(f"bars/s this CPU cost allows on {cores} cores at {pooled}",
                round(cores * bars / max(desk_s + broker_s, 1e-9)), "bars/s", None),
         *[Figure(f"{name}, {which} at {pooled}", round(pick(ms), 2), "ms", None)

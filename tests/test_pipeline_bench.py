@@ -33,7 +33,7 @@ def service():
 
 
 def test_counts_the_cpu_of_a_worker_that_ended(service):
-    meter = pipeline_bench.CpuMeter([service.pid], broker=None, every_s=0.0)
+    meter = pipeline_bench.CpuMeter({"portfolio": service.pid}, broker=None, every_s=0.0)
     meter.sample(time.monotonic())
     seen_worker = False
     deadline = time.monotonic() + 20
@@ -49,6 +49,8 @@ def test_counts_the_cpu_of_a_worker_that_ended(service):
     assert seen_worker
     assert broker == 0.0
     assert desk >= 0.3  # the worker's 0.4 s, read while it ran (the service itself only waits)
+    assert meter.by_service().keys() == {"portfolio"}
+    assert meter.by_service()["portfolio"] == pytest.approx(desk)  # the worker counts for its service
 
 
 def test_stage_times_split_each_bar_time_with_orders_into_its_phases():
@@ -92,7 +94,7 @@ def test_the_watcher_keeps_records_from_the_measured_window_with_their_times(kaf
     monkeypatch.setattr(pipeline_bench, "IDLE_END_S", 1.0)
     warm_up = kafka_topics("md.bars", "sys.progress")
     _produce(kafka_config, warm_up, [("md.bars", b"early", 99), ("sys.progress", b"report", None)])
-    meter = pipeline_bench.CpuMeter([], broker=None, every_s=0.0)
+    meter = pipeline_bench.CpuMeter({}, broker=None, every_s=0.0)
     assert [value for _t, value, *_ in _watch(warm_up, 100, meter)] == [b"report"]
     assert meter.first is None
 
@@ -109,13 +111,14 @@ def test_the_watcher_keeps_records_from_the_measured_window_with_their_times(kaf
 def _replay(latencies, digest="d", **overrides):
     fields = dict(latencies_ms=latencies, produced_ms=[ms - 1.0 for ms in latencies], order_bar_times=2, bars=100,
                   bars_seconds=0.5, bar_times=5, reports=20,
-                  cpu_seconds=1.0, desk_cpu_s=0.2, broker_cpu_s=0.1,
+                  cpu_seconds=1.0, desk_cpu_s=0.2, broker_cpu_s=0.1, service_cpu_s={"alpha": 0.15, "risk": 0.05},
                   stages_ms={"bar -> BAR_CLOSE tick": [4.0, 6.0]}, digest=digest)
     return pipeline_bench.Replay(**{**fields, **overrides})
 
 
 def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_beside():
-    quiet, noisy = _replay([10.0] * 99 + [20.0]), _replay([12.0] * 99 + [40.0], bars=300, bars_seconds=1.5)
+    quiet = _replay([10.0] * 99 + [20.0])
+    noisy = _replay([12.0] * 99 + [40.0], bars=300, bars_seconds=1.5, service_cpu_s={"alpha": 0.05, "critic": 0.15})
     by_name = {f.name: f for f in pipeline_bench.pooled_figures("1000 bars/s", [quiet, noisy], 25.0)}
     pooled = "1000 bars/s, 2 replays pooled"
     p99 = by_name[f"bar -> order latency p99 at {pooled}"]
@@ -129,6 +132,9 @@ def test_the_figures_of_several_replays_pool_their_orders_and_give_each_p99_besi
     assert by_name[f"orders measured at {pooled}"].value == 200
     assert by_name[f"bars/s end to end (asked {pooled})"].value == 200  # 400 bars in 2 s
     assert by_name[f"CPU per bar time, desk processes at {pooled}"].value == 40.0  # 0.4 s over 10 bar times
+    assert by_name[f"CPU per bar time, alpha at {pooled}"].value == 20.0  # 0.2 s over 10 bar times
+    assert by_name[f"CPU per bar time, risk at {pooled}"].value == 5.0  # in one replay only
+    assert by_name[f"CPU per bar time, critic at {pooled}"].value == 15.0
     assert by_name[f"bar -> BAR_CLOSE tick, slowest at {pooled}"].value == 6.0
 
 

@@ -3,7 +3,8 @@
 - ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--resume-after-days N]``: every agent
   in this process on the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG
   charts, metrics). ``--resume-after-days`` adds a simulated risk officer (:mod:`quorum_desk.officer`).
-- ``quorum-desk up`` / ``down``: the local Kafka broker and every service as its own process.
+- ``quorum-desk up [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--no-replay]`` / ``down``: the local
+  Kafka broker and every service as its own process (the same window flags as ``run``).
 - ``quorum-desk replay ...``: re-drive a recorded window through a fresh desk and report the first
   divergence (incident analysis, what-if runs, Avro export); see :mod:`quorum_desk.replay`.
 - ``quorum-desk dlq list|redrive ...``: the dead letters, and sending them back once they can be handled; see
@@ -19,10 +20,10 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from quorum_common.runtime.config import ConfigError, load_settings
+from quorum_common.runtime.config import ConfigError, load_settings, settings_env
 from quorum_common.runtime.logging import setup_logging
 
-from quorum_desk.composition import SOURCE
+from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.config import DeskSettings
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
@@ -65,10 +66,21 @@ def _warmup_days(text: str) -> int:
     return int(text)
 
 
-def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
-    """The services' settings a ``run`` command line changes. ``--warmup DAYS`` replays that many calendar days
-    before the first date (``--start``, else the replay's default start) with the portfolio proposing nothing
-    (its ``trade_from``): the engines build their history, the report starts at the first date."""
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags ``run`` and ``up`` share: the mandate and the replayed window (read by :func:`window_overrides`)."""
+    parser.add_argument("--mandate", help="the user's mandate file (YAML or JSON); default: the packaged one")
+    parser.add_argument("--start", type=_iso_date, help="first bar date (YYYY-MM-DD)")
+    parser.add_argument("--end", type=_iso_date, help="last bar date (YYYY-MM-DD)")
+    parser.add_argument("--warmup", type=_warmup_days, default=0, metavar="DAYS",
+                        help="replay DAYS calendar days before the first date without trading, so the agents start "
+                             "with history (the optimiser's window, the regime's first fit); the report starts at "
+                             "the first date (default: 0)")
+
+
+def window_overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """The services' settings the flags of :func:`add_window_arguments` change. ``--warmup DAYS`` replays that many
+    calendar days before the first date (``--start``, else the replay's default start) with the portfolio proposing
+    nothing (its ``trade_from``): the engines build their history, the report starts at the first date."""
     overrides: dict[str, dict] = {}
     if args.mandate:
         overrides["manager"] = {"mandate_path": Path(args.mandate)}
@@ -81,9 +93,40 @@ def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
         overrides["portfolio"] = {"trade_from": start}
     if ingest:
         overrides["ingest"] = ingest
+    return overrides
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """The services' settings a ``run`` command line changes: :func:`window_overrides` and the simulated officer."""
+    overrides = window_overrides(args)
     if args.resume_after_days is not None:
         overrides["officer"] = {"resume_after_days": args.resume_after_days}
     return overrides
+
+
+def up_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment ``up`` gives the services for the flags of :func:`add_window_arguments`, each service's
+    settings checked first, so a bad value is refused (naming it) before anything starts."""
+    overrides = window_overrides(args)
+    if "manager" in overrides:  # the services may start elsewhere than the user's working directory
+        overrides["manager"]["mandate_path"] = overrides["manager"]["mandate_path"].resolve()
+    specs = {spec.name: spec for spec in (SOURCE, *CONSUMERS)}
+    for service, fields in overrides.items():
+        load_settings(specs[service].settings_cls, **fields)
+    return settings_env({field: value for fields in overrides.values() for field, value in fields.items()})
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the local broker and every service, then (unless ``--no-replay``) the lockstep replay."""
+    from quorum_desk import local
+
+    try:
+        env = up_env(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    local.up(env=env, replay=not args.no_replay)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,13 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quorum-desk", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="the embedded desk on bundled data, with a report")
-    run.add_argument("--mandate", help="the user's mandate file (YAML or JSON); default: the packaged one")
-    run.add_argument("--start", type=_iso_date, help="first bar date (YYYY-MM-DD)")
-    run.add_argument("--end", type=_iso_date, help="last bar date (YYYY-MM-DD)")
-    run.add_argument("--warmup", type=_warmup_days, default=0, metavar="DAYS",
-                     help="replay DAYS calendar days before the first date without trading, so the agents start "
-                          "with history (the optimiser's window, the regime's first fit); the report starts at the "
-                          "first date (default: 0)")
+    add_window_arguments(run)
     run.add_argument("--resume-after-days", type=_positive_days, metavar="DAYS",
                      help="a simulated risk officer reviews the desk's own de-risking DAYS event-time days later: "
                           "it resumes a drawdown lock and sets limits the critic tightened back to the mandate's "
@@ -137,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--reports", help="folder of the run reports (default: QUORUM_REPORTS_DIR or reports)")
     run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
+    add_window_arguments(up)
     up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
     restart = sub.add_parser("restart", help="stop one service `up` started and start it again (it rebuilds first)")
     restart.add_argument("service", help="alpha, regime, manager, portfolio, risk, execution or critic")
@@ -152,11 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_replay(args)
     if args.cmd == "dlq":
         return cmd_dlq(args)
+    if args.cmd == "up":
+        return cmd_up(args)
     from quorum_desk import local
 
-    if args.cmd == "up":
-        local.up(replay=not args.no_replay)
-    elif args.cmd == "restart":
+    if args.cmd == "restart":
         try:
             local.restart(args.service, kill=args.kill)
         except (ValueError, RuntimeError) as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from quorum_common.runtime.config import settings_env
 
 
 class ServiceProcess:
@@ -26,7 +27,7 @@ class ServiceProcess:
         self.env = {**os.environ, "QUORUM_KAFKA_BOOTSTRAP_SERVERS": kafka_config["bootstrap.servers"],
                     "QUORUM_TOPIC_PREFIX": prefix, "QUORUM_DELIVERY": delivery, "QUORUM_LOCKSTEP": "true",
                     "QUORUM_SERVICE_NAME": name, "QUORUM_HTTP_PORT": "0",
-                    **{f"QUORUM_{field.upper()}": str(value) for field, value in settings.items()}}
+                    **settings_env(settings)}
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:

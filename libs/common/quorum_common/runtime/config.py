@@ -7,6 +7,7 @@ with a message naming the variable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
@@ -105,3 +106,9 @@ def load_settings(cls: type[S], **overrides: object) -> S:
             f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
+
+
+def settings_env(fields: Mapping[str, object]) -> dict[str, str]:
+    """The environment that gives a service's process these settings (field name → value): ``QUORUM_<FIELD>``
+    set to the value's text (a date as ``YYYY-MM-DD``, a path as itself)."""
+    return {f"QUORUM_{field.upper()}": str(value) for field, value in fields.items()}
