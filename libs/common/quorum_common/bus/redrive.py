@@ -204,4 +204,8 @@ def redrive(client_config: dict[str, str], prefix: str, topic: str, codec: Topic
         raise RedriveError(f"redrive of {physical_dlq} failed, nothing was sent: {exc}") from exc
     finally:
         group.close()
+        # Destroy the producer now: a fenced commit's exception may be kept alive (confluent-kafka holds it), and with
+        # it this frame and its producer, which would go on reconnecting, and logging, once the broker is gone.
+        with contextlib.suppress(Exception):
+            producer.close()
     return result
