@@ -132,8 +132,11 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
 
     attribution = sorted(rec.attribution.items(), key=lambda kv: kv[1].pnl_contribution)
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(attribution) + 1.4))
-    ax.barh([a for a, _ in attribution] or ["none"], [t.pnl_contribution for _, t in attribution] or [0],
-            color=["#00838f" if t.pnl_contribution >= 0 else "#c62828" for _, t in attribution] or ["#00838f"])
+    bars = ax.barh([a for a, _ in attribution] or ["none"], [t.pnl_contribution for _, t in attribution] or [0],
+                   color=["#00838f" if t.pnl_contribution >= 0 else "#c62828" for _, t in attribution] or ["#00838f"])
+    # each bar's value beside it: the allocation's contribution dwarfs the agents', whose bars would not show
+    ax.bar_label(bars, labels=[f"{t.pnl_contribution:+,.0f}" for _, t in attribution] or [""], padding=3, fontsize=8)
+    ax.margins(x=0.2)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(mandate.get("base_currency", "USD"))
     ax.set_title(f"PnL contribution by agent over the run ({rec.critic_reports} critic windows)")
