@@ -33,8 +33,8 @@ WINDOW_FLAGS = $(if $(MANDATE),--mandate $(MANDATE),) $(if $(START),--start $(ST
 run: install ## The main job: the embedded desk on bundled real data; writes reports/<run id>/ (MANDATE=file, RESUME_AFTER_DAYS=n, START=date, END=date, WARMUP=days)
 	$(PY) -m quorum_desk.app run $(WINDOW_FLAGS) $(if $(RESUME_AFTER_DAYS),--resume-after-days $(RESUME_AFTER_DAYS),)
 
-up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay (MANDATE=file, START=date, END=date, WARMUP=days)
-	$(PY) -m quorum_desk.app up $(WINDOW_FLAGS)
+up: install ## Local broker + every service as its own process (admin API on :18000), then a lockstep replay (MANDATE=file, START=date, END=date, WARMUP=days, FOLLOW=1)
+	$(PY) -m quorum_desk.app up $(WINDOW_FLAGS) $(if $(FOLLOW),--follow,)
 
 replay: install ## Replay a recorded window through a fresh desk and compare: make replay ARGS="--from 2006-09-01 --to 2006-11-30"
 	$(VENV)/bin/quorum-desk replay $(ARGS)

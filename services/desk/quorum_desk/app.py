@@ -3,8 +3,9 @@
 - ``quorum-desk run [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--resume-after-days N]``: every agent
   in this process on the in-process bus; progress on stderr; writes ``reports/<run id>/`` (HTML, PNG
   charts, metrics). ``--resume-after-days`` adds a simulated risk officer (:mod:`quorum_desk.officer`).
-- ``quorum-desk up [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--no-replay]`` / ``down``: the local
-  Kafka broker and every service as its own process (the same window flags as ``run``).
+- ``quorum-desk up [--mandate FILE] [--start DATE] [--end DATE] [--warmup DAYS] [--no-replay] [--follow]`` / ``down``:
+  the local Kafka broker and every service as its own process (the same window flags as ``run``; ``--follow``:
+  :mod:`quorum_desk.follow`).
 - ``quorum-desk replay ...``: re-drive a recorded window through a fresh desk and report the first
   divergence (incident analysis, what-if runs, Avro export); see :mod:`quorum_desk.replay`.
 - ``quorum-desk dlq list|redrive ...``: the dead letters, and sending them back once they can be handled; see
@@ -125,8 +126,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    local.up(env=env, replay=not args.no_replay)
-    return 0
+    from quorum_desk.follow import follow, log_size
+
+    log_from = log_size()
+    try:
+        local.up(env=env, replay=not args.no_replay)
+    except local.DeskNotFresh as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.follow or args.no_replay:
+        return 0
+    try:
+        return follow(log_from=log_from)
+    except KeyboardInterrupt:
+        print("stopped following; the desk runs on (`make down` stops it)", file=sys.stderr)
+        return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -176,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
     add_window_arguments(up)
     up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
+    up.add_argument("--follow", action="store_true", help="print the replay's progress until it finishes, then the "
+                    "desk's state, NAV and positions (Ctrl-C stops following, not the desk)")
     restart = sub.add_parser("restart", help="stop one service `up` started and start it again (it rebuilds first)")
     restart.add_argument("service", help="alpha, regime, manager, portfolio, risk, execution or critic")
     restart.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop: no last commit")

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 import httpx
+from confluent_kafka import Consumer
 from quorum_common import kafka_local
+from quorum_common.bus.kafka_admin import partitions_of, watermark_offsets
 from quorum_common.paths import REPO_ROOT
 
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
@@ -97,6 +99,21 @@ def admin_tokens() -> dict[str, str]:
     return tokens
 
 
+class DeskNotFresh(RuntimeError):
+    """A replay was asked for on topics that already hold an earlier desk's; the message says what to do."""
+
+
+def replayed_bars(bootstrap: str, prefix: str) -> int:
+    """How many bars the topics under ``prefix`` on the broker at ``bootstrap`` already hold."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"quorum-desk-check-{secrets.token_hex(4)}",
+                         "enable.auto.commit": False})
+    try:
+        return sum(high - low for low, high in (watermark_offsets(consumer, tp)
+                                                for tp in partitions_of(consumer, prefix + "md.bars")))
+    finally:
+        consumer.close()
+
+
 def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = True) -> dict[str, str]:
     """Start the broker, every consumer and the admin API, then (``replay``) the ingest replay;
     return the admin tokens by role.
@@ -104,8 +121,20 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     ``lockstep`` (the default) makes the run reproduce the embedded one exactly; without it every
     service handles records as they come and the portfolio's solves run in a worker process, but the
     clock ticks overtake the records of their phase (README: phases and lockstep).
+
+    A replay needs a fresh desk: on topics that already hold bars (an earlier ``up`` on this broker), the services
+    would rebuild the earlier desk's state from its history and the replay would start again underneath it, so
+    :class:`DeskNotFresh` is raised before anything starts. Without a replay the services start on what the topics
+    hold (a desk resumed after ``down``).
     """
     bootstrap = kafka_local.up()
+    prefix = (env or {}).get("QUORUM_TOPIC_PREFIX", os.environ.get("QUORUM_TOPIC_PREFIX", ""))
+    if replay and (held := replayed_bars(bootstrap, prefix)):
+        raise DeskNotFresh(
+            f"the local broker's {prefix}md.bars already holds {held:,} bars of an earlier desk: a replay on it would "
+            "start again underneath that desk's state. For a fresh desk, `make down PURGE=1` (deletes the local "
+            "broker's data) then `make up`, or give this one topics of its own (QUORUM_TOPIC_PREFIX=<name>.); "
+            "`python -m quorum_desk.app up --no-replay` resumes the earlier desk instead")
     common = {"QUORUM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "QUORUM_LOCKSTEP": str(lockstep).lower(),
               "QUORUM_DELIVERY": "at_least_once",
               # Live: no record waits for a solve. Lockstep: solves land in their own tick (reproducible),

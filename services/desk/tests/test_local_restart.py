@@ -3,6 +3,7 @@ rebuilds its engine and the replay goes on to its end; what it cannot restart is
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from quorum_common.bus.kafka_admin import delete_catalog_topics
 from quorum_common.schemas import default_catalog
 from quorum_desk import local
 from quorum_desk.app import main
+from quorum_desk.follow import follow
 
 
 @pytest.fixture
@@ -50,10 +52,16 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         old = local.pids()["portfolio"]
         new = local.restart("portfolio", kill=True)
         assert new != old and local.pids()["portfolio"] == new
-        ingest = local.pids()["ingest"]
-        assert local.wait_ended(ingest, 300), "the replay did not finish"
+        said: list[str] = []  # `quorum-desk up --follow`: the replay's end, then the desk's status from the admin API
+        assert follow(said.append, timeout_s=300) == 0, said
+        assert said[-2].startswith("replay finished: ") and re.match(r"state [A-Z_]+, NAV [0-9,.]+, ", said[-1]), said
         logs = local_desk_dirs / "logs"
         assert "source finished" in (logs / "ingest.log").read_text()
+        # a second replay on the same topics would start again underneath this desk's state: refused, nothing started
+        running = local.pids()
+        with pytest.raises(local.DeskNotFresh, match=r"md\.bars already holds [0-9,]+ bars of an earlier desk"):
+            local.up(env={"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01", "QUORUM_END": "2006-12-31"})
+        assert local.pids() == running
         portfolio_log = (logs / "portfolio.log").read_text()
         assert portfolio_log.count('"service started"') == 2
         assert '"state rebuilt from input history"' in portfolio_log.split('"service started"')[-1]

@@ -117,3 +117,14 @@ def test_up_refuses_a_bad_mandate_before_starting_anything(no_local_up, tmp_path
     assert main(["up", "--mandate", str(bad)]) == 2
     assert not no_local_up
     assert "max_drawdown" in capsys.readouterr().err
+
+
+def test_up_on_an_earlier_desks_topics_is_refused_with_what_to_do(monkeypatch, capsys) -> None:
+    from quorum_desk import local
+
+    def not_fresh(**_kw: object) -> None:
+        raise local.DeskNotFresh("the local broker's md.bars already holds 12 bars of an earlier desk: ...")
+
+    monkeypatch.setattr(local, "up", not_fresh)
+    assert main(["up", "--follow"]) == 2
+    assert "error: the local broker's md.bars already holds 12 bars" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.engine import Engine, Source
+from quorum_common.event_dates import utc_date
 from quorum_common.runtime.config import ServiceSettings
 from quorum_common.runtime.http import HttpServer, build_app
 from quorum_common.runtime.logging import setup_logging
@@ -99,7 +100,7 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
         publisher.publish(topic, record, key=key)
         count += 1
         if count % progress_every == 0:
-            log.info("published", extra={"records": count})
+            log.info("published", extra={"records": count, "through": utc_date(record["ts_event"]).isoformat()})
     if barrier is not None and not stop.is_set():
         barrier.finish()
     return count
