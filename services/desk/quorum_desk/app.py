@@ -120,14 +120,13 @@ def up_env(args: argparse.Namespace) -> dict[str, str]:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the local broker and every service, then (unless ``--no-replay``) the lockstep replay."""
     from quorum_desk import local
+    from quorum_desk.follow import follow, log_size
 
     try:
         env = up_env(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from quorum_desk.follow import follow, log_size
-
     log_from = log_size()
     try:
         local.up(env=env, replay=not args.no_replay)
