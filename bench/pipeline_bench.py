@@ -140,13 +140,12 @@ class CpuMeter:
                 self.owner[pid] = name
                 self._read(pid)
         broker = self._read(self.broker) if self.broker is not None else 0.0
-        desk = sum(cpu for pid, cpu in self.used.items() if pid != self.broker)
-        self.last = (now, desk, broker)
-        self.first = self.first or self.last
         self.last_by_service = {name: 0.0 for name in self.services}
         for pid, cpu in self.used.items():
             if pid in self.owner:
                 self.last_by_service[self.owner[pid]] += cpu
+        self.last = (now, sum(self.last_by_service.values()), broker)
+        self.first = self.first or self.last
         self.first_by_service = self.first_by_service or dict(self.last_by_service)
 
     def between(self) -> tuple[float, float, float]:
