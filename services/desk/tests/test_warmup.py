@@ -75,4 +75,3 @@ def test_bad_dates_and_warmups_are_refused_naming_the_flag(flag: str, value: str
     with pytest.raises(SystemExit) as exit_:
         main(["run", flag, value])
     assert exit_.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
-
