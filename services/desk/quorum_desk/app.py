@@ -130,7 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     log_from = log_size()
     try:
         local.up(env=env, replay=not args.no_replay)
-    except local.DeskNotFresh as exc:
+    except local.UpRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.follow or args.no_replay:

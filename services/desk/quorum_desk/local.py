@@ -99,8 +99,9 @@ def admin_tokens() -> dict[str, str]:
     return tokens
 
 
-class DeskNotFresh(RuntimeError):
-    """A replay was asked for on topics that already hold an earlier desk's; the message says what to do."""
+class UpRefused(RuntimeError):
+    """``up`` started nothing: a desk it started runs still, or a replay was asked for on topics that already hold an
+    earlier desk's. The message says what to do."""
 
 
 def replayed_bars(bootstrap: str, prefix: str) -> int:
@@ -124,13 +125,19 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
 
     A replay needs a fresh desk: on topics that already hold bars (an earlier ``up`` on this broker), the services
     would rebuild the earlier desk's state from its history and the replay would start again underneath it, so
-    :class:`DeskNotFresh` is raised before anything starts. Without a replay the services start on what the topics
-    hold (a desk resumed after ``down``).
+    :class:`UpRefused` is raised before anything starts. Without a replay the services start on what the topics
+    hold (a desk resumed after ``down``). It is raised too while a desk ``up`` started runs still (a second one would
+    start every service again beside the first, in the same consumer groups).
     """
+    running = {name: pid for name, pid in pids().items() if not wait_ended(pid, 0.0)}
+    if running:
+        listed = ", ".join(f"{name} (pid {pid})" for name, pid in running.items())
+        raise UpRefused(f"a desk runs already: {listed}. `make down` stops it; `make restart SERVICE=<name>` starts "
+                        "one of its services again")
     bootstrap = kafka_local.up()
     prefix = (env or {}).get("QUORUM_TOPIC_PREFIX", os.environ.get("QUORUM_TOPIC_PREFIX", ""))
     if replay and (held := replayed_bars(bootstrap, prefix)):
-        raise DeskNotFresh(
+        raise UpRefused(
             f"the local broker's {prefix}md.bars already holds {held:,} bars of an earlier desk: a replay on it would "
             "start again underneath that desk's state. For a fresh desk, `make down PURGE=1` (deletes the local "
             "broker's data) then `make up`, or give this one topics of its own (QUORUM_TOPIC_PREFIX=<name>.); "

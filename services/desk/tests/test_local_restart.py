@@ -57,17 +57,25 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         assert said[-2].startswith("replay finished: ") and re.match(r"state [A-Z_]+, NAV [0-9,.]+, ", said[-1]), said
         logs = local_desk_dirs / "logs"
         assert "source finished" in (logs / "ingest.log").read_text()
-        # a second replay on the same topics would start again underneath this desk's state: refused, nothing started
-        running = local.pids()
-        with pytest.raises(local.DeskNotFresh, match=r"md\.bars already holds [0-9,]+ bars of an earlier desk"):
-            local.up(env={"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01", "QUORUM_END": "2006-12-31"})
-        assert local.pids() == running
         portfolio_log = (logs / "portfolio.log").read_text()
         assert portfolio_log.count('"service started"') == 2
         assert '"state rebuilt from input history"' in portfolio_log.split('"service started"')[-1]
         # Both instances seal checkpoints with the key `up` made once (and `restart` passed on), readable by us alone.
         assert "no checkpoint key" not in portfolio_log
         assert (local_desk_dirs / local.CHECKPOINT_KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+        # `up` again while this desk runs would start every service a second time beside it; once it is down, a
+        # replay on the same topics would start again underneath its state: both refused, nothing started
+        env = {"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01", "QUORUM_END": "2006-12-31"}
+        running = local.pids()
+        with pytest.raises(local.UpRefused, match=r"a desk runs already: .*portfolio \(pid [0-9]+\)"):
+            local.up(env=env)
+        assert local.pids() == running
+        local.down(broker=False)
+        stopped = local.pids()
+        with pytest.raises(local.UpRefused, match=r"md\.bars already holds [0-9,]+ bars of an earlier desk"):
+            local.up(env=env)
+        assert local.pids() == stopped and not any(not local.wait_ended(pid, 0.0) for pid in stopped.values())
     finally:
         watcher.close()
         local.down(broker=False)

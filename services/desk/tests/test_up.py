@@ -55,7 +55,7 @@ def test_up_on_an_earlier_desks_topics_is_refused_with_what_to_do(monkeypatch, c
     from quorum_desk import local
 
     def not_fresh(**_kw: object) -> None:
-        raise local.DeskNotFresh("the local broker's md.bars already holds 12 bars of an earlier desk: ...")
+        raise local.UpRefused("the local broker's md.bars already holds 12 bars of an earlier desk: ...")
 
     monkeypatch.setattr(local, "up", not_fresh)
     assert main(["up", "--follow"]) == 2
