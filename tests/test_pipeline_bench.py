@@ -32,25 +32,36 @@ def service():
     proc.wait()
 
 
-def test_counts_the_cpu_of_a_worker_that_ended(service):
-    meter = pipeline_bench.CpuMeter({"portfolio": service.pid}, broker=None, every_s=0.0)
+def test_counts_the_cpu_of_a_worker_that_ended_for_its_service(service):
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # another service, doing nothing
+    try:
+        meter = pipeline_bench.CpuMeter({"portfolio": service.pid, "risk": idle.pid}, broker=None, every_s=0.0)
+        _sample_until_the_worker_ended(meter, service.pid)
+    finally:
+        idle.kill()
+        idle.wait()
+    _seconds, desk, broker = meter.between()
+    assert broker == 0.0
+    assert desk >= 0.3  # the worker's 0.4 s, read while it ran (the service itself only waits)
+    by_service = meter.by_service()
+    assert by_service.keys() == {"portfolio", "risk"}
+    assert by_service["portfolio"] >= 0.3 and by_service["risk"] < 0.1  # the worker counts for its own service
+
+
+def _sample_until_the_worker_ended(meter, pid: int) -> None:
+    """Read ``meter`` until the process ``pid`` has started a worker and the worker has ended."""
     meter.sample(time.monotonic())
     seen_worker = False
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        workers = pipeline_bench._with_children(service.pid)[1:]
+        workers = pipeline_bench._with_children(pid)[1:]
         seen_worker |= bool(workers)
         meter.sample(time.monotonic())
         if seen_worker and not workers:
             break
         time.sleep(0.02)
     meter.sample(time.monotonic())
-    _seconds, desk, broker = meter.between()
     assert seen_worker
-    assert broker == 0.0
-    assert desk >= 0.3  # the worker's 0.4 s, read while it ran (the service itself only waits)
-    assert meter.by_service().keys() == {"portfolio"}
-    assert meter.by_service()["portfolio"] == pytest.approx(desk)  # the worker counts for its service
 
 
 def test_stage_times_split_each_bar_time_with_orders_into_its_phases():
