@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -29,6 +30,11 @@ class CriticSettings(ServiceSettings):
     min_limit_scale: float = Field(0.5, gt=0, le=1, description="Floor of every limit scale: the critic alone never "
                                    "cuts a limit below this fraction of the mandate's (no person loosens them in a "
                                    "backtest; the portfolio's drawdown and volatility scales do the rest).")
+    trade_from: date | None = Field(
+        None, description="First date (UTC) the desk trades (the portfolio's trade_from). Before it the critic follows "
+        "the regime without tightening, so a warm-up's history tightens nothing; the first regime record from this "
+        "date tightens once when its label is one of tighten_on_labels (the desk starts trading in it). None: the "
+        "desk trades from the first record.")
     sharpe_window: int = Field(63, ge=3, description="Bar returns in the rolling Sharpe ratio.")
     sharpe_min_periods: int = Field(20, ge=2, description="Returns needed before the Sharpe ratio is reported.")
     periods_per_year: float = Field(252.0, gt=0, description="Annualisation factor of the Sharpe ratio.")

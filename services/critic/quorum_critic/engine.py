@@ -6,7 +6,9 @@ Inputs and what they feed:
 - ``exec.fills``: slippage (:mod:`.slippage`), fees, turnover, position shares of the agents.
 - ``exec.reports``: orders that reached a final status, and rejects.
 - ``portfolio.snapshots``: agent PnL, NAV series (rolling Sharpe), drawdown against the soft limit.
-- ``regime.state``: the regime in force; a shift into a tightening label (HIGH_VOL, CRISIS) tightens.
+- ``regime.state``: the regime in force; a shift into a tightening label (HIGH_VOL, CRISIS) tightens. Before the
+  settings' ``trade_from`` (a warm-up) nothing tightens: the first regime record from that date tightens once when the
+  desk starts trading in a tightening label, so the limits a desk starts with do not depend on its warm-up's length.
 - ``mandate.compiled``: ``max_drawdown`` (soft limit = ``soft_drawdown_fraction`` of it) and the
   base risk limits behind the absolute values of a tightening.
 - ``sys.clock``: the ``report_tick`` (MONTH_END by default) publishes ``critic.reports``.
@@ -29,6 +31,7 @@ from typing import Any, NamedTuple
 from quorum_common.bus.base import Publisher
 from quorum_common.bus.message import Message
 from quorum_common.engine import Engine, envelope
+from quorum_common.event_dates import day_ns
 from quorum_common.recent_ids import RecentIds
 from quorum_common.runtime.clock import EventClock
 
@@ -58,7 +61,7 @@ class CriticEngine(Engine):
     inputs = ("exec.fills", "exec.reports", "portfolio.snapshots", "regime.state", "signals.decisions",
               "mandate.compiled", "sys.clock")
     rebuilds_from_history = True  # its state and outputs are all a record changes
-    state_version = 2  # 2: decisions cached as TracedDecision tuples
+    state_version = 3  # 2: decisions cached as TracedDecision tuples; 3: _trading
 
     def __init__(self, settings: CriticSettings, publisher: Publisher, clock: EventClock | None = None) -> None:
         super().__init__(publisher, clock)
@@ -72,6 +75,9 @@ class CriticEngine(Engine):
         self._max_drawdown = settings.default_max_drawdown
         self._base_limits: dict[str, Any] | None = None
         self._regime = "UNKNOWN"
+        self._trade_from_ns = None if settings.trade_from is None else day_ns(settings.trade_from)
+        self._trading = self._trade_from_ns is None
+        """Whether a regime record from ``trade_from`` on has been handled (the warm-up is over)."""
         self._drawdown = 0.0
         self._drawdown_armed = True
         self._portfolio_id = settings.portfolio_id
@@ -177,11 +183,16 @@ class CriticEngine(Engine):
         if state["scope"] != self.settings.regime_scope:
             return
         previous, self._regime = self._regime, state["label"]
-        if self._regime == previous:
-            return
-        self.window.regime_shift |= previous != "UNKNOWN"
+        if self._regime != previous:
+            self.window.regime_shift |= previous != "UNKNOWN"
         tighten_on = self.settings.tighten_on_labels
-        if self._regime in tighten_on and previous not in tighten_on:
+        if not self._trading:
+            if msg.ts_event < self._trade_from_ns:
+                return  # the warm-up: the regime is followed, nothing tightens
+            self._trading = True
+            if self._regime in tighten_on:
+                self._tighten(msg, f"trading starts in regime {self._regime}")
+        elif self._regime in tighten_on and previous not in tighten_on:
             self._tighten(msg, f"regime shift from {previous} to {self._regime}")
 
     def _on_mandate(self, msg: Message) -> None:

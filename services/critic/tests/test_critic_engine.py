@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -58,6 +59,36 @@ def test_shift_into_high_vol_tightens_once(records, to_message) -> None:
     # the risk service applies each step to its current limit; the position limit is at its floor (0.5) already
     assert commands[1]["limits"] == {"max_gross_exposure": 0.75}
     assert all(key == "desk" for t, key, _ in pub.out if t == "control.commands")
+
+
+def _day(records, day: float) -> date:
+    """The UTC date of the conftest's day ``day`` (the critic's ``trade_from``)."""
+    return datetime.fromtimestamp(records.regime(day, "X")["ts_event"] / 1e9, UTC).date()
+
+
+def test_a_warm_up_tightens_nothing_and_trading_starts_in_its_last_regime(records, to_message) -> None:
+    # shifts into HIGH_VOL and CRISIS before trade_from tighten nothing; the desk starts trading in HIGH_VOL: once
+    labels = ["TRENDING", "HIGH_VOL", "TRENDING", "CRISIS", "HIGH_VOL", "HIGH_VOL", "HIGH_VOL", "TRENDING", "HIGH_VOL"]
+    recs = [records.regime(i, label) for i, label in enumerate(labels)]
+    pub = run(to_message, recs, trade_from=_day(records, 5))
+    commands = pub.of("control.commands")
+    assert [c["ts_event"] for c in commands] == [recs[5]["ts_event"], recs[8]["ts_event"]]
+    assert commands[0]["reason"] == "trading starts in regime HIGH_VOL"
+    assert commands[0]["limits"] == STEPS  # the first tightening: what a desk without the warm-up would start with
+    assert "TRENDING to HIGH_VOL" in commands[1]["reason"]
+
+
+def test_trading_that_starts_in_a_calm_regime_tightens_nothing_until_a_shift(records, to_message) -> None:
+    labels = ["HIGH_VOL", "CRISIS", "TRENDING", "TRENDING", "HIGH_VOL"]
+    recs = [records.regime(i, label) for i, label in enumerate(labels)]
+    pub = run(to_message, recs, trade_from=_day(records, 2))
+    assert [c["ts_event"] for c in pub.of("control.commands")] == [recs[4]["ts_event"]]
+
+
+def test_a_shift_on_the_first_trading_day_tightens_once(records, to_message) -> None:
+    recs = [records.regime(0, "TRENDING"), records.regime(1, "HIGH_VOL")]
+    (command,) = run(to_message, recs, trade_from=_day(records, 1)).of("control.commands")
+    assert (command["ts_event"], command["reason"]) == (recs[1]["ts_event"], "trading starts in regime HIGH_VOL")
 
 
 def test_other_regime_scopes_are_ignored(records, to_message) -> None:

@@ -81,7 +81,8 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 def window_overrides(args: argparse.Namespace) -> dict[str, dict]:
     """The services' settings the flags of :func:`add_window_arguments` change. ``--warmup DAYS`` replays that many
     calendar days before the first date (``--start``, else the replay's default start) with the portfolio proposing
-    nothing (its ``trade_from``): the engines build their history, the report starts at the first date."""
+    nothing and the critic tightening nothing (their ``trade_from``): the engines build their history, the report starts
+    at the first date."""
     overrides: dict[str, dict] = {}
     if args.mandate:
         overrides["manager"] = {"mandate_path": Path(args.mandate)}
@@ -91,7 +92,8 @@ def window_overrides(args: argparse.Namespace) -> dict[str, dict]:
         if start is None:
             raise ConfigError("--warmup: the replay has no first date to warm up before; give --start")
         ingest["start"] = start - timedelta(days=args.warmup)
-        overrides["portfolio"] = {"trade_from": start}
+        for service in ("portfolio", "critic"):
+            overrides[service] = {"trade_from": start}
     if ingest:
         overrides["ingest"] = ingest
     return overrides

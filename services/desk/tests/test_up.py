@@ -23,6 +23,7 @@ def no_local_up(monkeypatch) -> list[dict]:
 
 
 def test_up_gives_the_services_the_window_and_warmup_of_its_flags(no_local_up, tmp_path, monkeypatch) -> None:
+    from quorum_critic.config import CriticSettings
     from quorum_ingest.config import IngestSettings
     from quorum_manager.config import ManagerSettings
     from quorum_portfolio.config import PortfolioSettings
@@ -39,7 +40,7 @@ def test_up_gives_the_services_the_window_and_warmup_of_its_flags(no_local_up, t
         monkeypatch.setenv(name, value)
     assert load_settings(IngestSettings).start == date(2009, 1, 4)
     assert load_settings(IngestSettings).end == date(2010, 6, 30)
-    assert load_settings(PortfolioSettings).trade_from == date(2010, 1, 4)
+    assert load_settings(PortfolioSettings).trade_from == load_settings(CriticSettings).trade_from == date(2010, 1, 4)
     assert load_settings(ManagerSettings).mandate_path == mandate  # absolute: services may start elsewhere
 
 
@@ -55,8 +56,9 @@ def test_up_on_an_earlier_desks_topics_is_refused_with_what_to_do(monkeypatch, c
     from quorum_desk import local
 
     def not_fresh(**_kw: object) -> None:
-        raise local.UpRefused("the local broker's md.bars already holds 12 bars of an earlier desk: ...")
+        raise local.UpRefused("the local broker's topics already hold an earlier desk's records (md.bars 12): ...")
 
     monkeypatch.setattr(local, "up", not_fresh)
     assert main(["up", "--follow"]) == 2
-    assert "error: the local broker's md.bars already holds 12 bars" in capsys.readouterr().err
+    assert "error: the local broker's topics already hold an earlier desk's records (md.bars 12)" in \
+        capsys.readouterr().err

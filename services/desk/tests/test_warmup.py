@@ -24,11 +24,11 @@ def test_warmup_moves_the_replay_start_back_and_the_trading_start_to_the_first_d
     first = date(2010, 1, 1)
     overrides = run_overrides(args(start=first, end=date(2010, 6, 30), warmup=365))
     assert overrides["ingest"] == {"start": date(2009, 1, 1), "end": date(2010, 6, 30)}
-    assert overrides["portfolio"] == {"trade_from": first}
+    assert overrides["portfolio"] == overrides["critic"] == {"trade_from": first}
     default = run_overrides(args(warmup=10))  # no --start: before the replay's default first date
     assert default["portfolio"] == {"trade_from": date(2005, 1, 1)}
     assert default["ingest"] == {"start": date(2004, 12, 22)}
-    assert "portfolio" not in run_overrides(args(start=first))  # no warm-up: trade from the first bar
+    assert not {"portfolio", "critic"} & set(run_overrides(args(start=first)))  # no warm-up: trade from the first bar
 
 
 def test_a_warmed_up_run_trades_from_its_first_date_and_reports_from_there(desk_window, tmp_path) -> None:
@@ -54,6 +54,18 @@ def test_a_warmed_up_run_trades_from_its_first_date_and_reports_from_there(desk_
     assert sum(metrics["years_in_trading_state"].values()) == pytest.approx(metrics["performance"]["years"])
     assert metrics["decisions_by_action"] and sum(metrics["decisions_by_action"].values()) < \
         warm.recorder.counts["signals.decisions"]  # the warm-up's decisions are counted, not reported
+
+
+def test_the_critic_tightens_nothing_in_a_warm_up_and_once_when_trading_starts_in_high_volatility(desk_window) -> None:
+    # 2007-2008 holds three shifts into HIGH_VOL; the desk starts trading on 2009-01-02 in HIGH_VOL
+    trade_from = date(2009, 1, 2)
+    run = run_embedded(desk_window("2007-01-02", "2009-02-27", portfolio={"trade_from": trade_from},
+                                   critic={"trade_from": trade_from}))
+    warm_up = [label for ts, label in run.recorder.regimes if ts < day_ns(trade_from)]
+    assert warm_up.count("HIGH_VOL") > 1 and "TRENDING" in warm_up
+    critic = [(ts, reason) for ts, _command, by, reason in run.recorder.commands if by == "critic"]
+    assert critic and min(ts for ts, _ in critic) >= day_ns(trade_from)
+    assert critic[0] == (run.recorder.regimes[len(warm_up)][0], "trading starts in regime HIGH_VOL")
 
 
 def test_changes_before_the_report_start_are_seen_from_it() -> None:
