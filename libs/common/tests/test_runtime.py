@@ -145,3 +145,27 @@ def test_a_paced_lockstep_source_runs_its_barrier_before_waiting_for_the_next_ba
     assert [t for t, _ in seen] == ["md.bars", "|", "sys.clock", "|", "md.bars", "|", "sys.clock", "end"]
     barrier_after_tick, second_bar = seen[3][1], seen[4][1]
     assert second_bar - barrier_after_tick >= 0.2  # the wait came after the barrier (the other way round: ~0)
+
+
+def test_a_source_logs_its_progress_every_n_records_or_every_few_seconds(monkeypatch, caplog) -> None:
+    """A slow or short replay shows its way: a ``published`` line after a record that comes ``progress_s`` after the
+    last line, besides one every ``progress_every`` records (wall time read from a fake clock: 0.4 s a record)."""
+    clock = [0.0]
+    monkeypatch.setattr("quorum_common.runtime.service.time.monotonic", lambda: clock[0])
+    day = 86_400 * 10**9
+
+    class Records(Source):
+        def records(self):
+            for n in range(1, 13):
+                clock[0] += 0.4
+                yield "md.bars", "KO", {"ts_event": n * day, "symbol": "KO"}
+
+    class Sink:
+        def publish(self, topic: str, record: dict, *, key: str | None = None) -> None:
+            pass
+
+    with caplog.at_level(logging.INFO, logger="quorum_common.runtime.service"):
+        assert publish_source(Records(), Sink(), threading.Event(), progress_every=5, progress_s=1.0) == 12
+    logged = [(r.records, r.through) for r in caplog.records if r.getMessage() == "published"]
+    # record 3 (1.2 s after the start), 5 (every 5th), 8 (1.2 s after 5), 10 (every 5th); 12 comes 0.8 s after 10
+    assert logged == [(3, "1970-01-04"), (5, "1970-01-06"), (8, "1970-01-09"), (10, "1970-01-11")]

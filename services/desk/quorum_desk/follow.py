@@ -1,9 +1,10 @@
 """``quorum-desk up --follow``: the progress of the local desk's replay as it runs, then the desk's status.
 
-The ingest service logs a ``published`` record every 10,000 records it replays (with the event date it has reached)
-and ``source finished`` at the end, in ``.run/logs/ingest.log``. Every start appends to it, so following reads only
-what was written after the replay started, from its ``service started`` on. Once the replay finished it asks the
-admin API's ``GET /status`` (viewer token from ``.run/admin-tokens.json``) for the trading state, NAV and positions.
+The ingest service logs a ``published`` record every 10,000 records it replays or every 2 seconds, whichever comes
+first (with the event date it has reached), and ``source finished`` at the end, in ``.run/logs/ingest.log``. Every
+start appends to it, so following reads only what was written after the replay started, from its ``service started``
+on. Once the replay finished it asks the admin API's ``GET /status`` (viewer token from ``.run/admin-tokens.json``)
+for the trading state, NAV and positions.
 """
 
 from __future__ import annotations

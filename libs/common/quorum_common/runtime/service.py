@@ -70,8 +70,13 @@ class SourceBarrier(Protocol):
 
 
 def publish_source(source: Source, publisher: Publisher, stop: threading.Event, speed: float = 0.0,
-                   progress_every: int = 10_000, barrier: SourceBarrier | None = None) -> int:
+                   progress_every: int = 10_000, barrier: SourceBarrier | None = None,
+                   progress_s: float = 2.0) -> int:
     """Publish a source's records; ``speed`` > 0 paces them at that multiple of event time.
+
+    Progress: a ``published`` log record (the records so far and the event date reached, ``through``) every
+    ``progress_every`` records, or after a record that comes ``progress_s`` seconds (wall time: only the log reads
+    it) after the last one logged, whichever is first: a short or slow replay shows its way too.
 
     ``barrier`` (lockstep runs over Kafka) is called before every clock tick and before the first record
     after a tick (the bars of the next bar time leave only once the desk has finished the last phase, so
@@ -83,6 +88,7 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     first_ts: int | None = None
     started = 0.0
     after_tick = False
+    logged_at = time.monotonic()
     for topic, key, record in source.records():
         if stop.is_set():
             break
@@ -99,8 +105,9 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
                 time.sleep(delay)
         publisher.publish(topic, record, key=key)
         count += 1
-        if count % progress_every == 0:
+        if count % progress_every == 0 or time.monotonic() - logged_at >= progress_s:
             log.info("published", extra={"records": count, "through": utc_date(record["ts_event"]).isoformat()})
+            logged_at = time.monotonic()
     if barrier is not None and not stop.is_set():
         barrier.finish()
     return count
