@@ -27,6 +27,7 @@ from confluent_kafka import Consumer
 from quorum_common import kafka_local
 from quorum_common.bus.kafka_admin import partitions_of, watermark_offsets
 from quorum_common.paths import REPO_ROOT
+from quorum_common.schemas import default_catalog
 
 from quorum_desk.composition import CONSUMERS, SOURCE, consumer_inputs
 
@@ -104,13 +105,20 @@ class UpRefused(RuntimeError):
     earlier desk's. The message says what to do."""
 
 
-def replayed_bars(bootstrap: str, prefix: str) -> int:
-    """How many bars the topics under ``prefix`` on the broker at ``bootstrap`` already hold."""
+def earlier_records(bootstrap: str, prefix: str) -> dict[str, int]:
+    """The desk's topics under ``prefix`` on the broker at ``bootstrap`` that already hold records, with how many
+    (catalog order: ``md.bars`` first). Not only the bars: once retention has emptied ``md.bars``, the compacted
+    topics (the trading state, the snapshots, the mandate) still hold the earlier desk's state."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"quorum-desk-check-{secrets.token_hex(4)}",
                          "enable.auto.commit": False})
     try:
-        return sum(high - low for low, high in (watermark_offsets(consumer, tp)
-                                                for tp in partitions_of(consumer, prefix + "md.bars")))
+        held: dict[str, int] = {}
+        for spec in default_catalog():
+            count = sum(high - low for low, high in (watermark_offsets(consumer, tp)
+                                                    for tp in partitions_of(consumer, prefix + spec.name)))
+            if count:
+                held[spec.name] = count
+        return held
     finally:
         consumer.close()
 
@@ -123,7 +131,7 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     service handles records as they come and the portfolio's solves run in a worker process, but the
     clock ticks overtake the records of their phase (README: phases and lockstep).
 
-    A replay needs a fresh desk: on topics that already hold bars (an earlier ``up`` on this broker), the services
+    A replay needs a fresh desk: on topics that already hold records (an earlier ``up`` on this broker), the services
     would rebuild the earlier desk's state from its history and the replay would start again underneath it, so
     :class:`UpRefused` is raised before anything starts. Without a replay the services start on what the topics
     hold (a desk resumed after ``down``). It is raised too while a desk ``up`` started runs still (a second one would
@@ -136,9 +144,10 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
                         "one of its services again")
     bootstrap = kafka_local.up()
     prefix = (env or {}).get("QUORUM_TOPIC_PREFIX", os.environ.get("QUORUM_TOPIC_PREFIX", ""))
-    if replay and (held := replayed_bars(bootstrap, prefix)):
+    if replay and (held := earlier_records(bootstrap, prefix)):
+        listed = ", ".join(f"{prefix}{topic} {count:,}" for topic, count in held.items())
         raise UpRefused(
-            f"the local broker's {prefix}md.bars already holds {held:,} bars of an earlier desk: a replay on it would "
+            f"the local broker's topics already hold an earlier desk's records ({listed}): a replay on them would "
             "start again underneath that desk's state. For a fresh desk, `make down PURGE=1` (deletes the local "
             "broker's data) then `make up`, or give this one topics of its own (QUORUM_TOPIC_PREFIX=<name>.); "
             "`python -m quorum_desk.app up --no-replay` resumes the earlier desk instead")
