@@ -26,6 +26,7 @@ from quorum_common.runtime.logging import setup_logging
 
 from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.config import DeskSettings
+from quorum_desk.coverage import check_replay_covers_mandate
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
@@ -109,13 +110,15 @@ def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 def up_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment ``up`` gives the services for the flags of :func:`add_window_arguments`, each service's
-    settings checked first, so a bad value is refused (naming it) before anything starts."""
+    settings checked first, and the replay's data against the mandate's universe, so a bad value is refused (naming
+    it) before anything starts."""
     overrides = window_overrides(args)
     if "manager" in overrides:  # the services may start elsewhere than the user's working directory
         overrides["manager"]["mandate_path"] = overrides["manager"]["mandate_path"].resolve()
     specs = {spec.name: spec for spec in (SOURCE, *CONSUMERS)}
     for service, fields in overrides.items():
         load_settings(specs[service].settings_cls, **fields)
+    check_replay_covers_mandate(overrides)
     return settings_env({field: value for fields in overrides.values() for field, value in fields.items()})
 
 
@@ -152,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         desk = load_settings(DeskSettings, **({"reports_dir": Path(args.reports)} if args.reports else {}))
         overrides = run_overrides(args)
+        check_replay_covers_mandate(overrides)
         run = run_embedded(overrides, progress=_progress(time.perf_counter()), progress_every=desk.progress_every)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
