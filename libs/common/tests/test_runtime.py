@@ -44,6 +44,28 @@ def test_an_invalid_setting_is_refused_naming_the_variable(monkeypatch: pytest.M
     assert "too short" not in str(err.value), "a refused secret is not echoed"
 
 
+def test_a_check_across_settings_is_refused_with_its_own_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import model_validator
+
+    class Window(ServiceSettings):
+        start: int = 0
+        end: int = 10
+
+        @model_validator(mode="after")
+        def _ordered(self) -> Window:
+            if self.start > self.end:
+                raise ValueError(f"start {self.start} is after end {self.end}")
+            return self
+
+    monkeypatch.setenv("QUORUM_START", "12")
+    with pytest.raises(ConfigError) as err:
+        load_settings(Window)
+    assert str(err.value) == "invalid Window: start 12 is after end 10"  # no empty variable name, no "Value error,"
+    with pytest.raises(ConfigError) as err:
+        load_settings(Window, end="soon")
+    assert str(err.value).startswith("invalid Window: QUORUM_END: Input should be a valid integer")
+
+
 def test_event_clock_only_moves_forward() -> None:
     clock = EventClock()
     assert clock.observe(100) == 100

@@ -8,7 +8,7 @@ with a message naming the variable.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,10 +102,16 @@ def load_settings(cls: type[S], **overrides: object) -> S:
         return cls(**overrides)
     except ValidationError as exc:
         prefix = cls.model_config.get("env_prefix", "")
-        problems = "; ".join(
-            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(prefix, err) for err in exc.errors())
         raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
+
+
+def _problem(prefix: str, err: Any) -> str:
+    """One validation error as ``<VARIABLE>: <why>``, or only why for a check across fields (its message names
+    them); without pydantic's ``Value error,`` prefix."""
+    name = "_".join(str(p) for p in err["loc"]).upper()
+    why = str(err["msg"]).removeprefix("Value error, ")
+    return f"{prefix}{name}: {why}" if name else why
 
 
 def settings_env(fields: Mapping[str, object]) -> dict[str, str]:
