@@ -31,6 +31,7 @@ from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
 from quorum_desk.report import build_report
+from quorum_desk.report_letters import FILE
 
 
 def _progress(started: float) -> callable:
@@ -161,7 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = desk.reports_dir / run_id
-    metrics = build_report(run.recorder, out, run_id, run.wall_s, run.events, run.recorder.optimiser_s)
+    metrics = build_report(run.recorder, out, run_id, run.wall_s, run.events, run.recorder.optimiser_s,
+                           run.bus.dead_letters)
     perf = metrics["performance"]
     print(f"{run.events:,} events in {run.wall_s:.1f} s ({metrics['events_per_second']:,.0f} events/s); "
           f"optimiser {run.recorder.optimiser_s:.1f} s")
@@ -175,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     letters = Counter((d.topic, d.reason) for d in run.bus.dead_letters)
     if letters:
         summary = ", ".join(f"{n} {topic} ({reason})" for (topic, reason), n in letters.most_common())
-        print(f"dead letters (refused input, kept with the reason): {summary}")
+        print(f"dead letters (refused input, kept with the reason in {out / FILE}): {summary}")
     print(f"report: {out / 'index.html'}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from quorum_common.bus.deadletter import DeadLetter
 from quorum_common.event_dates import utc_date
 
 from quorum_desk.metrics import NS_PER_YEAR, drawdown_series, performance
 from quorum_desk.officer import OFFICER_ID
 from quorum_desk.recorder import RunRecorder
+from quorum_desk.report_letters import letters_html, letters_metrics, write_dead_letters
 
 REGIME_COLOURS = {"TRENDING": "#2e7d32", "MEAN_REVERTING": "#1565c0", "HIGH_VOL": "#ef6c00", "CRISIS": "#c62828",
                   "UNKNOWN": "#9e9e9e"}
@@ -77,11 +80,13 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, events: int,
-                 optimiser_s: float = 0.0) -> dict[str, Any]:
-    """Write the report folder; return the metrics written to ``metrics.json``."""
+                 optimiser_s: float = 0.0, dead_letters: Sequence[DeadLetter] = ()) -> dict[str, Any]:
+    """Write the report folder; return the metrics written to ``metrics.json``. ``dead_letters``: the run's
+    (:mod:`quorum_desk.report_letters`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if len(rec.equity) < 2:
         raise ValueError("the run produced fewer than two portfolio snapshots; nothing to report")
+    letters = write_dead_letters(dead_letters, out_dir)
     times = [t for t, _, _ in rec.equity]
     nav = np.array([n for _, n, _ in rec.equity])
     mandate = rec.mandate or {}
@@ -166,13 +171,15 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "wall_seconds": wall_s,
         "events_per_second": events / wall_s if wall_s else None,
         "optimiser_seconds": optimiser_s,
+        "dead_letters": letters_metrics(letters),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    (out_dir / "index.html").write_text(_html(metrics, mandate, charts, rec))
+    (out_dir / "index.html").write_text(_html(metrics, mandate, charts, rec, letters))
     return metrics
 
 
-def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], rec: RunRecorder) -> str:
+def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], rec: RunRecorder,
+          letters: list[dict[str, Any]]) -> str:
     perf = metrics["performance"]
     pct = {"cagr", "volatility", "max_drawdown", "hit_rate"}
     rows = "".join(
@@ -213,6 +220,7 @@ optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 <th>hit rate (of the signals scored)</th></tr>
 {agents or '<tr><td colspan="5">no critic report</td></tr>'}</table>
 <h2>Trading state changes</h2><ul>{states or '<li>none</li>'}</ul>
+{letters_html(letters)}
 </body></html>
 """
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from quorum_common.schemas import dlq_topic
 
@@ -30,6 +32,19 @@ def dead_letter_payload(codec: object, topic: str, payload: bytes | dict) -> byt
         return codec.encode(topic, payload)  # type: ignore[attr-defined]
     except Exception:  # a record too broken for its schema is kept as JSON text
         return json.dumps(payload, default=str, sort_keys=True).encode()
+
+
+def readable_payload(codec: object, topic: str, payload: bytes) -> dict[str, Any]:
+    """What a dead letter's bytes hold, for a person: the record when they decode with the topic's schema, or as the
+    JSON :func:`dead_letter_payload` keeps a record too broken for it in; else their base64 under ``undecodable``."""
+    try:
+        return codec.decode(topic, payload)[1]  # type: ignore[attr-defined]
+    except Exception:  # not Avro of this schema: JSON, or bytes no reader takes
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            record = None
+        return record if isinstance(record, dict) else {"undecodable": base64.b64encode(payload).decode()}
 
 
 @dataclass(frozen=True)
