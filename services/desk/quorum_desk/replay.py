@@ -101,13 +101,30 @@ def load_recording(client_config: dict[str, str], prefix: str, topics: tuple[str
     return Recording(prefix, read.records, read.undecodable, read.duplicates)
 
 
+_EXCLUSIVE = "--from/--to and --wall-from/--wall-to are exclusive: give one kind of window"
+
+
+def check_window_arguments(start: str | None, end: str | None, wall_from: str | None, wall_to: str | None,
+                           warmup: str | None) -> None:
+    """Refuse bad window flags (format, order, both kinds) with :class:`ReplayInputError` before the recording is
+    read, which may take a while, or fail on a broker that is not there."""
+    if (start or end) and (wall_from or wall_to):
+        raise ReplayInputError(_EXCLUSIVE)
+    for first, last, names in ((start, end, ("--from", "--to")), (wall_from, wall_to, ("--wall-from", "--wall-to"))):
+        low = parse_time(first, names[0]) if first else None
+        high = parse_time(last, names[1], end=True) if last else None
+        if low is not None and high is not None and high < low:
+            raise ReplayInputError(f"{names[1]} {last} is before {names[0]} {first}")
+    parse_warmup(warmup)
+
+
 def resolve_window(recording: Recording, start: str | None = None, end: str | None = None,
                    warmup: str | None = None, wall_span: tuple[int, int] | None = None) -> EventWindow:
     """The event-time window from ``--from``/``--to`` (default: the recording's input span) or a wall-clock span."""
     warmup_ns = parse_warmup(warmup)
     if wall_span is not None:
         if start or end:
-            raise ReplayInputError("--from/--to and --wall-from/--wall-to are exclusive: give one kind of window")
+            raise ReplayInputError(_EXCLUSIVE)
         return EventWindow(wall_span[0], wall_span[1], warmup_ns)
     first, last = recording.input_span()
     return EventWindow(parse_time(start, "--from") if start else first,
@@ -248,8 +265,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run the replay described by ``args``; print the summary; 0 same, 1 diverged, 2 error."""
     try:
-        client, prefix = kafka_target(args)
+        check_window_arguments(args.start, args.end, args.wall_from, args.wall_to, args.warmup)
         config = ReplayConfig.from_args(args.mandate, args.mandate_set, args.settings_set)
+        client, prefix = kafka_target(args)
         recording = load_recording(client, prefix)
         if args.export_only:
             if not args.export_dir:

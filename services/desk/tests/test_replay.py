@@ -26,6 +26,7 @@ from quorum_desk.replay import (
     INPUT_TOPICS,
     Recording,
     add_replay_arguments,
+    check_window_arguments,
     cmd_replay,
     load_recording,
     replay,
@@ -269,6 +270,21 @@ def test_bad_configuration_is_refused_naming_the_field(capsys) -> None:
         ReplayConfig.from_args(None, ["max_drawdown"], None)
     assert cmd_replay(_args({"bootstrap.servers": "127.0.0.1:1"}, "x.", "--set", "risk.nope=1")) == 2
     assert "risk.nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "refusal"), [
+    (("--from", "2006-09-01", "--to", "2006-08-01"), "--to 2006-08-01 is before --from 2006-09-01"),
+    (("--wall-from", "2026-11-30T10:00:00Z", "--wall-to", "2026-11-30T09:00:00Z"), "--wall-to 2026-11-30T09:00:00Z is"),
+    (("--from", "2006-09-01", "--wall-to", "2026-11-30"), "exclusive"),
+    (("--to", "2006-13-01",), "--to: '2006-13-01' is not a time"),
+    (("--warmup", "lots",), "--warmup"),
+])
+def test_bad_window_flags_are_refused_before_the_recording_is_read(flags: tuple[str, ...], refusal: str,
+                                                                   capsys) -> None:
+    assert cmd_replay(_args({"bootstrap.servers": "127.0.0.1:1"}, "x.", *flags)) == 2  # no broker there
+    err = capsys.readouterr().err
+    assert refusal in err and "Kafka" not in err
+    check_window_arguments("2006-09-01", "2006-09-01", None, None, "2d")  # a one-day window is a window
 
 
 def _rec(topic: str, ts: int, key: str, value: dict, partition: int = 0, offset: int = 0,
