@@ -76,7 +76,8 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
 
     Progress: a ``published`` log record (the records so far and the event date reached, ``through``) every
     ``progress_every`` records, or after a record that comes ``progress_s`` seconds (wall time: only the log reads
-    it) after the last one logged, whichever is first: a short or slow replay shows its way too.
+    it) after the last one logged (or the first record), whichever is first: a short or slow replay shows its way
+    too.
 
     ``barrier`` (lockstep runs over Kafka) is called before every clock tick and before the first record
     after a tick (the bars of the next bar time leave only once the desk has finished the last phase, so
@@ -88,7 +89,7 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
     first_ts: int | None = None
     started = 0.0
     after_tick = False
-    logged_at = time.monotonic()
+    logged_at: float | None = None  # from the first record: loading the data takes a while
     for topic, key, record in source.records():
         if stop.is_set():
             break
@@ -105,9 +106,12 @@ def publish_source(source: Source, publisher: Publisher, stop: threading.Event, 
                 time.sleep(delay)
         publisher.publish(topic, record, key=key)
         count += 1
-        if count % progress_every == 0 or time.monotonic() - logged_at >= progress_s:
+        now = time.monotonic()
+        if logged_at is None:
+            logged_at = now
+        if count % progress_every == 0 or now - logged_at >= progress_s:
             log.info("published", extra={"records": count, "through": utc_date(record["ts_event"]).isoformat()})
-            logged_at = time.monotonic()
+            logged_at = now
     if barrier is not None and not stop.is_set():
         barrier.finish()
     return count
