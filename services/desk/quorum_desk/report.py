@@ -172,6 +172,7 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "events_per_second": events / wall_s if wall_s else None,
         "optimiser_seconds": optimiser_s,
         "dead_letters": letters_metrics(letters),
+        "universe_without_bars": [symbol for symbol in universe if not rec.closes.get(symbol)],
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     (out_dir / "index.html").write_text(_html(metrics, mandate, charts, rec, letters))
@@ -193,6 +194,8 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
         verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
                    f"{metrics['drawdown_breach']:.2%}. {_breach_reason(rec)}")
     locked = _locked_note(metrics, rec)
+    if metrics["universe_without_bars"]:
+        locked += f"<p><strong>{html.escape(no_bars_note(metrics['universe_without_bars']))}</strong></p>"
     agents = "".join(_agent_row(a) for a in sorted(metrics["attribution"], key=lambda a: -a["pnl_contribution"]))
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
@@ -223,6 +226,13 @@ optimiser {metrics['optimiser_seconds']:.1f} s).</p>
 {letters_html(letters)}
 </body></html>
 """
+
+
+def no_bars_note(symbols: list[str]) -> str:
+    """What the report and the command line say of mandate symbols that got no bar in the replay."""
+    them = "it" if len(symbols) == 1 else "them"
+    return (f"No bar in the replay for {', '.join(symbols)} (in the mandate's universe): the desk could not trade "
+            f"{them} in this window.")
 
 
 def _window_line(window: dict[str, str | None]) -> str:

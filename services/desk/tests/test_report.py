@@ -111,3 +111,18 @@ def test_a_breach_after_the_simulated_officer_resumed_says_so(tmp_path: Path) ->
     metrics, page = report(rec, tmp_path)
     assert not metrics["drawdown_within_limit"]
     assert "The simulated risk officer (--resume-after-days) resumed trading 1 time, first on 2005-03-24" in page
+
+
+def test_mandate_symbols_without_a_bar_in_the_replay_are_named(tmp_path: Path) -> None:
+    rec = recorder([state(T0, "ACTIVE", "MANDATE: default v1 limits applied")])
+    rec.mandate = {**rec.mandate, "universe": [{"symbol": "KO"}, {"symbol": "EUR-USD"}, {"symbol": "PEP"}]}
+    rec.record(msg("md.bars", {"ts_event": T0, "symbol": "KO", "close": 40.0}))
+    metrics, page = report(rec, tmp_path)
+    assert metrics["universe_without_bars"] == ["EUR-USD", "PEP"]
+    assert "No bar in the replay for EUR-USD, PEP (in the mandate&#x27;s universe): the desk could not trade them" \
+        in page
+    rec.record(msg("md.bars", {"ts_event": T0, "symbol": "PEP", "close": 60.0}))
+    metrics, page = report(rec, tmp_path / "again")
+    assert metrics["universe_without_bars"] == ["EUR-USD"] and "could not trade it in" in page
+    rec.mandate = {**rec.mandate, "universe": [{"symbol": "KO"}]}
+    assert report(rec, tmp_path / "all")[0]["universe_without_bars"] == []
