@@ -1,8 +1,9 @@
 """``quorum-desk dlq``: what the dead-letter topics hold, and sending letters back once they can be handled
 (:mod:`quorum_common.bus.redrive`).
 
-- ``quorum-desk dlq list [--topic T ...]``: per dead-letter topic, its letters by reason and service, and how many
-  no redrive has passed yet (each of those with whether this build would send it back);
+- ``quorum-desk dlq list [--topic T ...]``: per dead-letter topic, its letters, the records refused by reason and
+  service (a letter a redrive could not send back is appended again as a copy: counted once), and how many letters no
+  redrive has passed yet (each of those with whether this build would send it back);
 - ``quorum-desk dlq redrive --topic T [--dry-run]``: send the pending letters of ``dlq.T`` back to ``T``.
 """
 
@@ -13,7 +14,7 @@ import sys
 from collections import Counter
 
 from confluent_kafka import KafkaException
-from quorum_common.bus.redrive import RedriveError, read_dead_letters, redrive, why_not_redriven
+from quorum_common.bus.redrive import REFUSED_HEADER, RedriveError, read_dead_letters, redrive, why_not_redriven
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.runtime.config import ConfigError
 from quorum_common.schemas import SchemaError
@@ -38,8 +39,12 @@ def _list(client: dict[str, str], prefix: str, topics: list[str], codec: TopicCo
             empty += 1
             continue
         pending = dead.pending()
-        print(f"dlq.{topic}: {len(dead.letters)} letters, {len(pending)} not passed by a redrive yet")
-        for (reason, service), n in Counter((x.reason, x.service) for x in dead.letters).most_common():
+        records = [x for x in dead.letters if REFUSED_HEADER not in x.headers]
+        copies = len(dead.letters) - len(records)
+        print(f"dlq.{topic}: {len(dead.letters)} letters, {len(pending)} not passed by a redrive yet"
+              + (f"; {copies} of them copies that redrives appended of letters they could not send back, so "
+                 f"{len(records)} records refused" if copies else ""))
+        for (reason, service), n in Counter((x.reason, x.service) for x in records).most_common():
             print(f"  {n:8d}  {reason} ({service})")
         verdicts = Counter(why_not_redriven(codec, topic, x) or "would be sent back" for x in pending)
         for verdict, n in verdicts.most_common():
