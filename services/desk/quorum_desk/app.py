@@ -30,7 +30,7 @@ from quorum_desk.coverage import check_replay_covers_mandate
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
-from quorum_desk.report import build_report, no_bars_note
+from quorum_desk.report import ReportError, build_report, no_bars_note
 from quorum_desk.report_letters import FILE
 
 
@@ -162,8 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = desk.reports_dir / run_id
-    metrics = build_report(run.recorder, out, run_id, run.wall_s, run.events, run.recorder.optimiser_s,
-                           run.bus.dead_letters)
+    try:
+        metrics = build_report(run.recorder, out, run_id, run.wall_s, run.events, run.recorder.optimiser_s,
+                               run.bus.dead_letters)
+    except ReportError as exc:
+        kept = f" (its dead letters are in {out / FILE})" if run.bus.dead_letters else ""
+        print(f"error: no report: {exc}{kept}", file=sys.stderr)
+        return 2
     perf = metrics["performance"]
     print(f"{run.events:,} events in {run.wall_s:.1f} s ({metrics['events_per_second']:,.0f} events/s); "
           f"optimiser {run.recorder.optimiser_s:.1f} s")

@@ -79,14 +79,19 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+class ReportError(ValueError):
+    """The run gave too little to report on; the message says why and what to do."""
+
+
 def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, events: int,
                  optimiser_s: float = 0.0, dead_letters: Sequence[DeadLetter] = ()) -> dict[str, Any]:
     """Write the report folder; return the metrics written to ``metrics.json``. ``dead_letters``: the run's
     (:mod:`quorum_desk.report_letters`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    letters = write_dead_letters(dead_letters, out_dir)  # kept even when there is nothing else to report
     if len(rec.equity) < 2:
-        raise ValueError("the run produced fewer than two portfolio snapshots; nothing to report")
-    letters = write_dead_letters(dead_letters, out_dir)
+        raise ReportError(f"the window holds {len(rec.equity)} trading session(s) (one portfolio snapshot each); a "
+                          "report needs two or more: widen --start/--end")
     times = [t for t, _, _ in rec.equity]
     nav = np.array([n for _, n, _ in rec.equity])
     mandate = rec.mandate or {}
@@ -193,9 +198,9 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
     else:
         verdict = (f"Realised maximum drawdown {perf['max_drawdown']:.2%} breached the mandate's {limit:.0%} by "
                    f"{metrics['drawdown_breach']:.2%}. {_breach_reason(rec)}")
-    locked = _locked_note(metrics, rec)
+    notes = _locked_note(metrics, rec)
     if metrics["universe_without_bars"]:
-        locked += f"<p><strong>{html.escape(no_bars_note(metrics['universe_without_bars']))}</strong></p>"
+        notes += f"<p><strong>{html.escape(no_bars_note(metrics['universe_without_bars']))}</strong></p>"
     agents = "".join(_agent_row(a) for a in sorted(metrics["attribution"], key=lambda a: -a["pnl_contribution"]))
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
@@ -213,7 +218,7 @@ img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 max drawdown {limit:.0%}, risk measure {html.escape(str(mandate.get('risk_measure', '')))}.</p>
 <p>{_window_line(metrics["window"])}</p>
 <p><strong>{verdict}</strong></p>
-{locked}
+{notes}
 <table>{rows}</table>
 <p>{metrics['events']:,} events in {metrics['wall_seconds']:.1f} s ({metrics['events_per_second'] or 0:,.0f} events/s,
 optimiser {metrics['optimiser_seconds']:.1f} s).</p>

@@ -78,3 +78,17 @@ def test_make_run_writes_the_bars_ingest_refused_with_its_report(tmp_path: Path,
 @pytest.mark.parametrize("payload", [b"", b"[1, 2]", b"\xff"])
 def test_a_payload_that_is_no_record_is_kept_as_its_bytes(payload: bytes) -> None:
     assert set(readable_payload(CODEC, "md.bars", payload)) == {"undecodable"}
+
+
+def test_a_window_too_short_to_report_on_is_refused_and_keeps_its_dead_letters(tmp_path: Path, monkeypatch,
+                                                                                 capsys) -> None:
+    # 2018-01-01, a holiday (a VIX bar without a price), then one trading session: one snapshot, no report
+    monkeypatch.setenv("QUORUM_SYMBOLS", json.dumps(["KO", "SPX", "VIX"]))
+    assert main(["run", "--start", "2018-01-01", "--end", "2018-01-02", "--reports", str(tmp_path),
+                 "--run-id", "r"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no report: the window holds 1 trading session(s)" in err and "widen --start/--end" in err
+    assert f"its dead letters are in {tmp_path / 'r' / FILE}" in err
+    (letter,) = [strict(line) for line in (tmp_path / "r" / FILE).read_text().splitlines()]
+    assert (letter["record"]["symbol"], letter["reason"]) == ("VIX", "nan")
+    assert not (tmp_path / "r" / "metrics.json").exists()
