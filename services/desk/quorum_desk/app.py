@@ -30,7 +30,7 @@ from quorum_desk.coverage import check_replay_covers_mandate
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
-from quorum_desk.report import ReportError, build_report, no_bars_note
+from quorum_desk.report import ReportError, bars_ended_note, build_report, no_bars_note
 from quorum_desk.report_letters import FILE
 
 
@@ -181,6 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               "--warmup DAYS (e.g. --warmup 365) to replay history before the start without trading")
     if metrics["universe_without_bars"]:
         print(no_bars_note(metrics["universe_without_bars"]))
+    if metrics["universe_bars_ended"]:
+        print(bars_ended_note(metrics["universe_bars_ended"]))
     letters = Counter((d.topic, d.reason) for d in run.bus.dead_letters)
     if letters:
         summary = ", ".join(f"{n} {topic} ({reason})" for (topic, reason), n in letters.most_common())

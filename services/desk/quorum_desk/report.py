@@ -178,6 +178,7 @@ def build_report(rec: RunRecorder, out_dir: Path, run_id: str, wall_s: float, ev
         "optimiser_seconds": optimiser_s,
         "dead_letters": letters_metrics(letters),
         "universe_without_bars": [symbol for symbol in universe if not rec.closes.get(symbol)],
+        "universe_bars_ended": bars_ended(rec, universe, times[-1]),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     (out_dir / "index.html").write_text(_html(metrics, mandate, charts, rec, letters))
@@ -201,6 +202,8 @@ def _html(metrics: dict[str, Any], mandate: dict[str, Any], charts: list[str], r
     notes = _locked_note(metrics, rec)
     if metrics["universe_without_bars"]:
         notes += f"<p><strong>{html.escape(no_bars_note(metrics['universe_without_bars']))}</strong></p>"
+    if metrics["universe_bars_ended"]:
+        notes += f"<p><strong>{html.escape(bars_ended_note(metrics['universe_bars_ended']))}</strong></p>"
     agents = "".join(_agent_row(a) for a in sorted(metrics["attribution"], key=lambda a: -a["pnl_contribution"]))
     images = "".join(f'<figure><img src="{c}" alt="{c}"></figure>' for c in charts)
     states = "".join(
@@ -238,6 +241,33 @@ def no_bars_note(symbols: list[str]) -> str:
     them = "it" if len(symbols) == 1 else "them"
     return (f"No bar in the replay for {', '.join(symbols)} (in the mandate's universe): the desk could not trade "
             f"{them} in this window.")
+
+
+ENDED_EARLY_NS = 31 * 86_400 * 10**9
+"""A symbol whose last bar is further than this before the report's end had its data end early (a month: the
+bundled BTC-USD has a bar a month)."""
+
+
+def bars_ended(rec: RunRecorder, universe: list[str], end_ts: int) -> dict[str, str]:
+    """The mandate symbols whose bars ended more than :data:`ENDED_EARLY_NS` before ``end_ts``, with their last bar's
+    date (a window past the end of their data: the desk held them at a stale price from then on)."""
+    ended = {}
+    for symbol in universe:
+        closes = rec.closes.get(symbol)
+        if closes and end_ts - closes[-1][0] > ENDED_EARLY_NS:
+            ended[symbol] = utc_date(closes[-1][0]).isoformat()
+    return ended
+
+
+def bars_ended_note(ended: dict[str, str]) -> str:
+    """What the report and the command line say of symbols whose data ended before the window (see
+    :func:`bars_ended`)."""
+    by_date: dict[str, list[str]] = {}
+    for symbol, day in ended.items():
+        by_date.setdefault(day, []).append(symbol)
+    listed = "; ".join(f"{', '.join(symbols)} on {day}" for day, symbols in sorted(by_date.items()))
+    return (f"The bars of some of the mandate's symbols end before the window does: {listed}. From then on the desk "
+            "held them at their last price and could not trade them; the report's figures cover that time too.")
 
 
 def _window_line(window: dict[str, str | None]) -> str:

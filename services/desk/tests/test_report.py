@@ -126,3 +126,16 @@ def test_mandate_symbols_without_a_bar_in_the_replay_are_named(tmp_path: Path) -
     assert metrics["universe_without_bars"] == ["EUR-USD"] and "could not trade it in" in page
     rec.mandate = {**rec.mandate, "universe": [{"symbol": "KO"}]}
     assert report(rec, tmp_path / "all")[0]["universe_without_bars"] == []
+
+
+def test_mandate_symbols_whose_bars_end_before_the_window_are_named_with_their_last_date(tmp_path: Path) -> None:
+    rec = recorder([state(T0, "ACTIVE", "MANDATE: default v1 limits applied")], days=120)
+    rec.mandate = {**rec.mandate, "universe": [{"symbol": "KO"}, {"symbol": "PEP"}, {"symbol": "BTC-USD"}]}
+    for day in range(120):  # the run's snapshots go to day 119
+        rec.record(msg("md.bars", {"ts_event": T0 + day * DAY, "symbol": "PEP", "close": 60.0}))
+        if day < 60:
+            rec.record(msg("md.bars", {"ts_event": T0 + day * DAY, "symbol": "KO", "close": 40.0}))
+    rec.record(msg("md.bars", {"ts_event": T0 + 90 * DAY, "symbol": "BTC-USD", "close": 1e4}))  # 29 days before
+    metrics, page = report(rec, tmp_path)
+    assert metrics["universe_bars_ended"] == {"KO": "2005-03-03"}  # day 59
+    assert "end before the window does: KO on 2005-03-03. From then on the desk held them at their last price" in page
