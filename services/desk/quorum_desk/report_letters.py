@@ -28,8 +28,10 @@ LISTED = 20
 
 def write_dead_letters(letters: Sequence[DeadLetter], out_dir: Path,
                        codec: TopicCodec | None = None) -> list[dict[str, Any]]:
-    """Write ``dead_letters.jsonl`` in ``out_dir`` (none when there is no letter); the letters as written."""
+    """Write ``dead_letters.jsonl`` in ``out_dir`` (none when there is no letter: an earlier run's of the same run id
+    is removed); the letters as written."""
     if not letters:
+        (out_dir / FILE).unlink(missing_ok=True)
         return []
     codec = codec or TopicCodec()
     rows = [{"topic": x.topic, "key": x.key, "reason": x.reason, "error": x.error, "service": x.service,

@@ -55,6 +55,7 @@ def test_every_letter_is_written_readable_and_strict_json(tmp_path: Path) -> Non
 
 
 def test_a_run_without_letters_writes_no_file(tmp_path: Path) -> None:
+    (tmp_path / FILE).write_text("{}\n")  # an earlier run of the same run id had some
     assert write_dead_letters([], tmp_path) == []
     assert not (tmp_path / FILE).exists()
     assert letters_metrics([]) == {"count": 0, "by_topic_and_reason": {}, "file": None}
