@@ -15,7 +15,7 @@ from quorum_common.runtime.config import ConfigError, load_settings
 from quorum_ingest.config import IngestSettings
 from quorum_ingest.datasets import DATASETS
 from quorum_manager.config import ManagerSettings
-from quorum_manager.mandate import load_mandate, parse_mandate, read_mandate_text
+from quorum_manager.mandate import parse_mandate, read_mandate_text
 
 
 def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> None:
@@ -25,7 +25,7 @@ def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> None:
     if ingest.mode != "replay":
         return
     path = load_settings(ManagerSettings, **overrides.get("manager", {})).mandate_path
-    mandate = load_mandate(path) if path is not None else parse_mandate(read_mandate_text())
+    mandate = parse_mandate(read_mandate_text(path))  # the packaged default when path is None
     held = {symbol for name in ingest.datasets for symbol in DATASETS[name].symbols}
     missing = [member.symbol for member in mandate.universe if member.symbol not in held]
     if missing:

@@ -30,8 +30,8 @@ def mandate(tmp_path: Path, first: str = "PEP", second: str = "BTC-USD") -> Path
 
 
 def test_the_default_mandate_and_a_covered_one_pass(tmp_path: Path) -> None:
-    check_replay_covers_mandate({})
-    check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path)}})
+    assert check_replay_covers_mandate({}) is None  # refused: ConfigError
+    assert check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path)}}) is None
 
 
 def test_symbols_no_replayed_data_set_holds_are_refused_by_name(tmp_path: Path) -> None:
