@@ -94,8 +94,9 @@ def window_overrides(args: argparse.Namespace) -> dict[str, dict]:
         if start is None:
             raise ConfigError("--warmup: the replay has no first date to warm up before; give --start")
         ingest["start"] = start - timedelta(days=args.warmup)
-        for service in ("portfolio", "critic"):
-            overrides[service] = {"trade_from": start}
+        for spec in CONSUMERS:  # each service whose settings know where trading starts (the portfolio, the critic)
+            if "trade_from" in spec.settings_cls.model_fields:
+                overrides[spec.name] = {"trade_from": start}
     if ingest:
         overrides["ingest"] = ingest
     return overrides

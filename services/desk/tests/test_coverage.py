@@ -43,15 +43,15 @@ def test_symbols_no_replayed_data_set_holds_are_refused_by_name(tmp_path: Path) 
     assert "EUR-USD is in the bundled data set EURUSD" in message and "TSLA is in" not in message
     assert ", KO," in message  # the symbols the replay does hold
     # the data set that holds it, replayed: covered
-    check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path, second="EUR-USD")},
-                                 "ingest": {"datasets": ("SP500_STOCKS", "SPX", "EURUSD")}})
+    assert check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path, second="EUR-USD")},
+                                        "ingest": {"datasets": ("SP500_STOCKS", "SPX", "EURUSD")}}) is None
 
 
 def test_a_replay_narrowed_to_some_symbols_and_a_live_desk_are_not_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("QUORUM_SYMBOLS", json.dumps(["KO", "SPX"]))  # the default mandate trades 21 symbols
-    check_replay_covers_mandate({})
-    check_replay_covers_mandate({"ingest": {"mode": "live"},
-                                 "manager": {"mandate_path": mandate(tmp_path, first="TSLA")}})
+    assert check_replay_covers_mandate({}) is None
+    assert check_replay_covers_mandate({"ingest": {"mode": "live"},
+                                        "manager": {"mandate_path": mandate(tmp_path, first="TSLA")}}) is None
 
 
 def test_run_and_up_refuse_an_uncovered_mandate_before_starting(tmp_path: Path, monkeypatch, capsys) -> None:
