@@ -18,6 +18,7 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus, KafkaPublisher
 from quorum_common.bus.message import Message
 from quorum_common.bus.phase_barrier import PROGRESS_TOPIC, WAIT_HEADER, ReportRule
+from quorum_common.bus.standby import stand_by
 from quorum_common.bus.topic_codec import TopicCodec
 from quorum_common.engine import Source, envelope
 from quorum_common.phases import clock_tick
@@ -401,3 +402,69 @@ def test_every_tick_of_one_fetched_batch_is_handled_in_order(kafka_config, kafka
         while len(seen) < len(expected) and time.monotonic() < deadline:
             time.sleep(0.05)
     assert seen == expected
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_a_source_standing_by_after_its_replay_releases_the_commands_sent_later(kafka_config, kafka_topics,
+                                                                                delivery: str) -> None:
+    """Once the replay's last tick is out, no tick would release an admin's command. A source that stands by ticks for
+    each command it sees: a HEARTBEAT releases the command to risk, the next one risk's new state to its reader, then
+    it stops ticking. A command written between the replay's end and the standby's start is released too."""
+    prefix = kafka_topics("md.bars", "control.commands", "control.state", "sys.clock", "sys.progress")
+    admin_bus = KafkaBus(kafka_config, topic_prefix=prefix)
+    admin = admin_bus.publisher("admin")  # not lockstep: no x-phase
+    state = sample_record(CATALOG.schema_for("control.state"))
+
+    def command(name: str) -> None:
+        admin.publish("control.commands", {**sample_record(CATALOG.schema_for("control.commands")),
+                                           **envelope(9_000_000, "cmd", name)}, key="desk")
+        admin.flush()
+
+    bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
+    risk_pub, handled, seen = bus.publisher("risk"), [], []
+
+    def risk(msg: Message) -> None:
+        handled.append(msg.value["event_id"])
+        risk_pub.publish("control.state", {**state, **envelope(msg.ts_event, "state", msg.value["event_id"])},
+                         key="desk")
+
+    bus.subscribe("risk", ["control.commands"], risk)
+    bus.subscribe("probe", ["md.bars", "control.state", "sys.clock"], lambda msg: seen.append(msg), acts_on=())
+
+    def states() -> int:
+        return sum(m.topic == "control.state" for m in list(seen))
+
+    def wait_for(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while states() < n:
+            assert time.monotonic() < deadline, f"{states()} of {n} states reached the probe: {handled}"
+            time.sleep(0.05)
+
+    with running(bus, ["risk", "probe"]):
+        source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
+        with source_bus.phase_barrier("ingest", ["risk", "probe"], timeout_s=30) as barrier:
+            publisher, stop = source_bus.publisher("ingest"), threading.Event()
+            publish_source(BarsAndDayEnds(), publisher, stop, barrier=barrier)
+            command("before-standby")  # after the last tick: nothing would release it
+            beats: list[int] = []
+            standby = threading.Thread(target=lambda: beats.append(stand_by(barrier, publisher, stop, poll_s=0.1)))
+            standby.start()
+            try:
+                wait_for(1)
+                command("during-standby")
+                wait_for(2)
+                time.sleep(1.0)  # no more ticks come: the desk is quiet
+            finally:
+                stop.set()
+                standby.join(timeout=30)
+                admin_bus.close()
+                source_bus.close()
+    assert handled == [envelope(9_000_000, "cmd", n)["event_id"] for n in ("before-standby", "during-standby")]
+    assert states() == 2 and beats == [4]
+    ticks, _reports = ticks_and_reports(kafka_config, prefix)
+    assert [kind for kind, _wait in ticks.values()][-5:] == ["DAY_END"] + ["HEARTBEAT"] * 4
+    assert [wait for _kind, wait in ticks.values()][-4:] == ["risk", "probe", "risk", "probe"]
+    clock = [m for m in seen if m.topic == "sys.clock"]
+    assert [m.ts_event - clock[-5].ts_event for m in clock[-5:]] == [0, 1, 2, 3, 4]
+    assert [m.value["sequence"] for m in clock[-5:]] == list(range(clock[-5].value["sequence"], clock[-5].value[
+        "sequence"] + 5))

@@ -16,7 +16,9 @@ its consumers at the next tick, in canonical order, on the in-process bus and on
 | ``t + 6`` | ``DAY_END``, ``WEEK_END``, ``MONTH_END``, ... | execution reports | critic (reports, tightening) |
 
 A calendar tick is published only at a period's boundary (the last bar time of a day, week, month,
-quarter or year, known to the replay once it sees the next period's first row).
+quarter or year, known to the replay once it sees the next period's first row). After a replay's last tick, a source
+that stands by publishes ``HEARTBEAT`` ticks a nanosecond apart to release the commands sent later
+(:func:`heartbeat_tick`, :mod:`quorum_common.bus.standby`); no engine acts on them.
 """
 
 from __future__ import annotations
@@ -60,3 +62,24 @@ def phase_ticks(bar_ts: int, first_sequence: int, calendar_kinds: tuple[str, ...
     """
     kinds = [*PHASE_OFFSETS_NS, *[k for k in CALENDAR_KINDS if k in calendar_kinds]]
     return [clock_tick(k, bar_ts, first_sequence + i, calendar, interval, session_date) for i, k in enumerate(kinds)]
+
+
+HEARTBEAT = "HEARTBEAT"
+
+
+def heartbeat_tick(last: dict[str, Any]) -> dict[str, Any]:
+    """A ``HEARTBEAT`` tick one nanosecond after the tick ``last`` (its calendar, the next sequence).
+
+    It releases what is held with no bar time left to come: the commands a lockstep source that stands by after its
+    replay sees (:mod:`quorum_common.bus.standby`). No engine acts on its kind, so it moves nothing but the records
+    it releases.
+    """
+    ts = last["ts_event"] + 1
+    return {
+        **envelope(ts, "clock", HEARTBEAT, last["calendar"]),
+        "kind": HEARTBEAT,
+        "calendar": last["calendar"],
+        "interval": None,
+        "session_date": last.get("session_date"),
+        "sequence": last["sequence"] + 1,
+    }

@@ -4,9 +4,10 @@ Each service runs ``python -m quorum_<name>.app`` with its HTTP endpoint (``/hea
 ``/metrics``; the admin API too) on ``127.0.0.1:<base port + n>``, logs in ``.run/logs/<name>.log``
 and its pid in ``.run/<name>.pid``. The consumers start first; once all are ready the ingest replay
 starts in lockstep, waiting before every clock tick until every consumer reported the last phase done, so the run
-over Kafka takes the same decisions as the embedded one. The admin API gets three fresh bearer tokens
-(viewer, operator, risk officer), written to ``.run/admin-tokens.json`` (mode 600); only their
-SHA-256 digests reach the service.
+over Kafka takes the same decisions as the embedded one; once the replay has ended ingest stands by, so a command
+sent then (``POST /halt``) still takes effect (``quorum_common.bus.standby``). The admin API gets three fresh
+bearer tokens (viewer, operator, risk officer), written to ``.run/admin-tokens.json`` (mode 600); only their SHA-256
+digests reach the service.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     _say("every service is ready")
     if replay:
         groups = json.dumps(sorted(consumer_inputs()))
-        pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups})
+        # In lockstep a command waits for the next tick: after the replay, ingest stands by and ticks for it.
+        pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups,
+                                   "QUORUM_LOCKSTEP_STANDBY": str(lockstep).lower()})
         mode = "in lockstep" if lockstep else "as in live trading (no lockstep)"
         _say(f"ingest     pid {pid:<7} replaying {mode} (logs: {RUN_DIR / 'logs'})")
     return tokens

@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -15,7 +16,7 @@ from quorum_common.bus.kafka_admin import delete_catalog_topics
 from quorum_common.schemas import default_catalog
 from quorum_desk import local
 from quorum_desk.app import main
-from quorum_desk.follow import follow
+from quorum_desk.follow import admin_status, follow
 
 
 @pytest.fixture
@@ -43,7 +44,8 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
     prefix = f"lr{uuid.uuid4().hex[:8]}."
     watcher = Consumer({**kafka_config, "group.id": f"watch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
     try:
-        local.up(env={"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01", "QUORUM_END": "2006-12-31"})
+        tokens = local.up(env={"QUORUM_TOPIC_PREFIX": prefix, "QUORUM_START": "2006-07-01",
+                               "QUORUM_END": "2006-12-31"})
         watcher.assign([TopicPartition(prefix + "orders.proposed", 0, 0)])
         proposed, deadline = 0, time.monotonic() + 300
         while proposed < 10:
@@ -64,6 +66,17 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         # Both instances seal checkpoints with the key `up` made once (and `restart` passed on), readable by us alone.
         assert "no checkpoint key" not in portfolio_log
         assert (local_desk_dirs / local.CHECKPOINT_KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+        # The replay has ended, so no bar time will tick again: a halt sent now still takes effect (ingest stands by)
+        halted = httpx.post(f"http://127.0.0.1:{local.port_of('admin')}/halt", json={"reason": "after the replay"},
+                            headers={"Authorization": f"Bearer {tokens['operator']}"}, timeout=10)
+        assert halted.status_code == 202, halted.text
+        deadline = time.monotonic() + 60
+        while (status := admin_status())["state"] != "HALTED":
+            assert time.monotonic() < deadline, f"the desk did not halt after the replay: {status}"
+            time.sleep(0.2)
+        assert status["state_changed_by"] == "local-operator" and "after the replay" in status["state_reason"]
+        assert '"commands released"' in (logs / "ingest.log").read_text()
 
         # `up` again while this desk runs would start every service a second time beside it; once it is down, a
         # replay on the same topics would start again underneath its state: both refused, nothing started

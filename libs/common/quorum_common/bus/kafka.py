@@ -124,6 +124,8 @@ class KafkaPublisher:
         """Per (logical topic, partition): the offset after the last acknowledged record (phase reports)."""
         self.last_tick_id: str | None = None
         """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
+        self.last_tick: dict[str, Any] | None = None
+        """The last clock tick this publisher (a lockstep source) published (a standby's heartbeats follow it)."""
         self.after: Offsets | None = None
         """Offsets stamped on the next clock tick as ``x-after`` (set by the source's phase barrier)."""
         self.waiting: Callable[[str], list[str]] | None = None
@@ -161,7 +163,7 @@ class KafkaPublisher:
                     headers.append((AFTER_HEADER, encode_after(self.after).encode()))
                 if self.waiting is not None:
                     headers.append((WAIT_HEADER, encode_wait(self.waiting(record["kind"])).encode()))
-                self.phase, self.last_tick_id = int(record["ts_event"]), record["event_id"]
+                self.phase, self.last_tick_id, self.last_tick = int(record["ts_event"]), record["event_id"], record
         if topic != CLOCK_TOPIC:
             self.records_published += 1
         out = (topic, key, value, headers)

@@ -159,6 +159,7 @@ class PhaseBarrier:
         if not self.services:
             raise ValueError("a phase barrier needs the lockstep consumer services (QUORUM_LOCKSTEP_GROUPS)")
         self.timeout_s = timeout_s
+        self.read_committed = read_committed
         self.codec = codec or TopicCodec()
         self._after: Offsets = {}
         self._stamped: Offsets = {}
@@ -235,6 +236,19 @@ class PhaseBarrier:
                 raise PhaseTimeout(f"{pending} had not handled the last tick within {self.timeout_s}s")
             if pending:
                 time.sleep(poll_s)
+
+    def add_outside(self, offsets: Offsets) -> None:
+        """Offsets of records published outside the lockstep (an operator's commands, acknowledged by the broker):
+        the next tick is stamped after them, so it releases them, and waits for their consumers."""
+        merge_offsets(self._after, offsets)
+
+    def pending_release(self) -> set[str]:
+        """The topics with records that no tick has released yet (published since the last tick was stamped)."""
+        return released_topics(self._stamped, self._after)
+
+    def consumers_of(self, topic: str) -> list[str]:
+        """The consumers whose reports name ``topic`` among their inputs."""
+        return [s for s in self.services if s in self.rules and topic in self.rules[s].inputs]
 
     def _flush(self) -> None:
         """Wait until every record published is acknowledged (their offsets are then known)."""

@@ -57,6 +57,9 @@ class ServiceSettings(BaseSettings):
     lockstep_timeout_s: float = Field(120.0, gt=0, le=86_400, description="For a lockstep source: how long it "
                                       "waits for the phase reports of a tick before it stops with an error naming "
                                       "the silent services (a consumer that is starting or restarting must fit).")
+    lockstep_standby: bool = Field(False, description="For a lockstep replay source: once the replay has ended, stay "
+                                   "up and release the commands sent later (an operator's halt) with HEARTBEAT ticks "
+                                   "until stopped (bus/standby.py); `make up` sets it.")
     checkpoint_every_days: float = Field(90.0, ge=0, le=36_500, description="Lockstep, for an engine rebuilt from its "
                                          "history after a restart: event-time days between two checkpoints of its "
                                          "state on state.checkpoints (at the first tick then with no work in "

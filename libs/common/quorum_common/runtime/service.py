@@ -21,6 +21,7 @@ from quorum_common.bus.inprocess import InProcessBus
 from quorum_common.bus.kafka import KafkaBus
 from quorum_common.bus.kafka_admin import ensure_topics
 from quorum_common.bus.lockstep import CLOCK_TOPIC
+from quorum_common.bus.standby import stand_by
 from quorum_common.engine import Engine, Source
 from quorum_common.event_dates import utc_date
 from quorum_common.runtime.config import ServiceSettings
@@ -168,8 +169,10 @@ def run_kafka_service(spec: ServiceSpec, settings: ServiceSettings, replay_speed
             with bus.phase_barrier(spec.name, settings.lockstep_groups, settings.lockstep_timeout_s) \
                     if settings.lockstep else nullcontext() as barrier:
                 n = publish_source(source, publisher, stop, replay_speed, barrier=barrier)
-            bus.flush()
-            log.info("source finished", extra={"records": n})
+                bus.flush()
+                log.info("source finished", extra={"records": n})
+                if barrier is not None and settings.lockstep_standby and not stop.is_set():
+                    stand_by(barrier, publisher, stop)
         elif loop is not None:
             bus.run_service(spec.name, stop)
     finally:

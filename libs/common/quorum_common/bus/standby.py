@@ -1,0 +1,113 @@
+"""A lockstep source standing by after its replay, so that the commands an operator sends later take effect.
+
+In lockstep a record reaches its consumers at the next clock tick (:mod:`quorum_common.bus.lockstep`). Once a replay
+has published its last tick no tick comes, so a command of the admin API (``POST /halt``) would be accepted and
+audited but never handled. A source that stands by (``QUORUM_LOCKSTEP_STANDBY``; ``make up`` sets it) keeps its phase
+barrier and watches ``control.commands`` from the first record its consumers may not have handled (the lowest offset
+their consumer groups committed there). For the commands it sees it publishes ``HEARTBEAT`` ticks
+(:func:`quorum_common.phases.heartbeat_tick`, a nanosecond apart after the last tick): the first is stamped after the
+commands, so it releases them (to risk and the manager) and waits for their consumers' reports; each next one releases
+what the consumers of the one before published (risk's new state to the portfolio and execution, a compiled mandate to
+risk), until a tick releases nothing. The heartbeats are recorded on ``sys.clock`` like any tick, so a restarted
+consumer and the incident replay put each command at the tick that released it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from quorum_common.bus.kafka_admin import committed_offsets, consumer_group
+from quorum_common.bus.lockstep import CLOCK_TOPIC
+from quorum_common.bus.phase_barrier import Offsets, PhaseBarrier, PhaseTimeout
+from quorum_common.phases import heartbeat_tick
+
+if TYPE_CHECKING:
+    from quorum_common.bus.kafka import KafkaPublisher
+
+log = logging.getLogger(__name__)
+
+COMMANDS_TOPIC = "control.commands"
+"""What the admin API publishes outside the lockstep for the desk to handle."""
+MAX_HEARTBEATS = 16
+"""Heartbeats one batch of commands may take before the source stops waiting for the desk to be quiet (a command, a
+compiled mandate, a state and its readers take three)."""
+
+
+def start_positions(barrier: PhaseBarrier, topic: str = COMMANDS_TOPIC) -> list[TopicPartition]:
+    """Per partition of ``topic``: the lowest offset the consumers of it (by their phase reports) have committed, from
+    which a record may not have been handled yet; the partition's beginning where one of them has committed none (or
+    no consumer of it has reported)."""
+    name = barrier.topic_prefix + topic
+    admin = AdminClient(barrier.client_config)
+    partitions = [TopicPartition(name, p) for p in admin.list_topics(name, timeout=10).topics[name].partitions]
+    start = {(tp.topic, tp.partition): None for tp in partitions}
+    readers = barrier.consumers_of(topic)
+    for service in readers:
+        for tp, offset in committed_offsets(admin, consumer_group(barrier.topic_prefix, service), partitions).items():
+            if offset < 0:
+                start[tp] = OFFSET_BEGINNING
+            elif start[tp] != OFFSET_BEGINNING:
+                start[tp] = offset if start[tp] is None else min(start[tp], offset)
+    return [TopicPartition(t, p, OFFSET_BEGINNING if o is None else o) for (t, p), o in sorted(start.items())]
+
+
+def _new_records(watch: Consumer, prefix: str, poll_s: float) -> tuple[int, Offsets]:
+    """The records the watch has read within ``poll_s`` (then all it has at once): their count and, per logical
+    (topic, partition), the offset after the last one."""
+    count, seen = 0, {}
+    m = watch.poll(poll_s)
+    while m is not None:
+        if m.error() is None:
+            count += 1
+            seen[(m.topic()[len(prefix):], m.partition())] = m.offset() + 1
+        m = watch.poll(0)
+    return count, seen
+
+
+def release(barrier: PhaseBarrier, publisher: KafkaPublisher) -> int:
+    """Publish heartbeats until one releases nothing new (at most :data:`MAX_HEARTBEATS`); return how many."""
+    for n in range(1, MAX_HEARTBEATS + 1):
+        barrier()  # stamps the tick after everything acknowledged so far, the outside records included
+        tick = heartbeat_tick(publisher.last_tick)
+        publisher.publish(CLOCK_TOPIC, tick, key=tick["calendar"])
+        barrier()  # waits for the reports of the consumers it released records to
+        if not barrier.pending_release():
+            return n
+    log.warning("the desk still published after %d heartbeats; the next command goes on from here", MAX_HEARTBEATS)
+    return MAX_HEARTBEATS
+
+
+def stand_by(barrier: PhaseBarrier, publisher: KafkaPublisher, stop: threading.Event, poll_s: float = 0.5) -> int:
+    """Release the commands sent after the replay with heartbeats (module doc) until ``stop``; return the heartbeats
+    published. A desk that does not report in the barrier's timeout is logged, and waited for again at the next
+    command."""
+    if publisher.last_tick is None:
+        log.warning("no tick was published, so there is nothing to stand by after")
+        return 0
+    watch = Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
+                      "enable.auto.commit": False, "fetch.wait.max.ms": 100,
+                      "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted"})
+    watch.assign(start_positions(barrier))
+    log.info("standing by: commands sent from now on are released with HEARTBEAT ticks")
+    beats = 0
+    try:
+        while not stop.is_set():
+            count, seen = _new_records(watch, barrier.topic_prefix, poll_s)
+            if not seen:
+                continue
+            barrier.add_outside(seen)
+            try:
+                ticks = release(barrier, publisher)
+            except PhaseTimeout as exc:
+                log.error("the desk did not finish handling the commands; waiting again at the next one: %s", exc)
+                continue
+            beats += ticks
+            log.info("commands released", extra={"records": count, "ticks": ticks})
+    finally:
+        watch.close()
+    return beats
