@@ -26,6 +26,7 @@ from quorum_common.runtime.service import publish_source
 from quorum_common.schemas import default_catalog
 from quorum_common.testing.kafka_helpers import read_topic
 from quorum_common.testing.samples import sample_record
+from quorum_ingest.app import NoData
 
 pytestmark = pytest.mark.kafka
 CATALOG = default_catalog()
@@ -405,7 +406,7 @@ def test_every_tick_of_one_fetched_batch_is_handled_in_order(kafka_config, kafka
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
-def test_a_source_standing_by_after_its_replay_releases_the_commands_sent_later(kafka_config, kafka_topics,
+def test_a_source_standing_by_after_its_replay_releases_the_commands_sent_later(kafka_config, kafka_topics, caplog,
                                                                                 delivery: str) -> None:
     """Once the replay's last tick is out, no tick would release an admin's command. A source that stands by ticks for
     each command it sees: a HEARTBEAT releases the command to risk, the next one risk's new state to its reader, then
@@ -440,31 +441,58 @@ def test_a_source_standing_by_after_its_replay_releases_the_commands_sent_later(
             assert time.monotonic() < deadline, f"{states()} of {n} states reached the probe: {handled}"
             time.sleep(0.05)
 
-    with running(bus, ["risk", "probe"]):
+    def stand_by_after(source: Source, before: Callable[[], None] = lambda: None) -> Callable[[], int | None]:
+        """A fresh lockstep source publishes ``source``, ``before()`` runs, then it stands by in a thread; returns what
+        stops it and returns the heartbeats it published."""
         source_bus = KafkaBus(kafka_config, topic_prefix=prefix, delivery=delivery, lockstep=True)
-        with source_bus.phase_barrier("ingest", ["risk", "probe"], timeout_s=30) as barrier:
-            publisher, stop = source_bus.publisher("ingest"), threading.Event()
-            publish_source(BarsAndDayEnds(), publisher, stop, barrier=barrier)
-            command("before-standby")  # after the last tick: nothing would release it
-            beats: list[int] = []
-            standby = threading.Thread(target=lambda: beats.append(stand_by(barrier, publisher, stop, poll_s=0.1)))
-            standby.start()
+        barrier = source_bus.phase_barrier("ingest", ["risk", "probe"], timeout_s=30)
+        publisher, stop, beats = source_bus.publisher("ingest"), threading.Event(), []
+        publish_source(source, publisher, stop, barrier=barrier)
+        before()
+        thread = threading.Thread(target=lambda: beats.append(stand_by(barrier, publisher, stop, poll_s=0.1)))
+        thread.start()
+
+        def end() -> int | None:
+            stop.set()
+            thread.join(timeout=30)
+            barrier.close()
+            source_bus.close()
+            return beats[0] if beats else None
+
+        return end
+
+    caplog.set_level(logging.INFO, logger="quorum_common.bus.standby")
+    try:
+        with running(bus, ["risk", "probe"]):
+            end = stand_by_after(BarsAndDayEnds(), lambda: command("before-standby"))  # nothing would release it
             try:
                 wait_for(1)
                 command("during-standby")
                 wait_for(2)
                 time.sleep(1.0)  # no more ticks come: the desk is quiet
             finally:
-                stop.set()
-                standby.join(timeout=30)
-                admin_bus.close()
-                source_bus.close()
-    assert handled == [envelope(9_000_000, "cmd", n)["event_id"] for n in ("before-standby", "during-standby")]
-    assert states() == 2 and beats == [4]
+                beats = end()
+            # A source that never published (standby mode, `up --no-replay`) follows the last recorded tick, and does
+            # not release again what the consumers have handled (their committed offsets)
+            end = stand_by_after(NoData())
+            try:
+                time.sleep(0.5)
+                command("fresh-standby")
+                wait_for(3)
+                time.sleep(1.0)
+            finally:
+                fresh = end()
+    finally:
+        admin_bus.close()
+    assert handled == [envelope(9_000_000, "cmd", n)["event_id"] for n in ("before-standby", "during-standby",
+                                                                           "fresh-standby")]
+    assert states() == 3 and (beats, fresh) == (4, 2)
+    released = [(r.records, r.ticks) for r in caplog.records if r.getMessage() == "commands released"]
+    assert released == [(1, 2)] * 3, "a standby read again commands the desk had handled"
     ticks, _reports = ticks_and_reports(kafka_config, prefix)
-    assert [kind for kind, _wait in ticks.values()][-5:] == ["DAY_END"] + ["HEARTBEAT"] * 4
-    assert [wait for _kind, wait in ticks.values()][-4:] == ["risk", "probe", "risk", "probe"]
+    assert [kind for kind, _wait in ticks.values()][-7:] == ["DAY_END"] + ["HEARTBEAT"] * 6
+    # The fresh source knows no consumer's rule yet: its first heartbeat waits for both
+    assert [wait for _kind, wait in ticks.values()][-6:] == ["risk", "probe", "risk", "probe", "probe,risk", "probe"]
     clock = [m for m in seen if m.topic == "sys.clock"]
-    assert [m.ts_event - clock[-5].ts_event for m in clock[-5:]] == [0, 1, 2, 3, 4]
-    assert [m.value["sequence"] for m in clock[-5:]] == list(range(clock[-5].value["sequence"], clock[-5].value[
-        "sequence"] + 5))
+    assert [m.ts_event - clock[-7].ts_event for m in clock[-7:]] == list(range(7))
+    assert [m.value["sequence"] - clock[-7].value["sequence"] for m in clock[-7:]] == list(range(7))

@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-id", help="name of the report folder (default: UTC time)")
     up = sub.add_parser("up", help="local broker + every service as its own process, then a lockstep replay")
     add_window_arguments(up)
-    up.add_argument("--no-replay", action="store_true", help="start the services but not the ingest replay")
+    up.add_argument("--no-replay", action="store_true",
+                    help="start the services without a replay (ingest only stands by, so commands take effect)")
     up.add_argument("--follow", action="store_true", help="print the replay's progress until it finishes, then the "
                     "desk's state, NAV and positions (Ctrl-C stops following, not the desk)")
     restart = sub.add_parser("restart", help="stop one service `up` started and start it again (it rebuilds first)")

@@ -125,8 +125,8 @@ def earlier_records(bootstrap: str, prefix: str) -> dict[str, int]:
 
 
 def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = True) -> dict[str, str]:
-    """Start the broker, every consumer and the admin API, then (``replay``) the ingest replay;
-    return the admin tokens by role.
+    """Start the broker, every consumer and the admin API, then (``replay``) the ingest replay, or without one (in
+    lockstep) the ingest standing by for commands; return the admin tokens by role.
 
     ``lockstep`` (the default) makes the run reproduce the embedded one exactly; without it every
     service handles records as they come and the portfolio's solves run in a worker process, but the
@@ -174,13 +174,16 @@ def up(env: dict[str, str] | None = None, replay: bool = True, lockstep: bool = 
     for name in [*(s.name for s in CONSUMERS), "admin"]:
         _wait_ready(name)
     _say("every service is ready")
+    # In lockstep a command waits for the next tick: after its replay, or with none, ingest stands by and ticks for it.
+    source_env = {**common, "QUORUM_LOCKSTEP_GROUPS": json.dumps(sorted(consumer_inputs())),
+                  "QUORUM_LOCKSTEP_STANDBY": str(lockstep).lower()}
     if replay:
-        groups = json.dumps(sorted(consumer_inputs()))
-        # In lockstep a command waits for the next tick: after the replay, ingest stands by and ticks for it.
-        pid = _start(SOURCE.name, {**common, "QUORUM_LOCKSTEP_GROUPS": groups,
-                                   "QUORUM_LOCKSTEP_STANDBY": str(lockstep).lower()})
+        pid = _start(SOURCE.name, source_env)
         mode = "in lockstep" if lockstep else "as in live trading (no lockstep)"
         _say(f"ingest     pid {pid:<7} replaying {mode} (logs: {RUN_DIR / 'logs'})")
+    elif lockstep:
+        pid = _start(SOURCE.name, {**source_env, "QUORUM_MODE": "standby"})
+        _say(f"ingest     pid {pid:<7} no replay: standing by, so that commands take effect")
     return tokens
 
 

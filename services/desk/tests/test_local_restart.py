@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +38,25 @@ def test_restart_refuses_a_service_it_does_not_run_and_a_desk_that_is_not_up(loc
         local.restart("portfolio")
     assert main(["restart", "nonsense"]) == 2
     assert "cannot restart 'nonsense'" in capsys.readouterr().err
+
+
+def _state_becomes(done: Callable[[str], bool], timeout_s: float = 60) -> dict[str, Any]:
+    """The local admin API's ``GET /status`` once its state is ``done`` (fails after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not done((status := admin_status())["state"]):
+        assert time.monotonic() < deadline, f"the desk's state did not change as expected: {status}"
+        time.sleep(0.2)
+    return status
+
+
+def _command_takes_effect(route: str, token: str, reason: str, state: str) -> dict[str, Any]:
+    """POST ``route`` to the local admin API and wait until the desk is in ``state`` for that reason."""
+    sent = httpx.post(f"http://127.0.0.1:{local.port_of('admin')}{route}", json={"reason": reason},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert sent.status_code == 202, sent.text
+    status = _state_becomes(lambda now: now == state)
+    assert reason in status["state_reason"]
+    return status
 
 
 @pytest.mark.kafka
@@ -68,14 +89,8 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
         assert (local_desk_dirs / local.CHECKPOINT_KEY_FILE).stat().st_mode & 0o777 == 0o600
 
         # The replay has ended, so no bar time will tick again: a halt sent now still takes effect (ingest stands by)
-        halted = httpx.post(f"http://127.0.0.1:{local.port_of('admin')}/halt", json={"reason": "after the replay"},
-                            headers={"Authorization": f"Bearer {tokens['operator']}"}, timeout=10)
-        assert halted.status_code == 202, halted.text
-        deadline = time.monotonic() + 60
-        while (status := admin_status())["state"] != "HALTED":
-            assert time.monotonic() < deadline, f"the desk did not halt after the replay: {status}"
-            time.sleep(0.2)
-        assert status["state_changed_by"] == "local-operator" and "after the replay" in status["state_reason"]
+        status = _command_takes_effect("/halt", tokens["operator"], "after the replay", "HALTED")
+        assert status["state_changed_by"] == "local-operator"
         assert '"commands released"' in (logs / "ingest.log").read_text()
 
         # `up` again while this desk runs would start every service a second time beside it; once it is down, a
@@ -86,6 +101,13 @@ def test_a_service_restarted_mid_replay_rebuilds_and_the_replay_goes_on(local_de
             local.up(env=env)
         assert local.pids() == running
         local.down(broker=False)  # removes the pid files
+
+        # Resumed without a replay (`up --no-replay`), the desk is as it was left, HALTED; ingest stands by, so a risk
+        # officer's resume takes effect although no bar time will tick
+        tokens = local.up(env=env, replay=False)
+        assert _state_becomes(lambda state: state != "UNKNOWN")["state"] == "HALTED"  # the view reads its history
+        _command_takes_effect("/resume", tokens["risk_officer"], "resumed desk", "ACTIVE")
+        local.down(broker=False)
         earlier = rf"already hold an earlier desk's records \({prefix}md\.bars [0-9,]+, "
         with pytest.raises(local.UpRefused, match=earlier):
             local.up(env=env)

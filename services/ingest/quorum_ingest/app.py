@@ -2,11 +2,15 @@
 
 ``QUORUM_MODE=replay`` (default) replays the bundled data sets, paced by ``QUORUM_REPLAY_SPEED``;
 ``QUORUM_MODE=live`` polls the exchange (``QUORUM_EXCHANGE_ID``, ``QUORUM_EXCHANGE_URL``) until stopped.
+``QUORUM_MODE=standby`` publishes no data: it only releases the commands sent to a lockstep desk whose replay ended
+before (``quorum_common.bus.standby``).
 """
 
 from __future__ import annotations
 
-from quorum_common.engine import Source
+from collections.abc import Iterator
+
+from quorum_common.engine import Source, SourceItem
 from quorum_common.runtime.config import load_settings
 from quorum_common.runtime.service import ServiceSpec, run_kafka_service
 
@@ -15,8 +19,18 @@ from quorum_ingest.engine import BarReplaySource
 from quorum_ingest.live import LiveSource
 
 
+class NoData(Source):
+    """The source of standby mode: no records (the runtime then stands by, ``QUORUM_LOCKSTEP_STANDBY``)."""
+
+    def records(self) -> Iterator[SourceItem]:
+        """Nothing."""
+        return iter(())
+
+
 def make_source(settings: IngestSettings) -> Source:
     """The source of the configured mode."""
+    if settings.mode == "standby":
+        return NoData()
     return LiveSource(settings) if settings.mode == "live" else BarReplaySource(settings)
 
 

@@ -19,7 +19,9 @@ class IngestSettings(ServiceSettings):
     """What to replay (bundled data sets, window, speed) or which exchange to poll live."""
 
     service_name: str = "ingest"
-    mode: Literal["replay", "live"] = Field("replay", description="Replay bundled data, or poll an exchange.")
+    mode: Literal["replay", "live", "standby"] = Field(
+        "replay", description="Replay bundled data, poll an exchange, or (standby, lockstep only) publish no data and "
+        "release the commands sent to a desk whose replay ended before (`quorum-desk up --no-replay`).")
     # replay
     datasets: tuple[str, ...] = Field(DESK_DATASETS, description="Bundled data sets to replay (see datasets.py).")
     symbols: tuple[str, ...] | None = Field(None, description="Only these symbols of the data sets (None: all).")
@@ -61,6 +63,9 @@ class IngestSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> IngestSettings:
+        if self.mode == "standby" and not (self.lockstep and self.lockstep_standby):
+            raise ValueError("mode: standby publishes no data, so it needs lockstep and lockstep_standby "
+                             "(QUORUM_LOCKSTEP=true, QUORUM_LOCKSTEP_STANDBY=true)")
         if self.start is not None and self.end is not None and self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
         if self.symbols is not None:

@@ -41,3 +41,10 @@ def test_environment_selects_data_sets_and_window(monkeypatch: pytest.MonkeyPatc
     settings = load_settings(IngestSettings)
     assert settings.datasets == ("SPX", "VIX") and str(settings.start) == "2015-01-01"
     assert isinstance(make_source(settings), BarReplaySource)
+
+
+def test_standby_mode_publishes_nothing_and_needs_lockstep_standby() -> None:
+    with pytest.raises(ConfigError, match="mode: standby publishes no data, so it needs lockstep and lockstep_standby"):
+        load_settings(IngestSettings, mode="standby", lockstep=True)
+    settings = load_settings(IngestSettings, mode="standby", lockstep=True, lockstep_standby=True)
+    assert list(make_source(settings).records()) == []

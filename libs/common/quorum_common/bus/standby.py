@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from quorum_common.bus.kafka_admin import committed_offsets, consumer_group
+from quorum_common.bus.kafka_admin import committed_offsets, consumer_group, watermark_offsets
 from quorum_common.bus.lockstep import CLOCK_TOPIC
 from quorum_common.bus.phase_barrier import Offsets, PhaseBarrier, PhaseTimeout
 from quorum_common.phases import heartbeat_tick
@@ -33,27 +34,54 @@ log = logging.getLogger(__name__)
 
 COMMANDS_TOPIC = "control.commands"
 """What the admin API publishes outside the lockstep for the desk to handle."""
+TAIL_RECORDS = 50
+"""How far before the end of ``sys.clock`` :func:`last_recorded_tick` starts reading (past transaction markers)."""
 MAX_HEARTBEATS = 16
 """Heartbeats one batch of commands may take before the source stops waiting for the desk to be quiet (a command, a
 compiled mandate, a state and its readers take three)."""
 
 
 def start_positions(barrier: PhaseBarrier, topic: str = COMMANDS_TOPIC) -> list[TopicPartition]:
-    """Per partition of ``topic``: the lowest offset the consumers of it (by their phase reports) have committed, from
-    which a record may not have been handled yet; the partition's beginning where one of them has committed none (or
-    no consumer of it has reported)."""
+    """Per partition of ``topic``: the lowest offset its consumers (by their phase reports) have committed there, from
+    which a record may not have been handled yet; the partition's beginning where one of them has committed none.
+    Before any report (standby mode) every consumer that has committed there counts, and the beginning where none
+    has."""
     name = barrier.topic_prefix + topic
     admin = AdminClient(barrier.client_config)
     partitions = [TopicPartition(name, p) for p in admin.list_topics(name, timeout=10).topics[name].partitions]
-    start = {(tp.topic, tp.partition): None for tp in partitions}
-    readers = barrier.consumers_of(topic)
-    for service in readers:
+    start: dict[tuple[str, int], int | None] = {(tp.topic, tp.partition): None for tp in partitions}
+    known = barrier.consumers_of(topic)
+    for service in known or barrier.services:
         for tp, offset in committed_offsets(admin, consumer_group(barrier.topic_prefix, service), partitions).items():
-            if offset < 0:
-                start[tp] = OFFSET_BEGINNING
-            elif start[tp] != OFFSET_BEGINNING:
+            if offset < 0 and known:
+                start[tp] = OFFSET_BEGINNING  # a consumer of it that has not committed there yet
+            elif offset >= 0 and start[tp] != OFFSET_BEGINNING:
                 start[tp] = offset if start[tp] is None else min(start[tp], offset)
     return [TopicPartition(t, p, OFFSET_BEGINNING if o is None else o) for (t, p), o in sorted(start.items())]
+
+
+def last_recorded_tick(barrier: PhaseBarrier, timeout_s: float = 10.0) -> dict[str, Any] | None:
+    """The last clock tick on ``sys.clock`` (a source that stands by without having published one: its heartbeats
+    follow the desk's last tick), or None when there is none."""
+    name = barrier.topic_prefix + CLOCK_TOPIC
+    reader = Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
+                       "enable.auto.commit": False,
+                       "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted"})
+    try:
+        low, high = watermark_offsets(reader, TopicPartition(name, 0), timeout_s=timeout_s)
+        if high <= low:
+            return None
+        reader.assign([TopicPartition(name, 0, max(low, high - TAIL_RECORDS))])
+        last, deadline = None, time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            m = reader.poll(0.2)
+            if m is not None and m.error() is None:
+                last = barrier.codec.decode(CLOCK_TOPIC, m.value())[1]
+            if reader.position([TopicPartition(name, 0)])[0].offset >= high:  # past any transaction marker too
+                break
+        return last
+    finally:
+        reader.close()
 
 
 def _new_records(watch: Consumer, prefix: str, poll_s: float) -> tuple[int, Offsets]:
@@ -86,9 +114,11 @@ def stand_by(barrier: PhaseBarrier, publisher: KafkaPublisher, stop: threading.E
     """Release the commands sent after the replay with heartbeats (module doc) until ``stop``; return the heartbeats
     published. A desk that does not report in the barrier's timeout is logged, and waited for again at the next
     command."""
-    if publisher.last_tick is None:
-        log.warning("no tick was published, so there is nothing to stand by after")
-        return 0
+    if publisher.last_tick is None:  # standby mode: no replay, so follow the desk's last tick
+        publisher.last_tick = last_recorded_tick(barrier)
+        if publisher.last_tick is None:
+            log.warning("no clock tick was ever published here, so there is no desk to stand by for")
+            return 0
     watch = Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
                       "enable.auto.commit": False, "fetch.wait.max.ms": 100,
                       "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted"})
