@@ -26,7 +26,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +106,12 @@ class AdminApi:
     """Authenticates, authorises, publishes and audits; :meth:`router` exposes it as FastAPI routes."""
 
     def __init__(self, view: AdminView, publisher: Publisher, tokens: Mapping[str, Principal], desk: str = "desk",
-                 flush: Callable[[], None] = lambda: None, now_ns: Callable[[], int] = time.time_ns) -> None:
+                 flush: Callable[[], None] = lambda: None, now_ns: Callable[[], int] = time.time_ns,
+                 tradable: Collection[str] | None = None) -> None:
         self.view, self.publisher, self.tokens, self.desk = view, publisher, tokens, desk
         self.flush, self.now_ns = flush, now_ns
+        self.tradable = None if tradable is None else frozenset(tradable)
+        """The symbols the desk has market data for: ``PUT /mandate`` refuses a universe naming others (None: any)."""
 
     def router(self) -> APIRouter:
         """The routes of the table above."""
@@ -170,12 +173,11 @@ class AdminApi:
         if not allowed(principal, minimum):
             raise _Refused(403, f"role {principal.role} may not do this; needs {minimum} or above")
 
-    @staticmethod
-    def _parse(action: Action, body: bytes) -> dict[str, Any]:
+    def _parse(self, action: Action, body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8", "replace")
         if action.body is None:
             try:
-                validate_document(text)
+                validate_document(text, self.tradable)
             except MandateInvalid as exc:
                 raise _Refused(422, [{"field": f, "message": m} for f, m in exc.problems]) from None
             return {"mandate_document": text}

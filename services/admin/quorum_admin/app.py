@@ -46,7 +46,8 @@ def main() -> None:
     view = AdminView(view_bus.publisher(group), settings.desk)
     view_bus.subscribe_engine(group, view)
     loop = view_bus.loop(group)
-    api = AdminApi(view, api_bus.publisher("admin"), settings.admin_tokens, settings.desk, flush=api_bus.flush)
+    api = AdminApi(view, api_bus.publisher("admin"), settings.admin_tokens, settings.desk, flush=api_bus.flush,
+                   tradable=settings.tradable_symbols)
     app = build_app("admin", metrics, loop.ready.is_set)
     app.include_router(api.router())
     http = HttpServer(app, settings.http_host, settings.http_port)

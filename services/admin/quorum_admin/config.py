@@ -31,6 +31,10 @@ class AdminSettings(ServiceSettings):
     desk: str = Field("desk", min_length=1, description="Desk the commands are addressed to.")
     admin_tokens: dict[str, Principal] = Field(
         default_factory=dict, description="sha256(token) hex -> principal; empty refuses every call (401).")
+    tradable_symbols: list[str] | None = Field(
+        None, description="The symbols the desk has market data for (JSON list; `quorum-desk up` sets the replayed "
+        "data sets' symbols): PUT /mandate refuses a universe naming another (422, field universe). None: no check "
+        "(a live desk trades what its exchange lists).")
 
     @field_validator("admin_tokens")
     @classmethod

@@ -7,7 +7,7 @@ refuses a bad one later (dead-lettering the SET_MANDATE command).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import yaml
 
@@ -44,6 +44,17 @@ def _manager_validator() -> Callable[[str], None] | None:
     return validate
 
 
-def validate_document(text: str) -> None:
-    """Raise :class:`MandateInvalid` naming the field when ``text`` is not a valid mandate."""
+def validate_document(text: str, tradable: Collection[str] | None = None) -> None:
+    """Raise :class:`MandateInvalid` naming the field when ``text`` is not a valid mandate, or (``tradable``: the
+    symbols the desk has market data for) when its universe names a symbol outside them, which it would never trade."""
     (_manager_validator() or _mapping_only)(text)
+    if tradable is None:
+        return
+    members = yaml.safe_load(text).get("universe")
+    symbols = [m.get("symbol") if isinstance(m, dict) else m for m in members] if isinstance(members, list) else []
+    missing = [s for s in symbols if isinstance(s, str) and s not in tradable]
+    if missing:
+        one = len(missing) == 1
+        raise MandateInvalid([("universe", f"{', '.join(missing)} {'is' if one else 'are'} not among the symbols this "
+                               f"desk has market data for, so it would never trade {'it' if one else 'them'}; "
+                               f"its symbols: {', '.join(sorted(tradable))}")])

@@ -45,14 +45,16 @@ class Desk:
 
 
 @pytest.fixture
-def desk() -> Iterator[Desk]:
+def desk(request: pytest.FixtureRequest) -> Iterator[Desk]:
+    """The desk; ``indirect`` parametrisation gives the API the symbols the desk has market data for."""
     bus = InProcessBus()
     view = AdminView(bus.publisher("admin"))
     bus.subscribe("admin", AdminView.inputs, view.on_message)
     risk = market(Harness(bus))
     clock = itertools.count(t.T0 + 100)
     tokens = {token_digest(tok): Principal(name=NAMES[role], role=role) for role, tok in TOKENS.items()}
-    api = AdminApi(view, bus.publisher("admin"), tokens, flush=bus.run, now_ns=lambda: next(clock))
+    api = AdminApi(view, bus.publisher("admin"), tokens, flush=bus.run, now_ns=lambda: next(clock),
+                   tradable=getattr(request, "param", None))
     app = FastAPI()
     app.include_router(api.router())
     with TestClient(app) as client:
@@ -194,6 +196,18 @@ def test_invalid_mandate_is_422_naming_the_field_and_audited(desk: Desk, doc: st
     assert desk.records("control.commands") == []
     [audit] = desk.records("admin.audit")
     assert (audit["outcome"], audit["status_code"]) == ("DENIED", 422) and field in audit["detail"]
+
+
+@pytest.mark.parametrize("desk", [("AAPL", "JPM", "KO")], indirect=True)
+def test_a_mandate_naming_a_symbol_the_desk_has_no_data_for_is_422_naming_the_universe(desk: Desk) -> None:
+    ok = desk.client.put("/mandate", headers=auth("risk_officer"), content=MANDATE_OK)
+    doc = MANDATE_OK + "  - {symbol: TSLA, sector: Consumer Discretionary, asset_class: equity}\n"
+    refused = desk.client.put("/mandate", headers=auth("risk_officer"), content=doc)
+    assert (ok.status_code, refused.status_code) == (202, 422)
+    [problem] = refused.json()["detail"]
+    assert problem["field"] == "universe" and problem["message"].startswith(
+        "TSLA is not among the symbols this desk has market data for, so it would never trade it; its symbols: AAPL")
+    assert [c["mandate_document"] for c in desk.records("control.commands")] == [MANDATE_OK]
 
 
 def test_without_the_manager_any_mapping_is_accepted(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ from quorum_common.runtime.logging import setup_logging
 
 from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.config import DeskSettings
-from quorum_desk.coverage import check_replay_covers_mandate
+from quorum_desk.coverage import check_replay_covers_mandate, replayed_symbols
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
@@ -113,7 +114,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, dict]:
 def up_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment ``up`` gives the services for the flags of :func:`add_window_arguments`, each service's
     settings checked first, and the replay's data against the mandate's universe, so a bad value is refused (naming
-    it) before anything starts."""
+    it) before anything starts. The admin API gets the replayed symbols, so that ``PUT /mandate`` refuses others."""
     overrides = window_overrides(args)
     if "manager" in overrides:  # the services may start elsewhere than the user's working directory
         overrides["manager"]["mandate_path"] = overrides["manager"]["mandate_path"].resolve()
@@ -121,7 +122,10 @@ def up_env(args: argparse.Namespace) -> dict[str, str]:
     for service, fields in overrides.items():
         load_settings(specs[service].settings_cls, **fields)
     check_replay_covers_mandate(overrides)
-    return settings_env({field: value for fields in overrides.values() for field, value in fields.items()})
+    env = settings_env({field: value for fields in overrides.values() for field, value in fields.items()})
+    if (tradable := replayed_symbols(overrides)) is not None:  # the admin API refuses a mandate naming another
+        env.update(settings_env({"tradable_symbols": json.dumps(sorted(tradable))}))
+    return env
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -18,15 +18,25 @@ from quorum_manager.config import ManagerSettings
 from quorum_manager.mandate import parse_mandate, read_mandate_text
 
 
+def replayed_symbols(overrides: dict[str, dict[str, Any]]) -> set[str] | None:
+    """The symbols the replayed data sets hold (None when the ingest polls an exchange live); ``overrides`` are the
+    run's settings overrides by service. ``quorum-desk up`` gives them to the admin API, which refuses a
+    ``PUT /mandate`` naming another."""
+    ingest = load_settings(IngestSettings, **overrides.get("ingest", {}))
+    if ingest.mode != "replay":
+        return None
+    return {symbol for name in ingest.datasets for symbol in DATASETS[name].symbols}
+
+
 def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> None:
     """Raise :class:`ConfigError` naming the mandate's universe symbols no replayed data set holds (nothing when the
     ingest polls an exchange live). ``overrides`` are the run's settings overrides by service."""
-    ingest = load_settings(IngestSettings, **overrides.get("ingest", {}))
-    if ingest.mode != "replay":
+    held = replayed_symbols(overrides)
+    if held is None:
         return
+    ingest = load_settings(IngestSettings, **overrides.get("ingest", {}))
     path = load_settings(ManagerSettings, **overrides.get("manager", {})).mandate_path
     mandate = parse_mandate(read_mandate_text(path))  # the packaged default when path is None
-    held = {symbol for name in ingest.datasets for symbol in DATASETS[name].symbols}
     missing = [member.symbol for member in mandate.universe if member.symbol not in held]
     if missing:
         one = len(missing) == 1

@@ -23,6 +23,7 @@ def no_local_up(monkeypatch) -> list[dict]:
 
 
 def test_up_gives_the_services_the_window_and_warmup_of_its_flags(no_local_up, tmp_path, monkeypatch) -> None:
+    from quorum_admin.config import AdminSettings
     from quorum_critic.config import CriticSettings
     from quorum_ingest.config import IngestSettings
     from quorum_manager.config import ManagerSettings
@@ -42,6 +43,8 @@ def test_up_gives_the_services_the_window_and_warmup_of_its_flags(no_local_up, t
     assert load_settings(IngestSettings).end == date(2010, 6, 30)
     assert load_settings(PortfolioSettings).trade_from == load_settings(CriticSettings).trade_from == date(2010, 1, 4)
     assert load_settings(ManagerSettings).mandate_path == mandate  # absolute: services may start elsewhere
+    tradable = load_settings(AdminSettings).tradable_symbols  # PUT /mandate refuses a symbol the replay lacks
+    assert tradable is not None and {"AAPL", "KO", "SPX", "BTC-USD"} <= set(tradable) and "EUR-USD" not in tradable
 
 
 def test_up_refuses_a_bad_mandate_before_starting_anything(no_local_up, tmp_path, capsys) -> None:
