@@ -69,6 +69,9 @@ from quorum_desk.replay_window import EventWindow, ReplayInputError, format_ns, 
 INPUT_TOPICS: tuple[str, ...] = ("md.bars", "md.ticks", "md.book", "news.headlines", "control.commands", "sys.clock")
 """Recorded topics the desk's consumer services are re-driven with."""
 COMMANDS = "control.commands"
+TIMED_INPUTS = tuple(t for t in INPUT_TOPICS if t != COMMANDS)
+"""The inputs whose event times span a window: a command carries the wall clock of its admin API request (the
+replay places it by the tick that released it), so it would stretch a 2006 window to the day it was sent."""
 DERIVED_COMMAND_ISSUERS = frozenset({CRITIC_ID})
 """Issuers of control commands that the desk itself produces (re-issued by the replay, not re-driven)."""
 
@@ -87,8 +90,8 @@ class Recording:
         return [r.value for r in self.records.get(topic, []) if window is None or window.contains(r.ts_event)]
 
     def input_span(self) -> tuple[int, int]:
-        """Event-time span of the recorded inputs; ``ReplayInputError`` when there are none."""
-        times = [r.ts_event for t in INPUT_TOPICS for r in self.records.get(t, [])]
+        """Event-time span of the recorded inputs (:data:`TIMED_INPUTS`); ``ReplayInputError`` when there are none."""
+        times = [r.ts_event for t in TIMED_INPUTS for r in self.records.get(t, [])]
         if not times:
             raise ReplayInputError(f"--prefix {self.prefix!r}: the recording has no input records")
         return min(times), max(times)
@@ -133,12 +136,12 @@ def resolve_window(recording: Recording, start: str | None = None, end: str | No
 
 def wall_window_span(client_config: dict[str, str], prefix: str, wall_from: str | None,
                      wall_to: str | None) -> tuple[int, int]:
-    """Event-time span of the inputs written in the wall-clock interval ``[wall_from, wall_to]`` (Kafka
-    timestamps have ms resolution; a bare date as ``wall_to`` covers that whole day)."""
+    """Event-time span of the inputs (:data:`TIMED_INPUTS`) written in the wall-clock interval ``[wall_from, wall_to]``
+    (Kafka timestamps have ms resolution; a bare date as ``wall_to`` covers that whole day)."""
     from_ms = parse_time(wall_from, "--wall-from") // 10**6 if wall_from else None
     to_ms = parse_time(wall_to, "--wall-to", end=True) // 10**6 + 1 if wall_to else None
-    part = load_recording(client_config, prefix, INPUT_TOPICS, from_ms, to_ms)
-    times = [r.ts_event for t in INPUT_TOPICS for r in part.records[t]]
+    part = load_recording(client_config, prefix, TIMED_INPUTS, from_ms, to_ms)
+    times = [r.ts_event for t in TIMED_INPUTS for r in part.records[t]]
     if not times:
         raise ReplayInputError(f"--wall-from/--wall-to: no input of {prefix!r} was written between "
                                f"{wall_from or 'the start'} and {wall_to or 'the end'}")

@@ -31,6 +31,7 @@ from quorum_desk.replay import (
     load_recording,
     replay,
     replay_items,
+    wall_window_span,
 )
 from quorum_desk.replay_compare import COMPARED, compare
 from quorum_desk.replay_config import ReplayConfig
@@ -206,8 +207,13 @@ def test_recorded_commands_are_redriven_where_they_were_released(recorded) -> No
         _copy_recording(config, prefix, copy, rec, extra={COMMANDS: [(halt, day_end.kafka_ts_ms),
                                                                 (critic, ticks[0].kafka_ts_ms)]})
         report = replay(config, copy, start=WINDOW[0], end=WINDOW[1], config=ReplayConfig(TEST_MANDATE))
+        # The HALT's wall-clock stamp spans no window: the recording's and a wall-clock interval's end where the
+        # market data and ticks do, not in 2026
+        span = load_recording(config, copy).input_span()
+        wall_span = wall_window_span(config, copy, str(day_end.kafka_ts_ms * 10**6), None)
     finally:
         delete_catalog_topics(config, default_catalog(), copy)
+    assert span == rec.input_span() and wall_span[1] == span[1] < wall_clock
     assert report.fed[COMMANDS] == 1
     first = report.comparison.first
     after = [r for r in rec.values("risk.decisions")
@@ -310,6 +316,13 @@ def test_replay_items_keep_the_recorded_order_and_place_commands_where_they_were
     assert [(ts, r["issued_by"]) for ts, r in commands] == [(102, "alice")]
     feed, commands = replay_items(rec, EventWindow(102, 150, warmup_ns=0))
     assert [t for t, _k, _r in feed] == [COMMANDS, "sys.clock"]
+
+
+def test_the_recording_span_leaves_out_the_wall_clock_stamps_of_commands() -> None:
+    rec = Recording("p.", {"sys.clock": [_rec("sys.clock", 101, "XNYS", {})],
+                           "md.bars": [_rec("md.bars", 100, "KO", {})],
+                           COMMANDS: [_rec(COMMANDS, 9_999, "desk", {"issued_by": "alice"})]})  # wall-clock ts
+    assert rec.input_span() == (100, 101)
 
 
 def test_compare_aligns_by_time_and_symbol_and_orders_the_first_divergence() -> None:

@@ -41,6 +41,15 @@ MAX_HEARTBEATS = 16
 compiled mandate, a state and its readers take three)."""
 
 
+def _reader(barrier: PhaseBarrier, more: dict[str, Any] | None = None) -> Consumer:
+    """A consumer of the barrier's cluster that commits nothing, reading as the barrier does (read_committed under
+    exactly-once)."""
+    return Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
+                     "enable.auto.commit": False,
+                     "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted",
+                     **(more or {})})
+
+
 def start_positions(barrier: PhaseBarrier, topic: str = COMMANDS_TOPIC) -> list[TopicPartition]:
     """Per partition of ``topic``: the lowest offset its consumers (by their phase reports) have committed there, from
     which a record may not have been handled yet; the partition's beginning where one of them has committed none.
@@ -64,9 +73,7 @@ def last_recorded_tick(barrier: PhaseBarrier, timeout_s: float = 10.0) -> dict[s
     """The last clock tick on ``sys.clock`` (a source that stands by without having published one: its heartbeats
     follow the desk's last tick), or None when there is none."""
     name = barrier.topic_prefix + CLOCK_TOPIC
-    reader = Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
-                       "enable.auto.commit": False,
-                       "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted"})
+    reader = _reader(barrier)
     try:
         low, high = watermark_offsets(reader, TopicPartition(name, 0), timeout_s=timeout_s)
         if high <= low:
@@ -119,9 +126,7 @@ def stand_by(barrier: PhaseBarrier, publisher: KafkaPublisher, stop: threading.E
         if publisher.last_tick is None:
             log.warning("no clock tick was ever published here, so there is no desk to stand by for")
             return 0
-    watch = Consumer({**barrier.client_config, "group.id": f"standby-{uuid.uuid4().hex[:8]}",
-                      "enable.auto.commit": False, "fetch.wait.max.ms": 100,
-                      "isolation.level": "read_committed" if barrier.read_committed else "read_uncommitted"})
+    watch = _reader(barrier, {"fetch.wait.max.ms": 100})
     watch.assign(start_positions(barrier))
     log.info("standing by: commands sent from now on are released with HEARTBEAT ticks")
     beats = 0
