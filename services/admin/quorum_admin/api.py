@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from quorum_common.bus.base import Publisher
 from quorum_common.engine import envelope
+from quorum_common.runtime.config import validation_message
 
 from quorum_admin.auth import AVRO_ROLE, allowed, authenticate
 from quorum_admin.config import Principal
@@ -58,17 +59,32 @@ class FlattenBody(CommandBody):
     symbols: list[str] | None = Field(None, description="Symbols to flatten; all when omitted.")
 
 
-class LimitsBody(CommandBody):
-    """Body of the limit routes."""
+class TightenBody(CommandBody):
+    """Body of ``POST /limits/tighten``: scale factors, so that an operator can only tighten."""
 
-    limits: dict[str, float] = Field(min_length=1, description="Limit name -> value (or scale factor).")
+    limits: dict[str, float] = Field(min_length=1, description="Limit name (``*``: every limit) -> scale factor in "
+                                     "(0, 1]: 0.5 halves the limit.")
 
     @field_validator("limits")
     @classmethod
-    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = sorted(k for k, v in value.items() if not math.isfinite(v))
+    def _factors(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in sorted(value.items()) if not (math.isfinite(v) and 0 < v <= 1)}
         if bad:
-            raise ValueError(f"must be finite numbers: {bad}")
+            raise ValueError(f"scale factors must be in (0, 1] (0.5 halves a limit; PUT /limits sets values): {bad}")
+        return value
+
+
+class SetLimitsBody(CommandBody):
+    """Body of ``PUT /limits``: the limits' new values."""
+
+    limits: dict[str, float] = Field(min_length=1, description="Limit name -> new value (a finite number >= 0).")
+
+    @field_validator("limits")
+    @classmethod
+    def _values(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in sorted(value.items()) if not (math.isfinite(v) and v >= 0)}
+        if bad:
+            raise ValueError(f"values must be finite numbers >= 0: {bad}")
         return value
 
 
@@ -89,9 +105,9 @@ ACTIONS = (
     Action("halt", "POST", "/halt", "operator", "HALT_TRADING"),
     Action("reduce_only", "POST", "/reduce-only", "operator", "REDUCE_ONLY"),
     Action("flatten", "POST", "/flatten", "operator", "FLATTEN", FlattenBody),
-    Action("tighten_limits", "POST", "/limits/tighten", "operator", "TIGHTEN_LIMITS", LimitsBody),
+    Action("tighten_limits", "POST", "/limits/tighten", "operator", "TIGHTEN_LIMITS", TightenBody),
     Action("resume", "POST", "/resume", "risk_officer", "RESUME_TRADING"),
-    Action("set_limits", "PUT", "/limits", "risk_officer", "SET_LIMITS", LimitsBody),
+    Action("set_limits", "PUT", "/limits", "risk_officer", "SET_LIMITS", SetLimitsBody),
     Action("set_mandate", "PUT", "/mandate", "risk_officer", "SET_MANDATE", None),
 )
 
@@ -184,8 +200,8 @@ class AdminApi:
         try:
             parsed = action.body.model_validate_json(text or "{}")
         except ValidationError as exc:
-            raise _Refused(422, [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                                 for e in exc.errors()]) from None
+            raise _Refused(422, [{"field": ".".join(str(p) for p in e["loc"]) or "body",
+                                  "message": validation_message(e)} for e in exc.errors()]) from None
         return parsed.model_dump()
 
     def _audit(self, ts: int, request: Request, action: Action, principal: Principal | None, status: int,

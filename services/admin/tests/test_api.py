@@ -234,6 +234,22 @@ def test_invalid_body_is_422_naming_the_field(desk: Desk, path: str, body: dict,
     assert desk.records("control.commands") == [] and desk.records("admin.audit")[0]["status_code"] == 422
 
 
+@pytest.mark.parametrize(("method", "path", "limits", "message"), [
+    ("POST", "/limits/tighten", {"max_position_weight": 1.5, "drawdown_lock": 0.5},
+     "scale factors must be in (0, 1] (0.5 halves a limit; PUT /limits sets values): {'max_position_weight': 1.5}"),
+    ("POST", "/limits/tighten", {"*": 0.0},
+     "scale factors must be in (0, 1] (0.5 halves a limit; PUT /limits sets values): {'*': 0.0}"),
+    ("PUT", "/limits", {"max_position_weight": -0.1},
+     "values must be finite numbers >= 0: {'max_position_weight': -0.1}"),
+])
+def test_limits_out_of_range_are_422_saying_the_rule(desk: Desk, method: str, path: str, limits: dict,
+                                                     message: str) -> None:
+    """Caught at the API (not a 202 the risk service then refuses): a tighten takes factors, a set takes values."""
+    r = desk.client.request(method, path, headers=auth("risk_officer"), json={"limits": limits})
+    assert r.status_code == 422 and r.json()["detail"] == [{"field": "limits", "message": message}]
+    assert desk.records("control.commands") == []
+
+
 def test_bearer_parsing_and_digest_lookup() -> None:
     tokens = {token_digest("s3cret"): Principal(name="a", role="operator")}
     assert bearer_token("bearer  s3cret") == "s3cret" and bearer_token("Token s3cret") is None

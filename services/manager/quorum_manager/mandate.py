@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from quorum_common.runtime.config import validation_message
 from quorum_common.universe import INSTRUMENTS
 
 from quorum_manager.ensemble import EnsembleConfig
@@ -168,7 +169,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if p != "[key]")
         msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(
-            err["type"], str(err["msg"]).removeprefix("Value error, "))
+            err["type"], validation_message(err))
         if not loc:
             loc, _, rest = msg.partition(": ")
             loc, msg = (loc, rest) if rest else ("mandate", msg)

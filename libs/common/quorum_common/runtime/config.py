@@ -109,11 +109,17 @@ def load_settings(cls: type[S], **overrides: object) -> S:
         raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
 
 
+def validation_message(err: Any) -> str:
+    """The message of one pydantic validation error, without the ``Value error,`` prefix pydantic puts before the
+    message of a validator's ``ValueError``."""
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def _problem(prefix: str, err: Any) -> str:
     """One validation error as ``<VARIABLE>: <why>``, or only why for a check across fields (its message names
-    them); without pydantic's ``Value error,`` prefix."""
+    them)."""
     name = "_".join(str(p) for p in err["loc"]).upper()
-    why = str(err["msg"]).removeprefix("Value error, ")
+    why = validation_message(err)
     return f"{prefix}{name}: {why}" if name else why
 
 
