@@ -371,6 +371,7 @@ def test_the_cluster_desk_runs_in_lockstep_with_the_desks_consumers(rendered: Re
     assert ingest["QUORUM_LOCKSTEP"]["value"] == "true"
     assert yaml.safe_load(ingest["QUORUM_LOCKSTEP_GROUPS"]["value"]) == desk
     assert float(ingest["QUORUM_LOCKSTEP_TIMEOUT_S"]["value"]) >= 120
+    assert ingest["QUORUM_LOCKSTEP_STANDBY"]["value"] == "true"  # commands after the replay take effect
     services = enabled(rendered)
     for name in desk:
         env = env_of(container(pod_of(rendered, name), name))
@@ -379,3 +380,14 @@ def test_the_cluster_desk_runs_in_lockstep_with_the_desks_consumers(rendered: Re
         assert services[name]["replicas"] == 1 and not services[name]["hpa"]["enabled"], name
     for name in set(services) - {*desk, "ingest"}:
         assert "QUORUM_LOCKSTEP" not in env_of(container(pod_of(rendered, name), name)), name
+
+
+def test_the_replay_job_stands_by_after_its_replay_unless_told_not_to(helm: str) -> None:
+    """``lockstep.standby`` (default true) keeps the ingest Job releasing commands after its replay; false ends it."""
+    off = template(helm, [], "--set", "lockstep.standby=false")
+    assert off.returncode == 0, off.stderr
+    job = next(d for d in yaml.safe_load_all(off.stdout) if d and d["kind"] == "Job")
+    ingest = env_of(container(job["spec"]["template"]["spec"], "ingest"))
+    assert ingest["QUORUM_LOCKSTEP_STANDBY"]["value"] == "false"
+    refused = template(helm, [], "--set", "lockstep.standby=maybe")
+    assert refused.returncode != 0 and "standby" in refused.stderr

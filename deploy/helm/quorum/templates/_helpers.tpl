@@ -139,7 +139,8 @@ seccompProfile:
 {{- end -}}
 
 {{/* Lockstep settings of one service (.root, .name): QUORUM_LOCKSTEP for ingest (the source) and the
-services of lockstep.services; ingest also gets the services whose reports it waits for. A lockstep
+services of lockstep.services; ingest also gets the services whose reports it waits for, its timeout and whether it
+stands by after its replay. A lockstep
 service must run one instance: sys.clock has one partition, read by one member of a consumer group. */}}
 {{- define "quorum.lockstepEnv" -}}
 {{- $ls := .root.Values.lockstep -}}
@@ -166,6 +167,8 @@ service must run one instance: sys.clock has one partition, read by one member o
   value: {{ $groups | sortAlpha | toJson | quote }}
 - name: QUORUM_LOCKSTEP_TIMEOUT_S
   value: {{ $ls.timeoutSeconds | quote }}
+- name: QUORUM_LOCKSTEP_STANDBY
+  value: {{ $ls.standby | default false | toString | quote }}
 {{- end }}
 {{- end -}}
 {{- end -}}
