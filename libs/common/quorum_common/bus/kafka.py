@@ -122,8 +122,6 @@ class KafkaPublisher:
         """``ts_event`` of the last clock tick this service handled or published (lockstep tagging)."""
         self.published_offsets: Offsets = {}
         """Per (logical topic, partition): the offset after the last acknowledged record (phase reports)."""
-        self.last_tick_id: str | None = None
-        """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
         self.last_tick: dict[str, Any] | None = None
         """The last clock tick this publisher (a lockstep source) published (a standby's heartbeats follow it)."""
         self.after: Offsets | None = None
@@ -132,6 +130,11 @@ class KafkaPublisher:
         """The source's phase barrier: the consumers a tick of a kind waits for, stamped on it as ``x-wait``."""
         self.records_published = 0
         """Records published other than clock ticks (a lockstep consumer: whether a tick had outputs)."""
+
+    @property
+    def last_tick_id(self) -> str | None:
+        """``event_id`` of the last clock tick this publisher (a lockstep source) published."""
+        return None if self.last_tick is None else self.last_tick["event_id"]
 
     @property
     def producer(self) -> Producer:
@@ -163,7 +166,7 @@ class KafkaPublisher:
                     headers.append((AFTER_HEADER, encode_after(self.after).encode()))
                 if self.waiting is not None:
                     headers.append((WAIT_HEADER, encode_wait(self.waiting(record["kind"])).encode()))
-                self.phase, self.last_tick_id, self.last_tick = int(record["ts_event"]), record["event_id"], record
+                self.phase, self.last_tick = int(record["ts_event"]), record
         if topic != CLOCK_TOPIC:
             self.records_published += 1
         out = (topic, key, value, headers)

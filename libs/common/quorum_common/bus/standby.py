@@ -104,11 +104,12 @@ def _new_records(watch: Consumer, prefix: str, poll_s: float) -> tuple[int, Offs
     return count, seen
 
 
-def release(barrier: PhaseBarrier, publisher: KafkaPublisher) -> int:
-    """Publish heartbeats until one releases nothing new (at most :data:`MAX_HEARTBEATS`); return how many."""
+def release(barrier: PhaseBarrier, publisher: KafkaPublisher, after: dict[str, Any]) -> int:
+    """Publish heartbeats (the first after the tick ``after`` unless the publisher has published one since) until one
+    releases nothing new (at most :data:`MAX_HEARTBEATS`); return how many."""
     for n in range(1, MAX_HEARTBEATS + 1):
         barrier()  # stamps the tick after everything acknowledged so far, the outside records included
-        tick = heartbeat_tick(publisher.last_tick)
+        tick = heartbeat_tick(publisher.last_tick or after)
         publisher.publish(CLOCK_TOPIC, tick, key=tick["calendar"])
         barrier()  # waits for the reports of the consumers it released records to
         if not barrier.pending_release():
@@ -121,11 +122,10 @@ def stand_by(barrier: PhaseBarrier, publisher: KafkaPublisher, stop: threading.E
     """Release the commands sent after the replay with heartbeats (module doc) until ``stop``; return the heartbeats
     published. A desk that does not report in the barrier's timeout is logged, and waited for again at the next
     command."""
-    if publisher.last_tick is None:  # standby mode: no replay, so follow the desk's last tick
-        publisher.last_tick = last_recorded_tick(barrier)
-        if publisher.last_tick is None:
-            log.warning("no clock tick was ever published here, so there is no desk to stand by for")
-            return 0
+    after = publisher.last_tick or last_recorded_tick(barrier)  # standby mode, no replay: the desk's last tick
+    if after is None:
+        log.warning("no clock tick was ever published here, so there is no desk to stand by for")
+        return 0
     watch = _reader(barrier, {"fetch.wait.max.ms": 100})
     watch.assign(start_positions(barrier))
     log.info("standing by: commands sent from now on are released with HEARTBEAT ticks")
@@ -137,7 +137,7 @@ def stand_by(barrier: PhaseBarrier, publisher: KafkaPublisher, stop: threading.E
                 continue
             barrier.add_outside(seen)
             try:
-                ticks = release(barrier, publisher)
+                ticks = release(barrier, publisher, after)
             except PhaseTimeout as exc:
                 log.error("the desk did not finish handling the commands; waiting again at the next one: %s", exc)
                 continue

@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
                                       "the silent services (a consumer that is starting or restarting must fit).")
     lockstep_standby: bool = Field(False, description="For a lockstep replay source: once the replay has ended, stay "
                                    "up and release the commands sent later (an operator's halt) with HEARTBEAT ticks "
-                                   "until stopped (bus/standby.py); `make up` sets it.")
+                                   "until stopped (bus/standby.py); `make up` and the Helm chart set it.")
     checkpoint_every_days: float = Field(90.0, ge=0, le=36_500, description="Lockstep, for an engine rebuilt from its "
                                          "history after a restart: event-time days between two checkpoints of its "
                                          "state on state.checkpoints (at the first tick then with no work in "
