@@ -27,7 +27,7 @@ from quorum_common.runtime.logging import setup_logging
 
 from quorum_desk.composition import CONSUMERS, SOURCE
 from quorum_desk.config import DeskSettings
-from quorum_desk.coverage import check_replay_covers_mandate, replayed_symbols
+from quorum_desk.coverage import check_replay_covers_mandate
 from quorum_desk.dead_letters import add_dlq_arguments, cmd_dlq
 from quorum_desk.engine import run_embedded
 from quorum_desk.replay import add_replay_arguments, cmd_replay
@@ -121,9 +121,9 @@ def up_env(args: argparse.Namespace) -> dict[str, str]:
     specs = {spec.name: spec for spec in (SOURCE, *CONSUMERS)}
     for service, fields in overrides.items():
         load_settings(specs[service].settings_cls, **fields)
-    check_replay_covers_mandate(overrides)
+    tradable = check_replay_covers_mandate(overrides)
     env = settings_env({field: value for fields in overrides.values() for field, value in fields.items()})
-    if (tradable := replayed_symbols(overrides)) is not None:  # the admin API refuses a mandate naming another
+    if tradable is not None:  # the admin API refuses a mandate naming another
         env.update(settings_env({"tradable_symbols": json.dumps(sorted(tradable))}))
     return env
 

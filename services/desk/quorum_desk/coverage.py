@@ -18,23 +18,15 @@ from quorum_manager.config import ManagerSettings
 from quorum_manager.mandate import parse_mandate, read_mandate_text
 
 
-def replayed_symbols(overrides: dict[str, dict[str, Any]]) -> set[str] | None:
-    """The symbols the replayed data sets hold (None when the ingest polls an exchange live); ``overrides`` are the
-    run's settings overrides by service. ``quorum-desk up`` gives them to the admin API, which refuses a
+def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> set[str] | None:
+    """Raise :class:`ConfigError` naming the mandate's universe symbols no replayed data set holds; return the symbols
+    the replayed data sets hold (None, and no check, when the ingest polls an exchange live). ``overrides`` are the
+    run's settings overrides by service. ``quorum-desk up`` gives the symbols to the admin API, which refuses a
     ``PUT /mandate`` naming another."""
     ingest = load_settings(IngestSettings, **overrides.get("ingest", {}))
     if ingest.mode != "replay":
         return None
-    return {symbol for name in ingest.datasets for symbol in DATASETS[name].symbols}
-
-
-def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> None:
-    """Raise :class:`ConfigError` naming the mandate's universe symbols no replayed data set holds (nothing when the
-    ingest polls an exchange live). ``overrides`` are the run's settings overrides by service."""
-    held = replayed_symbols(overrides)
-    if held is None:
-        return
-    ingest = load_settings(IngestSettings, **overrides.get("ingest", {}))
+    held = {symbol for name in ingest.datasets for symbol in DATASETS[name].symbols}
     path = load_settings(ManagerSettings, **overrides.get("manager", {})).mandate_path
     mandate = parse_mandate(read_mandate_text(path))  # the packaged default when path is None
     missing = [member.symbol for member in mandate.universe if member.symbol not in held]
@@ -47,3 +39,4 @@ def check_replay_covers_mandate(overrides: dict[str, dict[str, Any]]) -> None:
             f"none of the replayed data sets ({', '.join(ingest.datasets)}), so the desk would never trade "
             f"{'it' if one else 'them'}{''.join(f'; {x}' for x in elsewhere)}; the replayed symbols: "
             f"{', '.join(sorted(held))} (QUORUM_DATASETS chooses the data sets replayed)")
+    return held

@@ -29,9 +29,10 @@ def mandate(tmp_path: Path, first: str = "PEP", second: str = "BTC-USD") -> Path
     return path
 
 
-def test_the_default_mandate_and_a_covered_one_pass(tmp_path: Path) -> None:
-    assert check_replay_covers_mandate({}) is None  # refused: ConfigError
-    assert check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path)}}) is None
+def test_the_default_mandate_and_a_covered_one_pass_and_get_the_replayed_symbols(tmp_path: Path) -> None:
+    replayed = check_replay_covers_mandate({})  # refused: ConfigError
+    assert replayed is not None and {"AAPL", "KO", "SPX", "VIX", "BTC-USD"} <= replayed and "EUR-USD" not in replayed
+    assert check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path)}}) == replayed
 
 
 def test_symbols_no_replayed_data_set_holds_are_refused_by_name(tmp_path: Path) -> None:
@@ -43,13 +44,14 @@ def test_symbols_no_replayed_data_set_holds_are_refused_by_name(tmp_path: Path) 
     assert "EUR-USD is in the bundled data set EURUSD" in message and "TSLA is in" not in message
     assert ", KO," in message  # the symbols the replay does hold
     # the data set that holds it, replayed: covered
-    assert check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path, second="EUR-USD")},
-                                        "ingest": {"datasets": ("SP500_STOCKS", "SPX", "EURUSD")}}) is None
+    covered = check_replay_covers_mandate({"manager": {"mandate_path": mandate(tmp_path, second="EUR-USD")},
+                                           "ingest": {"datasets": ("SP500_STOCKS", "SPX", "EURUSD")}})
+    assert covered is not None and "EUR-USD" in covered and "BTC-USD" not in covered
 
 
 def test_a_replay_narrowed_to_some_symbols_and_a_live_desk_are_not_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("QUORUM_SYMBOLS", json.dumps(["KO", "SPX"]))  # the default mandate trades 21 symbols
-    assert check_replay_covers_mandate({}) is None
+    assert "AAPL" in (check_replay_covers_mandate({}) or ())  # the data sets' symbols, not the narrowing
     assert check_replay_covers_mandate({"ingest": {"mode": "live"},
                                         "manager": {"mandate_path": mandate(tmp_path, first="TSLA")}}) is None
 
