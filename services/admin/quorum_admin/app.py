@@ -22,7 +22,7 @@ from quorum_common.runtime.logging import setup_logging
 from quorum_common.runtime.metrics import ServiceMetrics
 from quorum_common.runtime.tracing import setup_tracing
 
-from quorum_admin.api import AdminApi
+from quorum_admin.api import AUDIT, COMMANDS, AdminApi
 from quorum_admin.config import AdminSettings
 from quorum_admin.view import AdminView
 
@@ -46,7 +46,9 @@ def main() -> None:
     view = AdminView(view_bus.publisher(group), settings.desk)
     view_bus.subscribe_engine(group, view)
     loop = view_bus.loop(group)
-    api = AdminApi(view, api_bus.publisher("admin"), settings.admin_tokens, settings.desk, flush=api_bus.flush,
+    api_publisher = api_bus.publisher("admin")
+    api_publisher.connect(COMMANDS, AUDIT)  # before the first request: an operator's first halt must not wait for it
+    api = AdminApi(view, api_publisher, settings.admin_tokens, settings.desk, flush=api_bus.flush,
                    tradable=settings.tradable_symbols)
     app = build_app("admin", metrics, loop.ready.is_set)
     app.include_router(api.router())

@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from quorum_admin.api import AdminApi
+from quorum_admin.api import AUDIT, COMMANDS, AdminApi
 from quorum_admin.config import Principal
 from quorum_admin.view import AdminView
 from quorum_common.bus.kafka import KafkaBus
@@ -65,7 +65,9 @@ class HaltDrill:
         digests = {hashlib.sha256(t.encode()).hexdigest(): Principal(name=f"drill-{r}", role=r)
                    for r, t in TOKENS.items()}
         view = AdminView(self.api_bus.publisher("admin-view"))
-        api = AdminApi(view, self.api_bus.publisher("admin"), digests, flush=self.api_bus.flush)
+        publisher = self.api_bus.publisher("admin")
+        publisher.connect(COMMANDS, AUDIT)  # as the admin service does at its start
+        api = AdminApi(view, publisher, digests, flush=self.api_bus.flush)
         app = FastAPI()
         app.include_router(api.router())
         self.client = TestClient(app)

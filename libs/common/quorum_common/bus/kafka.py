@@ -240,6 +240,12 @@ class KafkaPublisher:
         if msg.offset() >= self.published_offsets.get(tp, 0):
             self.published_offsets[tp] = msg.offset() + 1
 
+    def connect(self, *topics: str, timeout_s: float = 30.0) -> None:
+        """Create the producer and fetch the metadata of ``topics`` now, so that the first record published does not
+        wait for the connection to the cluster (the admin API's first halt took about 500 ms more than the next)."""
+        for topic in topics:
+            self.producer.list_topics(self._bus.physical(topic), timeout=timeout_s)
+
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every produced record is acknowledged; raise :class:`DeliveryFailed` otherwise."""
         if self._plain is not None:
